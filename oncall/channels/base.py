@@ -1,0 +1,55 @@
+"""The contract between the escalation service and each paging channel.
+
+The core decides *what* to send (a `PageMessage`); a `Channel` only delivers it and, after an
+acknowledgement, edits what it delivered. Alertmanager's `Notify() -> (retryable, error)`
+contract is the model: a channel never decides escalation, it reports what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from oncall.core.models import Person
+
+Verb = Literal["ack", "resolve", "snooze"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageMessage:
+    """One message to one person on one channel; may bundle several incidents."""
+
+    key: str  # idempotency key (incident, round, step, person, channel): sent at most once
+    person: Person
+    channel: str
+    incident_ids: tuple[int, ...]
+    title: str  # one line: "Tienda Ejemplo: 3 payment failures since 22:41"
+    body: str  # the full text for rich channels (Telegram, Slack, console)
+    sms: str  # the GSM-7 text kept to two segments, with reply codes and the ack link
+    ack_url: str  # {ONCALL_PUBLIC_URL}/ack/{token}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a channel reports for one send."""
+
+    ok: bool
+    ref: str | None = None  # provider's handle, to edit the message later (chat:msg, channel:ts, SID)
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None  # seconds, from retry_after / Retry-After
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    name: str
+
+    def configured(self) -> bool:
+        """False when credentials are missing: its pages then go to the console channel."""
+        ...
+
+    async def send(self, message: PageMessage) -> Delivery: ...
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        """Edit a delivered page (Telegram/Slack) or send a short follow-up (SMS)."""
+        ...

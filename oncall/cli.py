@@ -1,0 +1,96 @@
+"""The `oncall` command (SPEC §6).
+
+This module only parses arguments; each command lives in `oncall.commands.<module>` as
+`run(args: argparse.Namespace) -> int`, imported when called so that `oncall who` does not
+pay for importing the web stack. Exit codes: 0 success, 1 invalid input or configuration,
+2 usage error (argparse's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from oncall import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="oncall",
+        description="After-hours on-call paging for small online shops.",
+    )
+    p.add_argument("--version", action="version", version=f"oncall {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def cmd(name: str, module: str, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(_module=module)
+        return sp
+
+    s = cmd("serve", "serve", "run the web server and the escalation scheduler")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    s.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations")
+
+    s = cmd("check", "check", "validate every file; list rota gaps and missing contact details")
+    s.add_argument("--weeks", type=int, default=4, help="how far ahead to look for gaps (default 4)")
+
+    s = cmd("who", "who", "who is on call, until when, and who is next")
+    s.add_argument("--at", metavar="WHEN", help="ISO 8601 time, shop timezone unless it has an offset")
+    s.add_argument("--rota", metavar="NAME", help="only this rota")
+
+    rota = cmd("rota", "rota", "show a rota's shifts")
+    rsub = rota.add_subparsers(dest="rota_command", metavar="SUBCOMMAND", required=True)
+    s = rsub.add_parser("show", help="the shifts as a table")
+    s.add_argument("name", nargs="?", metavar="NAME", help="rota name (default: all)")
+    s.add_argument("--weeks", type=int, default=2, help="how many weeks to show (default 2)")
+    s = rsub.add_parser("ics", help="the rota as iCalendar on stdout")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("--weeks", type=int, default=26, help="how many weeks to export (default 26)")
+
+    s = cmd("simulate", "simulate", "dry run an event: matching rule, pages, customer message")
+    s.add_argument("event", metavar="EVENT.json")
+    s.add_argument("--source", help="the file is a payload of this platform (default: generic)")
+    s.add_argument("--at", metavar="WHEN", help="when the event arrives (default: now)")
+
+    s = cmd("incidents", "incidents", "list open incidents")
+    s.add_argument("--all", action="store_true", help="include resolved and cancelled ones")
+    s = cmd("ack", "incidents", "acknowledge an incident")
+    s.add_argument("id", type=int, metavar="ID")
+    s = cmd("resolve", "incidents", "resolve an incident")
+    s.add_argument("id", type=int, metavar="ID")
+
+    s = cmd("test-page", "test_page", "send a real test message to a person")
+    s.add_argument("person", metavar="PERSON")
+    s.add_argument("--via", metavar="CHANNEL", help="telegram, slack or sms (default: all they have)")
+
+    s = cmd("trigger", "trigger", "post a correctly signed sample webhook to a running server")
+    s.add_argument("source", metavar="SOURCE")
+    s.add_argument("kind", metavar="KIND")
+    s.add_argument("--url", help="server base URL (default: ONCALL_PUBLIC_URL)")
+
+    tg = cmd("telegram", "telegram", "Telegram bot set-up")
+    tsub = tg.add_subparsers(dest="telegram_command", metavar="SUBCOMMAND", required=True)
+    tsub.add_parser("setup", help="register the webhook URL and secret with Telegram")
+
+    cmd("migrate", "migrate", "create or upgrade the database schema")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        module = importlib.import_module(f"oncall.commands.{args._module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"oncall.commands.{args._module}":
+            raise
+        print(f"error: 'oncall {args.command}' is not available in this version", file=sys.stderr)
+        return 1
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Settings of SPEC §3, read from the environment or a `.env` file.
+
+Every secret is a `SecretStr`, so printing a `Settings` (or logging it by accident) shows
+`**********` instead of the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ONCALL_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///oncall.db"
+    rules_file: Path = Path("escalation_rules.toml")
+    rotas_dir: Path = Path("rotas")
+    public_url: str = "http://localhost:8000"
+    admin_token: SecretStr | None = None
+    heartbeat_url: str | None = None
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+
+    zendesk_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    freshdesk_url: str | None = None
+    freshdesk_api_key: SecretStr | None = None
+
+    # Webhook secrets: a comma-separated list accepts any of them (secret rotation).
+    shopify_secret: SecretStr | None = None
+    stripe_secret: SecretStr | None = None
+    woocommerce_secret: SecretStr | None = None
+    zendesk_secret: SecretStr | None = None
+    freshdesk_token: SecretStr | None = None
+    generic_secret: SecretStr | None = None
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
+    @field_validator("public_url", "twilio_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        # Links are built as f"{public_url}/ack/…"; a trailing slash would double it.
+        return value.rstrip("/")
+
+    def secrets_for(self, source: str) -> list[bytes]:
+        """The accepted secrets of a webhook source; empty when none is configured (→ 401)."""
+        names = {
+            "shopify": self.shopify_secret,
+            "stripe": self.stripe_secret,
+            "woocommerce": self.woocommerce_secret,
+            "zendesk": self.zendesk_secret,
+            "freshdesk": self.freshdesk_token,
+            "generic": self.generic_secret,
+        }
+        secret = names.get(source)
+        if secret is None:
+            return []
+        return [s.strip().encode() for s in secret.get_secret_value().split(",") if s.strip()]
