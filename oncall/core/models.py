@@ -266,7 +266,7 @@ class Event:
     ticket: Ticket = field(default_factory=Ticket)
     tags: tuple[str, ...] = ()
     external_type: str | None = None  # the platform's own event type, e.g. "charge.failed"
-    id: str | None = None
+    id: int | None = None
 
     def field_value(self, name: str) -> str | None:
         """A value by the dotted names rules use in `group_by` (`kind`, `source`,
