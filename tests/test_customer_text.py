@@ -22,8 +22,8 @@ from oncall.core.customer_text import (
 from oncall.core.models import (
     BusinessHours,
     Match,
-    RulesConfig,
     Rule,
+    RulesConfig,
     Shop,
     Target,
 )
