@@ -1,0 +1,550 @@
+"""The incident state machine and escalation (SPEC §5), as one pure function:
+
+    step(incident, input, now, world) -> (incident, actions)
+
+States::
+
+    held ──► triggered ──► acknowledged ──► resolved
+      │          │  ▲            │
+      │          │  └── snooze ──┘
+      │          └──────────────────────► resolved
+      └──► cancelled        deferred ──► (released into the digest) resolved
+
+Every transition appends a timeline entry (time, cause, actor). Nothing here sends, stores or
+sleeps: the shell (`oncall.service`) stores the returned incident, schedules `wake_at`, and
+carries out the actions (`Page`, `Post`, `Reassure`, `Update`).
+
+`World` is what the machine needs to know about the outside at a given instant — the
+configuration, whether business hours are open, who a rota has on call — passed in as plain
+functions so that tests can ask "what happens at 23:10 on a Saturday" without a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from oncall.core.models import CHANNELS, Config, Event, Person, Rule, Target
+
+State = Literal["held", "triggered", "acknowledged", "resolved", "cancelled", "deferred"]
+OPEN_STATES: frozenset[str] = frozenset({"held", "triggered", "acknowledged", "deferred"})
+SYSTEM = "oncall"
+
+# ---------------------------------------------------------------------------------------------
+# The world, seen from the core
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    config: Config
+    is_open: Callable[[datetime], bool]
+    on_call: Callable[[str, datetime], str | None]  # rota name, t -> person id (None: nobody)
+    next_open: Callable[[datetime], datetime | None] = lambda _t: None
+
+
+# ---------------------------------------------------------------------------------------------
+# The incident
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    at: datetime
+    what: str
+    actor: str = SYSTEM
+
+
+@dataclass(frozen=True, slots=True)
+class Paged:
+    person: str
+    channel: str
+    at: datetime
+    step: int  # 1-based, as the owner counts
+    round: int  # 1-based
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    rule: str
+    group_key: str
+    state: State
+    created_at: datetime
+    updated_at: datetime
+    # What the rule said when the incident opened: later edits of the file apply to new ones.
+    policy: str | None = None
+    threshold: int = 1
+    cancel_on: tuple[str, ...] = ()
+    auto_resolve: bool = False
+    reassure: str | None = None
+    events: tuple[Event, ...] = ()
+    cancelled: frozenset[int] = frozenset()  # indexes into `events` cancelled by `cancel_on`
+    wake_at: datetime | None = None  # when `Tick` is next due; None = nothing scheduled
+    round: int = 0  # 0-based position in the policy, while escalating
+    step_index: int = -1
+    paged: tuple[Paged, ...] = ()
+    timeline: tuple[Entry, ...] = ()
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def live_events(self) -> tuple[Event, ...]:
+        return tuple(e for i, e in enumerate(self.events) if i not in self.cancelled)
+
+    @property
+    def kind(self) -> str:
+        return self.events[0].kind if self.events else ""
+
+    @property
+    def first_at(self) -> datetime:
+        return min((event_time(e) for e in self.events), default=self.created_at)
+
+
+def event_time(event: Event) -> datetime:
+    return event.occurred_at or event.received_at
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """An event routed to this incident by its rule."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """`wake_at` has come: the hold ends, a step's `ack_within` ran out, or a snooze ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelling:
+    """An event of a kind in the rule's `cancel_on` (e.g. `payment_succeeded`)."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class TicketChanged:
+    """A `ticket_updated` event for a ticket among this incident's events."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Acted:
+    """A person (or the owner from the terminal/API) acknowledged, resolved or snoozed."""
+
+    actor: str  # display name, e.g. "Ana García"
+    verb: Literal["ack", "resolve", "snooze"]
+    via: str  # "telegram", "sms", "web", "api", "cli", …
+    snooze_for: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Business hours opened: the deferred incident goes into the digest posted at `where`."""
+
+    where: str
+
+
+Input = Joined | Tick | Cancelling | TicketChanged | Acted | Released
+
+# ---------------------------------------------------------------------------------------------
+# Actions (effects, as data)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    person: str  # id in rotas/people.toml
+    channel: str
+    step: int  # 1-based
+    round: int  # 1-based
+    key: str  # idempotency key: (incident, round, step, person, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    target: str | None  # shop.team_channel, e.g. "slack:#soporte"; None: the log
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reassure:
+    message: str  # name of a [message.*] table
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Edit every page already delivered for this incident (SMS: one short confirmation)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WakeAt:
+    when: datetime | None
+
+
+Action = Page | Post | Reassure | Update | WakeAt
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    incident: Incident
+    actions: tuple[Action, ...] = ()
+    ok: bool = True  # False: the input changed nothing (e.g. ack of a resolved incident)
+    text: str = ""  # one line for whoever caused it
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening
+
+
+def open_incident(
+    incident_id: int, rule: Rule, key: str, event: Event, now: datetime, world: World
+) -> Outcome:
+    """A new incident for the first event of a group. `page` rules hold it (and trigger at
+    once when `hold` is zero); `defer` rules set it aside for the digest."""
+    base = Incident(
+        id=incident_id,
+        rule=rule.name,
+        group_key=key,
+        state="held",
+        created_at=now,
+        updated_at=now,
+        policy=rule.policy,
+        threshold=max(1, rule.threshold),
+        cancel_on=rule.cancel_on,
+        auto_resolve=rule.auto_resolve,
+        reassure=rule.reassure,
+        events=(event,),
+    )
+    if rule.action == "defer":
+        inc = _to(base, "deferred", now, f"deferred by rule “{rule.name}” until business hours open", SYSTEM)
+        return Outcome(inc, (WakeAt(None),), text="deferred")
+    hold_until = now + rule.hold
+    what = f"{_describe(event)}: held until {_hm(hold_until, world)} by rule “{rule.name}”"
+    inc = _to(base, "held", now, what, event.source)
+    inc = replace(inc, wake_at=hold_until)
+    if rule.hold <= timedelta(0):
+        return _end_hold(inc, now, world)
+    return Outcome(inc, (WakeAt(hold_until),), text="held")
+
+
+# ---------------------------------------------------------------------------------------------
+# The step function
+
+
+def step(incident: Incident, inp: Input, now: datetime, world: World) -> Outcome:
+    """Apply one input to an incident at `now`."""
+    if isinstance(inp, Joined):
+        return _join(incident, inp.event, now)
+    if isinstance(inp, Tick):
+        return _tick(incident, now, world)
+    if isinstance(inp, Cancelling):
+        return _cancelling(incident, inp.event, now, world)
+    if isinstance(inp, TicketChanged):
+        return _ticket(incident, inp.event, now, world)
+    if isinstance(inp, Acted):
+        return _acted(incident, inp, now, world)
+    return _released(incident, inp, now)
+
+
+def _join(inc: Incident, event: Event, now: datetime) -> Outcome:
+    if not inc.is_open:
+        return Outcome(inc, ok=False, text=f"incident {inc.id} is {inc.state}")
+    n = len(inc.live_events) + 1
+    inc = replace(
+        inc,
+        events=(*inc.events, event),
+        updated_at=now,
+        timeline=(*inc.timeline, Entry(now, f"{_describe(event)} joined ({n} live events)", event.source)),
+    )
+    return Outcome(inc, text="joined")
+
+
+def _tick(inc: Incident, now: datetime, world: World) -> Outcome:
+    if inc.wake_at is None or now < inc.wake_at:
+        return Outcome(inc, ok=False, text="not due")
+    if inc.state == "held":
+        return _end_hold(inc, now, world)
+    if inc.state == "acknowledged":  # a snooze ran out
+        inc = _to(inc, "triggered", now, "snooze ended: escalation starts again", SYSTEM)
+        inc = replace(inc, round=0, step_index=-1, acknowledged_by=None)
+        return _fire(inc, now, world, advance=True)
+    if inc.state == "triggered":
+        return _fire(inc, now, world, advance=True)
+    return Outcome(replace(inc, wake_at=None), (WakeAt(None),), ok=False, text="not due")
+
+
+def _end_hold(inc: Incident, now: datetime, world: World) -> Outcome:
+    live = len(inc.live_events)
+    if live == 0:
+        what = "cancelled at the end of the hold: every event was cancelled"
+        inc = _to(inc, "cancelled", now, what, SYSTEM)
+        return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="cancelled")
+    if live < inc.threshold:
+        what = f"cancelled at the end of the hold: {_n(live, 'live event')}, threshold {inc.threshold}"
+        inc = _to(inc, "cancelled", now, what, SYSTEM)
+        return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="cancelled")
+    inc = _to(inc, "triggered", now, f"triggered: {_n(live, 'live event')} at the end of the hold", SYSTEM)
+    out = _fire(replace(inc, round=0, step_index=-1), now, world, advance=True)
+    extra: tuple[Action, ...] = ()
+    if inc.reassure and not world.is_open(now):
+        extra = (Reassure(inc.reassure),)
+    return Outcome(out.incident, (*out.actions, *extra), text="triggered")
+
+
+def _fire(inc: Incident, now: datetime, world: World, *, advance: bool) -> Outcome:
+    """Move to the next step of the policy (or the next round) and page its targets."""
+    policy = world.config.rules.policies.get(inc.policy or "")
+    steps = policy.steps if policy is not None else ()
+    rnd, idx = inc.round, inc.step_index + (1 if advance else 0)
+    if idx >= len(steps) and steps:
+        rnd, idx = rnd + 1, 0
+    repeat = policy.repeat if policy is not None else 0
+    entries: list[Entry] = []
+    if not steps:
+        if inc.step_index >= 0:  # the fallback was paged already: nothing more to do
+            return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="exhausted")
+        entries.append(Entry(now, f"policy “{inc.policy}” is unknown or empty: paging the fallback", SYSTEM))
+        targets: Sequence[Target] = (world.config.rules.shop.fallback,)
+        via: Sequence[str] = CHANNELS
+        ack_within = None
+    elif rnd > repeat:
+        inc = replace(
+            inc,
+            wake_at=None,
+            updated_at=now,
+            timeline=(
+                *inc.timeline,
+                Entry(now, "escalation exhausted: every step ran and nobody acknowledged", SYSTEM),
+            ),
+        )
+        return Outcome(inc, (WakeAt(None),), text="exhausted")
+    else:
+        s = steps[idx]
+        targets, via, ack_within = s.notify, s.via, s.ack_within
+    people, notes = _resolve(targets, now, world)
+    entries += [Entry(now, n, SYSTEM) for n in notes]
+    pages: list[Page] = []
+    paged: list[Paged] = []
+    described: list[str] = []
+    for pid in people:
+        person = world.config.people[pid]
+        chans, note = channels_for(person, via)
+        if note:
+            entries.append(Entry(now, note, SYSTEM))
+        for ch in chans:
+            key = f"{inc.id}:{rnd + 1}:{idx + 1}:{pid}:{ch}"
+            pages.append(Page(pid, ch, idx + 1, rnd + 1, key))
+            paged.append(Paged(pid, ch, now, idx + 1, rnd + 1))
+        described.append(f"{person.name} by {', '.join(chans)}")
+    where = f"step {idx + 1}" + (f" of policy “{inc.policy}”" if steps else "")
+    where += f", round {rnd + 1}" if rnd else ""
+    if described:
+        entries.append(Entry(now, f"{where}: paged {'; '.join(described)}", SYSTEM))
+    else:
+        entries.append(Entry(now, f"{where}: nobody could be paged", SYSTEM))
+    wake = now + ack_within if ack_within is not None else None
+    inc = replace(
+        inc,
+        round=rnd,
+        step_index=idx,
+        wake_at=wake,
+        updated_at=now,
+        paged=(*inc.paged, *paged),
+        timeline=(*inc.timeline, *entries),
+    )
+    return Outcome(inc, (*pages, WakeAt(wake)), text="paged")
+
+
+def _resolve(targets: Sequence[Target], now: datetime, world: World) -> tuple[list[str], list[str]]:
+    """Person ids for the targets at `now`, in order, each once; and what the timeline should
+    say about targets that resolved to nobody (an empty rota pages `shop.fallback`)."""
+    people: list[str] = []
+    notes: list[str] = []
+    fallback = world.config.rules.shop.fallback
+
+    def one(t: Target) -> str | None:
+        if t.kind == "rota":
+            if t.name not in world.config.rotas:
+                return None
+            return world.on_call(t.name, now)
+        return t.name if t.name in world.config.people else None
+
+    for target in targets:
+        pid = one(target)
+        if pid is None:
+            known_rota = target.kind == "rota" and target.name in world.config.rotas
+            why = "has nobody on call" if known_rota else "is unknown"
+            pid = one(fallback) if fallback != target else None
+            if pid is None:
+                notes.append(f"{target} {why} and the fallback {fallback} has nobody either")
+                continue
+            notes.append(f"{target} {why}: paging the fallback {fallback} ({world.config.people[pid].name})")
+        if pid not in world.config.people:
+            notes.append(f"{target} names “{pid}”, who is not in people.toml")
+            continue
+        if pid not in people:
+            people.append(pid)
+    return people, notes
+
+
+def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | None]:
+    """The channels a step reaches `person` by, and a timeline note when it is not all of
+    `via`: missing details for one channel leave the step's others; missing details for all
+    of them fall back to any channel the person has, and finally to the log."""
+    chans = [c for c in via if person.has(c)]
+    missing = [c for c in via if not person.has(c)]
+    if not missing:
+        return chans, None
+    if chans:
+        return chans, f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(chans)}"
+    other = [c for c in CHANNELS if person.has(c)]
+    if other:
+        note = f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(other)} instead"
+        return other, note
+    return ["console"], f"{person.name} has no contact details: the page is written to the log"
+
+
+def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:
+    if not inc.is_open or event.kind not in inc.cancel_on:
+        return Outcome(inc, ok=False, text="no effect")
+    hit = frozenset(i for i, e in enumerate(inc.events) if i not in inc.cancelled and same_subject(e, event))
+    if not hit:
+        return Outcome(inc, ok=False, text="no effect")
+    inc = replace(inc, cancelled=inc.cancelled | hit, updated_at=now)
+    live = len(inc.live_events)
+    what = f"{_describe(event)} cancels {_n(len(hit), 'event')} ({live} live)"
+    inc = replace(inc, timeline=(*inc.timeline, Entry(now, what, event.source)))
+    if live:
+        return Outcome(inc, text="cancelled some")
+    if inc.state in ("held", "deferred"):
+        inc = _to(inc, "cancelled", now, "cancelled: every event was cancelled", event.source)
+        return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="cancelled")
+    if inc.auto_resolve:
+        inc = _to(inc, "resolved", now, "resolved automatically: every event was cancelled", event.source)
+        inc = replace(inc, wake_at=None, resolved_by=event.source)
+        text = f"Incident {inc.id} resolved automatically at {_hm(now, world)}: {_describe(event)}"
+        return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+    return Outcome(inc, text="cancelled all")
+
+
+def same_subject(failure: Event, cancel: Event) -> bool:
+    """Whether `cancel` is about the same thing as `failure`: the same order id, else the same
+    customer e-mail or phone."""
+    if failure.order.id and cancel.order.id:
+        return failure.order.id == cancel.order.id
+    fe, ce = (failure.customer.email or "").strip().lower(), (cancel.customer.email or "").strip().lower()
+    if fe and fe == ce:
+        return True
+    fp, cp = _digits(failure.customer.phone), _digits(cancel.customer.phone)
+    return bool(fp) and fp == cp
+
+
+def _digits(phone: str | None) -> str:
+    return "".join(c for c in phone or "" if c.isdigit())
+
+
+def _ticket(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:
+    status = (event.ticket.status or "").strip().lower().replace("_", "-").replace(" ", "-")
+    where = f"ticket {event.ticket.id} {status} in {event.source}"
+    if status in ("solved", "closed", "resolved"):
+        return _resolve_inc(inc, now, where, event.source, world)
+    if status in ("pending", "on-hold", "hold", "waiting-on-customer"):
+        return _ack(inc, now, where, event.source, world)
+    return Outcome(inc, ok=False, text="no effect")
+
+
+def _acted(inc: Incident, act: Acted, now: datetime, world: World) -> Outcome:
+    if act.verb == "resolve":
+        return _resolve_inc(inc, now, f"resolved by {act.actor} via {act.via}", act.actor, world)
+    if act.verb == "ack":
+        return _ack(inc, now, f"acknowledged by {act.actor} via {act.via}", act.actor, world)
+    if inc.state not in ("triggered", "acknowledged"):
+        return Outcome(inc, ok=False, text=_not_open(inc))
+    length = act.snooze_for or timedelta(minutes=30)
+    until = now + length
+    if inc.state == "triggered":
+        inc = _to(inc, "acknowledged", now, f"acknowledged by {act.actor} via {act.via}", act.actor)
+    what = f"snoozed by {act.actor} via {act.via} until {_hm(until, world)}"
+    inc = replace(
+        inc,
+        wake_at=until,
+        acknowledged_by=act.actor,
+        updated_at=now,
+        timeline=(*inc.timeline, Entry(now, what, act.actor)),
+    )
+    text = f"Incident {inc.id} snoozed by {act.actor} until {_hm(until, world)}"
+    return Outcome(inc, (WakeAt(until), Update(text)), text=text)
+
+
+def _ack(inc: Incident, now: datetime, what: str, actor: str, world: World) -> Outcome:
+    if inc.state == "acknowledged":
+        text = f"Incident {inc.id} was already acknowledged by {inc.acknowledged_by}"
+        return Outcome(inc, ok=False, text=text)
+    if inc.state not in ("held", "triggered"):
+        return Outcome(inc, ok=False, text=_not_open(inc))
+    inc = _to(inc, "acknowledged", now, what, actor)
+    inc = replace(inc, wake_at=None, acknowledged_by=actor)
+    text = f"Incident {inc.id} acknowledged by {actor} at {_hm(now, world)}"
+    return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+
+
+def _resolve_inc(inc: Incident, now: datetime, what: str, actor: str, world: World) -> Outcome:
+    if not inc.is_open:
+        return Outcome(inc, ok=False, text=_not_open(inc))
+    inc = _to(inc, "resolved", now, what, actor)
+    inc = replace(inc, wake_at=None, resolved_by=actor)
+    text = f"Incident {inc.id} resolved by {actor} at {_hm(now, world)}"
+    return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+
+
+def _released(inc: Incident, rel: Released, now: datetime) -> Outcome:
+    if inc.state != "deferred":
+        return Outcome(inc, ok=False, text=_not_open(inc))
+    inc = _to(inc, "resolved", now, f"released into the digest posted to {rel.where}", SYSTEM)
+    return Outcome(replace(inc, wake_at=None, resolved_by=SYSTEM), (WakeAt(None),), text="released")
+
+
+def _not_open(inc: Incident) -> str:
+    by = inc.resolved_by if inc.state == "resolved" else None
+    return f"Incident {inc.id} was already {inc.state}" + (f" by {by}" if by and by != SYSTEM else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _to(inc: Incident, state: State, now: datetime, what: str, actor: str) -> Incident:
+    return replace(inc, state=state, updated_at=now, timeline=(*inc.timeline, Entry(now, what, actor)))
+
+
+def _hm(t: datetime, world: World | None) -> str:
+    """Clock time for timeline texts, in the shop's timezone when known."""
+    if world is not None:
+        t = t.astimezone(world.config.rules.shop.timezone)
+    return t.strftime("%H:%M")
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _describe(event: Event) -> str:
+    bits = [event.kind]
+    if event.order.number or event.order.id:
+        bits.append(f"order {event.order.number or event.order.id}")
+    if event.ticket.id:
+        bits.append(f"ticket {event.ticket.id}")
+    return " ".join(bits)
