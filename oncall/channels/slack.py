@@ -1,0 +1,132 @@
+"""Slack pages through slack-sdk: a direct message with Block Kit buttons.
+
+Each button's `action_id` is `"<verb>:<incident id>"` (unique within the message, as Slack
+requires) and its `value` the incident id. A delivered page is referred to as
+`"<channel>:<ts>"`, which is what `chat.update` needs to edit it after an ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from oncall.channels.base import Delivery, PageMessage, Verb
+
+MAX_SECTION = 3000  # Slack's limit for a section's text
+MAX_ACTION_ROWS = 10
+LABELS: dict[Verb, str] = {"ack": "Ack", "resolve": "Resolve", "snooze": "Snooze 30m"}
+
+
+def page_blocks(message: PageMessage) -> list[dict[str, Any]]:
+    body = message.body or message.title
+    if message.ack_url and message.ack_url not in body:
+        body = f"{body}\n<{message.ack_url}|Open the incident>"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(body)}}]
+    one = len(message.incident_ids) == 1
+    for iid in message.incident_ids[:MAX_ACTION_ROWS]:
+        elements = []
+        for verb, label in LABELS.items():
+            button: dict[str, Any] = {
+                "type": "button",
+                "action_id": f"{verb}:{iid}",
+                "value": str(iid),
+                "text": {"type": "plain_text", "text": label if one else f"{label} #{iid}"},
+            }
+            if verb == "ack":
+                button["style"] = "primary"
+            elif verb == "resolve":
+                button["style"] = "danger"
+            elements.append(button)
+        blocks.append({"type": "actions", "block_id": f"incident:{iid}", "elements": elements})
+    return blocks
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}]
+
+
+def clip(text: str, limit: int = MAX_SECTION) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure(exc: BaseException) -> Delivery:
+    """429 (with its Retry-After), 5xx and time-outs are worth another try; `channel_not_found`,
+    `invalid_auth` and the like are not."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        error = exc.response.get("error") if hasattr(exc.response, "get") else None
+        retry_after: float | None = None
+        if status == 429:
+            headers = getattr(exc.response, "headers", {}) or {}
+            raw = headers.get("Retry-After") or headers.get("retry-after")
+            retry_after = float(raw) if raw else 1.0
+        return Delivery(
+            ok=False,
+            error=f"slack: {error or status}",
+            retryable=status == 429 or status >= 500,
+            retry_after=retry_after,
+        )
+    if isinstance(exc, TimeoutError):
+        return Delivery(ok=False, error="slack: timed out", retryable=True)
+    retryable = isinstance(exc, aiohttp.ClientError)
+    return Delivery(ok=False, error=f"slack: {type(exc).__name__}: {exc}", retryable=retryable)
+
+
+class SlackChannel:
+    name = "slack"
+
+    def __init__(self, token: str | None, api_url: str = "https://slack.com/api/", timeout: float = 10.0):
+        self._token = token
+        self._api_url = api_url
+        self._timeout = timeout
+        self._client: AsyncWebClient | None = None
+        self._dm: dict[str, str] = {}  # Slack member id -> DM channel id
+
+    def configured(self) -> bool:
+        return bool(self._token)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        if self._client is None:
+            if not self._token:
+                raise RuntimeError("ONCALL_SLACK_BOT_TOKEN is not set")
+            # No shared session: the SDK opens one per call and closes it, so nothing leaks.
+            self._client = AsyncWebClient(
+                self._token, base_url=self._api_url, timeout=int(max(1, self._timeout))
+            )
+            self._client.timeout = self._timeout  # type: ignore[assignment]  # sub-second for tests
+        return self._client
+
+    async def send(self, message: PageMessage) -> Delivery:
+        user = message.person.slack
+        if user is None:
+            return Delivery(ok=False, error=f"slack: {message.person.id} has no slack id")
+        try:
+            channel = await self.dm_channel(user)
+            res = await self.client.chat_postMessage(
+                channel=channel, text=message.title, blocks=page_blocks(message), unfurl_links=False
+            )
+        except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
+            return failure(exc)
+        return Delivery(ok=True, ref=f"{res['channel']}:{res['ts']}")
+
+    async def dm_channel(self, user: str) -> str:
+        if user not in self._dm:
+            res = await self.client.conversations_open(users=user)
+            self._dm[user] = str(res["channel"]["id"])
+        return self._dm[user]
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        channel, _, ts = ref.partition(":")
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=text_blocks(text))
+        except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
+            return failure(exc)
+        return Delivery(ok=True, ref=ref)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,254 @@
+"""SMS (and WhatsApp) pages through the twilio SDK.
+
+`ONCALL_TWILIO_FROM=whatsapp:+…` sends WhatsApp messages instead; the rest is the same. A page
+is kept to two GSM-7 segments and ends with its reply codes (`1a` ack, `1r` resolve, `1s`
+snooze, for incident 1) and its ack link. A delivered page is referred to as `"<SID>|<to>"`;
+`update()` cannot edit an SMS, so it sends one short confirmation to that number instead.
+
+The SDK's own `AsyncTwilioHttpClient` opens an aiohttp session it may leave unclosed on a
+time-out and cannot report `Retry-After`; `_TwilioHttp` is the same client with one session per
+request and the header kept where `send()` can read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from oncall.channels.base import Delivery, PageMessage, Verb
+
+# ---------------------------------------------------------------------------------------------
+# GSM-7
+
+_GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = "^{}\\[~]|€\f"
+_REPLACEMENTS = {
+    "á": "a", "í": "i", "ó": "o", "ú": "u", "Á": "A", "Í": "I", "Ó": "O", "Ú": "U", "ç": "c",
+    "ê": "e", "ë": "e", "â": "a", "ã": "a", "õ": "o", "ô": "o", "ï": "i", "î": "i", "û": "u",
+    "È": "E", "Ê": "E", "À": "A", "Â": "A", "Ñ": "N", "œ": "oe", "\u2019": "'", "\u2018": "'", "\u201c": '"',
+    "\u201d": '"', "\u2013": "-", "\u2014": "-", "…": "...", "\u00a0": " ", "·": ".", "•": "-",
+}  # fmt: skip
+SEGMENT = 160  # septets in a single GSM-7 SMS
+MULTIPART_SEGMENT = 153  # septets per part of a concatenated one
+MAX_SEGMENTS = 2
+
+
+def to_gsm7(text: str) -> str:
+    """The text with every character a GSM-7 phone shows: one non-GSM character would turn the
+    whole message into UCS-2, 70 characters a segment."""
+    out = []
+    for ch in text:
+        if ch in _GSM7_BASIC or ch in _GSM7_EXTENDED:
+            out.append(ch)
+        else:
+            out.append(_REPLACEMENTS.get(ch, "?"))
+    return "".join(out)
+
+
+def septets(text: str) -> int:
+    return sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+
+
+def segments(text: str) -> int:
+    n = septets(text)
+    return 1 if n <= SEGMENT else -(-n // MULTIPART_SEGMENT)
+
+
+def fit(text: str, tail: str = "", max_segments: int = MAX_SEGMENTS) -> str:
+    """`text` shortened so that `text + tail` fits in `max_segments`; the tail (reply codes, the
+    link) is what the person acts on, so it is never cut."""
+    text, tail = to_gsm7(text), to_gsm7(tail)
+    budget = SEGMENT if max_segments == 1 else MULTIPART_SEGMENT * max_segments
+    room = budget - septets(tail)
+    if septets(text) <= room:
+        return text + tail
+    while text and septets(text) > room - 3:
+        text = text[:-1]
+    return text.rstrip() + "..." + tail
+
+
+def reply_codes(incident_ids: Iterable[int]) -> str:
+    ids = list(incident_ids)
+    if len(ids) == 1:
+        n = ids[0]
+        return f"Reply {n}a ack, {n}r resolve, {n}s snooze"
+    shown = ", ".join(f"{n}a" for n in ids[:6])
+    more = "..." if len(ids) > 6 else ""
+    return f"Reply {shown}{more} to ack; ack = newest"
+
+
+def page_sms(message: PageMessage) -> str:
+    """The SMS text of a page: the core's `sms` text when it already ends with its codes, else
+    the title with codes and link appended, always within two segments."""
+    if message.sms and "Reply" in message.sms:
+        return fit(message.sms)
+    link = f" {message.ack_url}" if message.ack_url else ""
+    return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies: "1a", "1 r", "a 1", "ACK", "resolve 3"
+
+_VERBS: dict[str, Verb] = {
+    "a": "ack", "ack": "ack", "r": "resolve", "res": "resolve", "resolve": "resolve",
+    "s": "snooze", "snooze": "snooze",
+}  # fmt: skip
+_NUMBER_FIRST = re.compile(r"^#?(\d+)\s*([a-z]+)$")
+_VERB_FIRST = re.compile(r"^([a-z]+)\s*#?(\d+)?$")
+
+
+def parse_reply(body: str) -> tuple[Verb, int | None] | None:
+    """(verb, incident id or None for "the newest"), or None when not understood."""
+    text = " ".join(body.strip().lower().split()).rstrip(".!")
+    m = _NUMBER_FIRST.match(text)
+    if m and m.group(2) in _VERBS:
+        return _VERBS[m.group(2)], int(m.group(1))
+    m = _VERB_FIRST.match(text)
+    if m and m.group(1) in _VERBS:
+        number = m.group(2)
+        return _VERBS[m.group(1)], int(number) if number else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+_retry_after: contextvars.ContextVar[str | None] = contextvars.ContextVar("twilio_retry_after", default=None)
+
+
+class _TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_connections=False, timeout=timeout)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the SDK's signature)
+        allow_redirects: bool = False,
+    ) -> Response:
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        kwargs: dict[str, Any] = {
+            "params": params,
+            "data": data,
+            "headers": headers,
+            "timeout": aiohttp.ClientTimeout(total=timeout or self.timeout),
+            "allow_redirects": allow_redirects,
+        }
+        async with aiohttp.ClientSession() as session, session.request(method.upper(), url, **kwargs) as res:
+            text = await res.text()
+            _retry_after.set(res.headers.get("Retry-After"))
+            return Response(res.status, text, res.headers)
+
+
+def failure(exc: BaseException) -> Delivery:
+    if isinstance(exc, TwilioRestException):
+        status = int(exc.status)
+        retry_after: float | None = None
+        if status == 429:
+            raw = _retry_after.get()
+            retry_after = float(raw) if raw else 1.0
+        return Delivery(
+            ok=False,
+            error=f"twilio: {status} {exc.code or ''} {exc.msg}".strip(),
+            retryable=status == 429 or status >= 500,
+            retry_after=retry_after,
+        )
+    if isinstance(exc, TimeoutError):
+        return Delivery(ok=False, error="twilio: timed out", retryable=True)
+    retryable = isinstance(exc, aiohttp.ClientError)
+    return Delivery(ok=False, error=f"twilio: {type(exc).__name__}: {exc}", retryable=retryable)
+
+
+class SmsChannel:
+    name = "sms"
+
+    def __init__(
+        self,
+        account_sid: str | None,
+        auth_token: str | None,
+        from_: str | None,
+        *,
+        api_url: str = "https://api.twilio.com",
+        public_url: str = "http://localhost:8000",
+        timeout: float = 10.0,
+    ):
+        self._sid = account_sid
+        self._token = auth_token
+        self.from_ = from_
+        self._api_url = api_url.rstrip("/")
+        self._status_url = f"{public_url.rstrip('/')}/twilio/status"
+        self._timeout = timeout
+        self._client: Client | None = None
+        self._confirmed: set[tuple[str, str]] = set()  # (to, text) confirmations already sent
+
+    def configured(self) -> bool:
+        return bool(self._sid and self._token and self.from_)
+
+    @property
+    def whatsapp(self) -> bool:
+        return bool(self.from_ and self.from_.startswith("whatsapp:"))
+
+    def address(self, phone: str) -> str:
+        return f"whatsapp:{phone}" if self.whatsapp and not phone.startswith("whatsapp:") else phone
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            if not self.configured():
+                raise RuntimeError("ONCALL_TWILIO_ACCOUNT_SID / _AUTH_TOKEN / _FROM are not set")
+            client = Client(self._sid, self._token, http_client=_TwilioHttp(self._timeout))
+            client.api.base_url = self._api_url  # ONCALL_TWILIO_API_URL: the fake in tests
+            self._client = client
+        return self._client
+
+    async def send(self, message: PageMessage) -> Delivery:
+        phone = message.person.phone
+        if phone is None:
+            return Delivery(ok=False, error=f"sms: {message.person.id} has no phone")
+        return await self.send_text(phone, page_sms(message))
+
+    async def send_text(self, phone: str, text: str) -> Delivery:
+        to = self.address(phone)
+        try:
+            sent = await self.client.messages.create_async(
+                to=to, from_=self.from_, body=text, status_callback=self._status_url
+            )
+        except (TimeoutError, TwilioException, aiohttp.ClientError) as exc:
+            return failure(exc)
+        return Delivery(ok=True, ref=f"{sent.sid}|{to}")
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        """One short confirmation per number and text: a person paged twice by SMS for the same
+        incident gets "acknowledged by …" once, not once per page."""
+        _, _, to = ref.partition("|")
+        short = fit(text, max_segments=1)
+        if (to, short) in self._confirmed:
+            return Delivery(ok=True, ref=ref)
+        self._confirmed.add((to, short))
+        result = await self.send_text(to, short)
+        if not result.ok:
+            self._confirmed.discard((to, short))
+        return result
+
+    async def aclose(self) -> None:
+        return None
