@@ -1,0 +1,508 @@
+"""`escalation_rules.toml` -> `RulesConfig` (SPEC §2.1).
+
+References to other files (`rota:NAME`, `person:ID`) are checked against what the caller
+already loaded; pass None to skip a check whose file could not be read (its own error says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import string
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import get_args
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from oncall.config.errors import ConfigError, Problems, known_list, suggest
+from oncall.config.reader import Table, item, read_toml, type_name
+from oncall.config.rotas import local_datetime
+from oncall.config.values import parse_day, parse_language, parse_target, parse_timezone, parse_window
+from oncall.core.customer_text import PLACEHOLDERS, base_language
+from oncall.core.models import (
+    CHANNELS,
+    DAYS,
+    EVENT_KINDS,
+    SOURCES,
+    Action,
+    BusinessHours,
+    Customer,
+    Event,
+    Hours,
+    Maintenance,
+    Match,
+    Order,
+    Person,
+    Policy,
+    Rule,
+    RulesConfig,
+    Shop,
+    Step,
+    Target,
+    Ticket,
+    Window,
+)
+
+ACTIONS: tuple[str, ...] = get_args(Action)
+HOURS: tuple[str, ...] = get_args(Hours)
+_TEAM_CHANNEL = re.compile(r"slack:(#[\w.-]+|[CG][A-Z0-9]{6,})|telegram:(-?\d+|@\w+)")
+
+
+def _group_fields() -> tuple[str, ...]:
+    """The event fields `group_by` may name: what `Event.field_value` understands."""
+    names = ["customer", "order", "ticket"]  # its aliases
+    for f in dataclasses.fields(Event):
+        if f.name in ("id", "dedup_key", "received_at", "occurred_at", "tags"):
+            continue  # unique per event or not a single value: grouping by them groups nothing
+        if f.name in ("customer", "order", "ticket"):
+            sub = {"customer": Customer, "order": Order, "ticket": Ticket}[f.name]
+            names += [f"{f.name}.{g.name}" for g in dataclasses.fields(sub)]
+        else:
+            names.append(f.name)
+    return tuple(names)
+
+
+GROUP_FIELDS = _group_fields()
+
+_SHOP_KEYS = ("name", "timezone", "language", "response_time", "fallback", "team_channel")
+_RULE_KEYS = ("name", "match", "action", "policy", "hold", "group_by", "threshold", "cancel_on", "reassure",
+              "auto_resolve", "continue")  # fmt: skip
+_MATCH_KEYS = ("source", "kind", "hours", "days", "severity", "priority", "amount_at_least", "tags", "text")
+
+
+def read_rules(
+    path: Path,
+    problems: Problems,
+    rotas: Collection[str] | None,
+    people: Mapping[str, Person] | None,
+) -> RulesConfig | None:
+    data = read_toml(path, problems, missing="create it or set ONCALL_RULES_FILE")
+    if data is None:
+        return None
+    top = Table(data, "", problems, ["shop", "business_hours", "policy", "rule", "message", "maintenance"])
+    refs = _Refs(rotas, people)
+    shop = _shop(top, refs)
+    tz = shop.timezone if shop is not None else None
+    hours = _business_hours(top)
+    messages = _messages(top, shop.language if shop is not None else None)
+    policies = _policies(top, refs)
+    rules = [_rule(t, policies, messages) for t in top.tables("rule", _RULE_KEYS)]
+    if not rules and "rule" not in top:
+        problems.add(
+            "rule", 'no rules (add at least one [[rule]], e.g. match = { hours = "closed" } and a policy)'
+        )
+    maintenance = [_maintenance(t, tz) for t in top.tables("maintenance", ("from", "to", "note"))]
+    if shop is None or hours is None or None in policies.values() or None in rules or None in maintenance:
+        return None
+    return RulesConfig(
+        shop=shop,
+        business_hours=hours,
+        policies=MappingProxyType({k: v for k, v in policies.items() if v is not None}),
+        rules=tuple(r for r in rules if r is not None),
+        messages=MappingProxyType({k: MappingProxyType(v) for k, v in messages.items()}),
+        maintenance=tuple(m for m in maintenance if m is not None),
+    )
+
+
+def load_rules(
+    path: Path, rotas: Collection[str] | None = None, people: Mapping[str, Person] | None = None
+) -> RulesConfig:
+    """`escalation_rules.toml` alone; raises ConfigError listing every problem."""
+    problems = Problems(path.name)
+    config = read_rules(path, problems, rotas, people)
+    if problems or config is None:
+        raise ConfigError(problems.items)
+    return config
+
+
+class _Refs:
+    """What `rota:NAME` and `person:ID` may name."""
+
+    def __init__(self, rotas: Collection[str] | None, people: Mapping[str, Person] | None) -> None:
+        self.rotas = rotas
+        self.people = people
+
+    def target(self, problems: Problems, where: str, text: str) -> Target | None:
+        try:
+            target = parse_target(text)
+        except ValueError as exc:
+            problems.add(where, str(exc))
+            return None
+        if target.kind == "rota" and self.rotas is not None and target.name not in self.rotas:
+            problems.add(
+                where, f'unknown rota "{target.name}" {known_list(self.rotas)} (rota:NAME is rotas/NAME.toml)'
+            )
+            return None
+        if target.kind == "person" and self.people is not None and target.name not in self.people:
+            problems.add(where, f'unknown person "{target.name}" {known_list(self.people)} (person:ID is '
+                                "[person.ID] in rotas/people.toml)")  # fmt: skip
+            return None
+        return target
+
+
+# ---------------------------------------------------------------------------------------------
+# [shop], [business_hours], [message.*], [[maintenance]]
+
+
+def _shop(top: Table, refs: _Refs) -> Shop | None:
+    t = top.table("shop", _SHOP_KEYS, required="add a [shop] table with name, timezone and fallback")
+    if t is None:
+        return None
+    name = t.text("name", required='the shop name used in pages and customer messages, e.g. "Tienda Ejemplo"')
+    tz = t.parsed("timezone", parse_timezone, required='the IANA time zone of the shop, e.g. "Europe/Madrid"')
+    language = t.parsed("language", parse_language) if "language" in t else "en"
+    response_time = t.duration("response_time") if "response_time" in t else timedelta(hours=2)
+    fallback_text = t.text(
+        "fallback", required='who is paged when a rota has nobody on call, e.g. "person:owner"'
+    )
+    fallback = refs.target(t.problems, t.at("fallback"), fallback_text) if fallback_text is not None else None
+    team_channel = t.text("team_channel")
+    if team_channel is not None and not _TEAM_CHANNEL.fullmatch(team_channel):
+        t.report(
+            "team_channel", f'"{team_channel}" is not a channel (write "slack:#name" or "telegram:CHAT_ID")'
+        )
+        team_channel = None
+    if response_time is not None and response_time <= timedelta(0):
+        t.report("response_time", "must be longer than 0s (what reassurance messages promise)")
+        response_time = None
+    if name is None or tz is None or language is None or response_time is None or fallback is None:
+        return None
+    return Shop(name, tz, language, response_time, fallback, team_channel)
+
+
+def _business_hours(top: Table) -> BusinessHours | None:
+    t = top.table("business_hours", (*DAYS, "holidays", "closed"))
+    if t is None:
+        if "business_hours" in top:
+            return None
+        return BusinessHours(week=MappingProxyType({}))  # no table: closed all the time
+    ok = True
+    week: dict[int, tuple[Window, ...]] = {}
+    for day_index, day in enumerate(DAYS):
+        spans = t.texts(day)
+        if spans is None:
+            ok = ok and day not in t
+            continue
+        windows: list[Window] = []
+        for where, text in spans:
+            try:
+                windows.append(parse_window(text))
+            except ValueError as exc:
+                t.problems.add(where, str(exc))
+                ok = False
+        windows.sort(key=lambda w: w.start)
+        for a, b in itertools.pairwise(windows):
+            if b.start < a.end:
+                t.report(day, f"spans {_span(a)} and {_span(b)} overlap (merge them into one)")
+                ok = False
+        if windows:
+            week[day_index] = tuple(windows)
+    country, subdivision = _holidays(t)
+    ok = ok and not ("holidays" in t and country is None)
+    closed: set[date] = set()
+    if "closed" in t:
+        value = t.data["closed"]
+        if isinstance(value, list):
+            for i, entry in enumerate(value):
+                closed_day = _a_date(entry)
+                if closed_day is None:
+                    t.problems.add(item(t.at("closed"), i), f'"{entry}" is not a date (write "YYYY-MM-DD")')
+                    ok = False
+                else:
+                    closed.add(closed_day)
+        else:
+            t.report("closed", f'must be a list of dates such as ["2026-12-24"], not {type_name(value)}')
+            ok = False
+    if not ok:
+        return None
+    return BusinessHours(MappingProxyType(week), country, subdivision, frozenset(closed))
+
+
+def _span(w: Window) -> str:
+    return f"{w.start // 60:02d}:{w.start % 60:02d}-{w.end // 60:02d}:{w.end % 60:02d}"
+
+
+def _a_date(value: object) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value) if len(value) == 10 else None
+        except ValueError:
+            return None
+    return None
+
+
+def _holidays(t: Table) -> tuple[str | None, str | None]:
+    h = t.table("holidays", ("country", "subdivision"))
+    if h is None:
+        return None, None
+    supported: dict[str, list[str]] = holidays.list_supported_countries()
+    country = h.text("country", required='an ISO country code known to the holidays package, e.g. "ES"')
+    if country is None:
+        return None, None
+    if country not in supported:
+        h.report("country", f'unknown country "{country}" {suggest(country, supported)}')
+        return None, None
+    subdivision = h.text("subdivision")
+    if subdivision is not None and subdivision not in supported[country]:
+        h.report(
+            "subdivision",
+            f'unknown subdivision "{subdivision}" of {country} {known_list(supported[country])}',
+        )
+        return None, None
+    return country, subdivision
+
+
+def _messages(top: Table, shop_language: str | None) -> dict[str, dict[str, str]]:
+    t = top.table("message", None)  # the names are the owner's: checked one by one below
+    out: dict[str, dict[str, str]] = {}
+    for name, value in (t.data if t is not None else {}).items():
+        where = f"message.{name}"
+        if not isinstance(value, dict):
+            top.problems.add(
+                where, f"must be a table [message.{name}] of language = text, not {type_name(value)}"
+            )
+            continue
+        texts: dict[str, str] = {}
+        for lang, template in value.items():
+            at = f"{where}.{lang}"
+            try:
+                parse_language(lang)
+            except ValueError as exc:
+                top.problems.add(at, str(exc))
+                continue
+            if not isinstance(template, str):
+                top.problems.add(at, f"must be text in quotes, not {type_name(template)}")
+                continue
+            if _check_template(top.problems, at, template):
+                texts[lang] = template
+        if shop_language is not None and base_language(shop_language) not in {
+            base_language(k) for k in value
+        }:
+            top.problems.add(where, f'has no "{shop_language}" text (add {shop_language} = "…": the shop '
+                                    "language is used for customers of other languages)")  # fmt: skip
+        out[name] = texts
+    return out
+
+
+def _check_template(problems: Problems, where: str, template: str) -> bool:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        problems.add(where, f"{exc} (write {{{{ and }}}} for a literal brace)")
+        return False
+    ok = True
+    for f in (f.strip() for f in fields):
+        if f not in PLACEHOLDERS:
+            problems.add(where, f'unknown placeholder "{{{f}}}" {suggest(f, PLACEHOLDERS)}')
+            ok = False
+    return ok
+
+
+def _maintenance(t: Table, tz: ZoneInfo | None) -> Maintenance | None:
+    start = local_datetime(t, "from", tz, required='when the work begins, e.g. "2026-12-01 02:00"')
+    end = local_datetime(t, "to", tz, required='when it ends, e.g. "2026-12-01 04:00"')
+    note = t.text("note") or ""
+    if start is not None and end is not None and end <= start:
+        t.report("to", "is not after from (a maintenance window must end after it begins)")
+        return None
+    if start is None or end is None:
+        return None
+    return Maintenance(start, end, note)
+
+
+# ---------------------------------------------------------------------------------------------
+# [[policy]]
+
+
+def _policies(top: Table, refs: _Refs) -> dict[str, Policy | None]:
+    """Policies by name; a policy with problems maps to None so rules naming it stay quiet."""
+    out: dict[str, Policy | None] = {}
+    for t in top.tables("policy", ("name", "repeat", "step")):
+        name = t.text("name", required='how rules refer to this policy, e.g. "weekend"')
+        repeat = t.integer("repeat") if "repeat" in t else 0
+        if repeat is not None and repeat < 0:
+            t.report("repeat", f"must be 0 or more, not {repeat} (how many times the whole chain runs again)")
+            repeat = None
+        step_tables = t.tables("step", ("notify", "via", "ack_within"))
+        if not step_tables and "step" not in t:
+            t.report("step", "missing (add at least one [[policy.step]] with notify, via and ack_within)")
+        steps = [_step(s, refs) for s in step_tables]
+        if name is None:
+            continue
+        if name in out:
+            t.report(
+                "name", f'"{name}" is already the name of another policy (give each policy its own name)'
+            )
+            continue
+        ok = repeat is not None and steps and None not in steps
+        out[name] = Policy(name, tuple(s for s in steps if s is not None), repeat or 0) if ok else None
+    return out
+
+
+def _step(t: Table, refs: _Refs) -> Step | None:
+    entries = t.texts("notify", required='who is paged, e.g. ["rota:weekend"] or ["person:owner"]')
+    targets = [refs.target(t.problems, where, text) for where, text in entries or []]
+    if entries is not None and not entries:
+        t.report("notify", 'names nobody (list "rota:NAME" or "person:ID" targets)')
+    channels = t.texts("via", required=f"the channels of this step, any of {', '.join(CHANNELS)}")
+    via: list[str] = []
+    for where, channel in channels or []:
+        if channel not in CHANNELS:
+            t.problems.add(where, f'unknown channel "{channel}" {known_list(CHANNELS)}')
+        elif channel not in via:
+            via.append(channel)
+    if channels is not None and not channels:
+        t.report("via", f"lists no channel (use any of {', '.join(CHANNELS)})")
+    ack_within = t.duration("ack_within", required='how long to wait for an acknowledgement, e.g. "10m"')
+    if ack_within is not None and ack_within <= timedelta(0):
+        t.report("ack_within", "must be longer than 0s (how long to wait before the next step)")
+        ack_within = None
+    if not entries or None in targets or not via or len(via) != len(channels or []) or ack_within is None:
+        return None
+    return Step(tuple(x for x in targets if x is not None), tuple(via), ack_within)
+
+
+# ---------------------------------------------------------------------------------------------
+# [[rule]]
+
+
+def _rule(t: Table, policies: Mapping[str, Policy | None], messages: Mapping[str, object]) -> Rule | None:
+    name = t.text("name") or t.path  # "rule[3]": what the owner would call an unnamed rule
+    match = _match(t)
+    ok = match is not None
+    policy = t.text("policy")
+    if policy is not None and policy not in policies:
+        t.report("policy", f'unknown policy "{policy}" {known_list(policies)}')
+        ok = False
+    action = t.text("action")
+    if action is not None and action not in ACTIONS:
+        t.report("action", f'unknown action "{action}" {known_list(ACTIONS)}')
+        ok = False
+    elif action is None and "action" not in t:
+        if "policy" in t:
+            action = "page"
+        else:
+            t.report("action", "missing (set a policy to page someone, or action = post, defer or drop)")
+            ok = False
+    elif action == "page" and "policy" not in t:
+        t.report("policy", 'missing (action = "page" needs a policy: who to page)')
+        ok = False
+    hold = t.duration("hold") if "hold" in t else timedelta(0)
+    group_by = _names(t, "group_by", GROUP_FIELDS, "event field")
+    threshold = t.integer("threshold") if "threshold" in t else 1
+    if threshold is not None and threshold < 1:
+        t.report("threshold", f"must be 1 or more, not {threshold} (how many events it takes to page)")
+        threshold = None
+    cancel_on = _names(t, "cancel_on", EVENT_KINDS, "event kind")
+    reassure = t.text("reassure")
+    if reassure is not None and reassure not in messages:
+        t.report(
+            "reassure", f'unknown message "{reassure}" {known_list(messages)} (add [message.{reassure}])'
+        )
+        ok = False
+    auto_resolve = t.flag("auto_resolve") if "auto_resolve" in t else False
+    continue_ = t.flag("continue") if "continue" in t else False
+    values = (match, hold, group_by, threshold, cancel_on, auto_resolve, continue_, action)
+    if not ok or any(v is None for v in values):
+        return None
+    assert match is not None and hold is not None and group_by is not None and threshold is not None
+    assert cancel_on is not None and auto_resolve is not None and continue_ is not None
+    return Rule(
+        name=name,
+        match=match,
+        action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
+        policy=policy,
+        hold=hold,
+        group_by=group_by,
+        threshold=threshold,
+        cancel_on=cancel_on,
+        reassure=reassure,
+        auto_resolve=auto_resolve,
+        continue_=continue_,
+    )
+
+
+def _names(t: Table, key: str, known: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    """A list of names each of which must be in `known`; None after a problem."""
+    entries = t.texts(key)
+    if entries is None:
+        return None if key in t else ()
+    ok = True
+    for where, value in entries:
+        if value not in known:
+            t.problems.add(where, f'unknown {what} "{value}" {suggest(value, known)}')
+            ok = False
+    return tuple(v for _, v in entries) if ok else None
+
+
+def _match(rule: Table) -> Match | None:
+    t = rule.table("match", _MATCH_KEYS)
+    if t is None:
+        return None if "match" in rule else Match()  # no match table: every event
+    ok = True
+
+    def names(key: str, known: tuple[str, ...] | None, what: str) -> frozenset[str] | None:
+        nonlocal ok
+        if known is None:
+            entries = t.texts(key)
+            ok = ok and not (entries is None and key in t)
+            return None if entries is None else frozenset(v for _, v in entries)
+        got = _names(t, key, known, what)
+        ok = ok and not (got is None and key in t)
+        return None if got is None or key not in t else frozenset(got)
+
+    source = names("source", SOURCES, "source")
+    kind = names("kind", EVENT_KINDS, "event kind")
+    hours = t.text("hours") if "hours" in t else "any"
+    if hours is not None and hours not in HOURS:
+        t.report("hours", f'unknown hours "{hours}" {known_list(HOURS)}')
+        hours = None
+    ok = ok and hours is not None
+    days: frozenset[int] | None = None
+    day_entries = t.texts("days")
+    if day_entries is not None:
+        parsed: set[int] = set()
+        for where, day in day_entries:
+            try:
+                parsed.add(parse_day(day))
+            except ValueError as exc:
+                t.problems.add(where, str(exc))
+                ok = False
+        days = frozenset(parsed)
+    elif "days" in t:
+        ok = False
+    severity = names("severity", None, "")
+    priority = names("priority", None, "")
+    amount = t.number("amount_at_least")
+    ok = ok and not (amount is None and "amount_at_least" in t)
+    tags = names("tags", None, "")
+    text: re.Pattern[str] | None = None
+    pattern = t.text("text")
+    if pattern is not None:
+        try:
+            text = re.compile(pattern)
+        except re.error as exc:
+            t.report("text", f'"{pattern}" is not a regular expression: {exc} (check brackets and escapes)')
+            ok = False
+    elif "text" in t:
+        ok = False
+    if not ok:
+        return None
+    return Match(
+        source=source,
+        kind=kind,
+        hours=hours,  # type: ignore[arg-type]  # checked against HOURS above
+        days=days,
+        severity=severity,
+        priority=priority,
+        amount_at_least=amount,
+        tags=tags,
+        text=text,
+    )
