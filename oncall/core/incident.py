@@ -26,7 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from oncall.core import calendar
 from oncall.core.models import CHANNELS, Config, Event, Person, Rule, Target
+from oncall.core.rota import on_call
 
 State = Literal["held", "triggered", "acknowledged", "resolved", "cancelled", "deferred"]
 OPEN_STATES: frozenset[str] = frozenset({"held", "triggered", "acknowledged", "deferred"})
@@ -42,6 +44,22 @@ class World:
     is_open: Callable[[datetime], bool]
     on_call: Callable[[str, datetime], str | None]  # rota name, t -> person id (None: nobody)
     next_open: Callable[[datetime], datetime | None] = lambda _t: None
+
+
+def make_world(config: Config) -> World:
+    """The world of a configuration: its business hours and its rotas."""
+    hours, tz = config.rules.business_hours, config.rules.shop.timezone
+
+    def on_call_person(rota: str, t: datetime) -> str | None:
+        shift = on_call(config.rotas[rota], t) if rota in config.rotas else None
+        return shift.person if shift is not None else None
+
+    return World(
+        config=config,
+        is_open=lambda t: calendar.is_open(hours, tz, t),
+        on_call=on_call_person,
+        next_open=lambda t: calendar.next_open(hours, tz, t),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,3 +566,15 @@ def _describe(event: Event) -> str:
     if event.ticket.id:
         bits.append(f"ticket {event.ticket.id}")
     return " ".join(bits)
+
+
+def run_forward(incident: Incident, world: World, *, limit: int = 100) -> list[tuple[datetime, Outcome]]:
+    """Every timer of `incident` fired in turn, as if nobody acknowledged: what `oncall
+    simulate` shows. Stops when nothing more is scheduled (or after `limit` steps)."""
+    out: list[tuple[datetime, Outcome]] = []
+    while incident.wake_at is not None and len(out) < limit:
+        at = incident.wake_at
+        result = step(incident, Tick(), at, world)
+        out.append((at, result))
+        incident = result.incident
+    return out

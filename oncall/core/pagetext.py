@@ -1,0 +1,223 @@
+"""What a page says (SPEC §5): the shop, what happened ("3 payment failures since 22:41,
+189.90 EUR"), the customers affected, how long it has been waiting, and how to act on it.
+
+Three shapes of one text: a one-line `title`, a `body` for rich channels (Telegram, Slack, the
+log) and an `sms` kept to two GSM-7 segments that always ends with the reply codes and the ack
+link, however long the rest is. Pure: `now` and the link are arguments.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from oncall.core.incident import Incident
+from oncall.core.models import Event, Shop
+
+# (singular, plural) of each normalised event kind, as a page counts them.
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "payment_failed": ("payment failure", "payment failures"),
+    "payment_succeeded": ("payment", "payments"),
+    "checkout_error": ("checkout error", "checkout errors"),
+    "dispute_opened": ("dispute opened", "disputes opened"),
+    "order_created": ("new order", "new orders"),
+    "ticket_created": ("ticket", "tickets"),
+    "ticket_updated": ("ticket update", "ticket updates"),
+    "unrecognised": ("unrecognised event", "unrecognised events"),
+}
+
+SMS_SEGMENTS = 2
+_SINGLE = 160  # septets in a one-segment SMS
+_CONCAT = 153  # septets per segment of a concatenated SMS (7 go to the header)
+
+# GSM 03.38 basic character set, and the extension table whose characters cost two septets.
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXT = frozenset("^{}\\[~]|€\f")
+_ASCII_FOR = {
+    "\u2014": "-",  # em dash
+    "\u2013": "-",  # en dash
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u2026": "...",
+    "\u00b7": "-",
+    "\u00a0": " ",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    title: str
+    body: str
+    sms: str
+
+
+def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> PageText:
+    """The page for one incident at `now`."""
+    tz = shop.timezone
+    what = what_happened(incident.live_events or incident.events, tz, now)
+    customers = customer_names(incident.live_events or incident.events)
+    waited = waiting(now - incident.first_at)
+    title = f"{shop.name}: {what.split(', ')[0]}"
+    lines = [f"{shop.name} — incident {incident.id}", what]
+    if customers:
+        lines.append("Customers: " + ", ".join(customers))
+    summary = _first_summary(incident.live_events or incident.events)
+    if summary:
+        lines.append(summary)
+    lines.append(f"Waiting {waited}. Rule: {incident.rule}.")
+    lines.append(f"Ack / Resolve / Snooze 30m: {ack_url}")
+    head = f"{shop.name} #{incident.id}: {what}."
+    if customers:
+        head += " Customers: " + _short_list(customers, 3) + "."
+    head += f" Waiting {waited}."
+    tail = f"Reply {incident.id}a to ack, {incident.id}r to resolve {ack_url}"
+    return PageText(title=title, body="\n".join(lines), sms=sms_fit(head, tail))
+
+
+def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime) -> str:
+    """ "3 payment failures since 22:41, 189.90 EUR"; a single ticket names itself."""
+    if not events:
+        return "no events"
+    first = min(events, key=_time)
+    kinds = {e.kind for e in events}
+    n = len(events)
+    if kinds == {"ticket_created"} and n == 1 and first.ticket.id:
+        t = first.ticket
+        bits = f"ticket {t.id}" + (f" ({t.priority})" if t.priority else "")
+        text = bits + (f": {t.subject}" if t.subject else "") + f" since {_clock(_time(first), tz, now)}"
+    else:
+        if len(kinds) == 1:
+            one, many = KIND_WORDS.get(
+                first.kind, (first.kind.replace("_", " "), first.kind.replace("_", " "))
+            )
+        else:
+            one, many = "event", "events"
+        text = f"{n} {one if n == 1 else many} since {_clock(_time(first), tz, now)}"
+    amount = amounts(events)
+    return text + (f", {amount}" if amount else "")
+
+
+def amounts(events: Sequence[Event]) -> str:
+    """The total amount per currency: "189.90 EUR", "20.00 EUR + 15.00 USD"."""
+    totals: dict[str, float] = {}
+    for e in events:
+        if e.order.amount is not None:
+            cur = (e.order.currency or "").upper()
+            totals[cur] = totals.get(cur, 0.0) + e.order.amount
+    return " + ".join(f"{v:.2f} {c}".strip() for c, v in totals.items())
+
+
+def customer_names(events: Sequence[Event]) -> list[str]:
+    """Each distinct customer once (by e-mail, else phone, else name), as a page names them."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for e in events:
+        c = e.customer
+        key = (c.email or "").lower() or "".join(ch for ch in c.phone or "" if ch.isdigit()) or (c.name or "")
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        contact = c.email or c.phone
+        out.append(f"{c.name} ({contact})" if c.name and contact else (c.name or contact or key))
+    return out
+
+
+def waiting(d: timedelta) -> str:
+    """ "4 min", "1 h 05 min", "2 days 3 h"."""
+    minutes = max(0, int(d.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} day{'s' if days != 1 else ''} {hours} h"
+
+
+def update_text(text: str) -> str:
+    """What an edited page or an SMS confirmation says after an ack or resolve."""
+    return to_gsm7(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# SMS
+
+
+def to_gsm7(text: str) -> str:
+    """`text` in the GSM-7 alphabet, so that an SMS is not sent as UCS-2 (70 characters a
+    segment instead of 160): accents outside it are dropped (í → i), anything else becomes ?."""
+    out: list[str] = []
+    for ch in text:
+        if ch in _GSM_BASIC or ch in _GSM_EXT:
+            out.append(ch)
+        elif ch in _ASCII_FOR:
+            out.append(_ASCII_FOR[ch])
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            out.append(base if base and all(c in _GSM_BASIC for c in base) else "?")
+    return "".join(out)
+
+
+def septets(text: str) -> int:
+    return sum(2 if ch in _GSM_EXT else 1 for ch in text)
+
+
+def segments(text: str) -> int:
+    """How many SMS segments a GSM-7 text takes."""
+    n = septets(text)
+    return 1 if n <= _SINGLE else -(-n // _CONCAT)
+
+
+def sms_fit(head: str, tail: str, max_segments: int = SMS_SEGMENTS) -> str:
+    """`head` shortened as needed so that `head + " " + tail` fits in `max_segments`; the tail
+    (reply codes and the ack link) is never cut."""
+    head, tail = to_gsm7(head), to_gsm7(tail)
+    budget = (_SINGLE if max_segments == 1 else _CONCAT * max_segments) - septets(tail) - 1
+    if septets(head) > budget:
+        cut: list[str] = []
+        used = 0
+        for ch in head:
+            cost = 2 if ch in _GSM_EXT else 1
+            if used + cost > budget - 2:
+                break
+            cut.append(ch)
+            used += cost
+        head = "".join(cut).rstrip() + ".."
+    return f"{head} {tail}" if head else tail
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _time(e: Event) -> datetime:
+    return e.occurred_at or e.received_at
+
+
+def _clock(t: datetime, tz: ZoneInfo, now: datetime) -> str:
+    local, today = t.astimezone(tz), now.astimezone(tz)
+    if local.date() == today.date() or now - t < timedelta(hours=12):
+        return local.strftime("%H:%M")
+    return local.strftime("%a %d %b %H:%M")
+
+
+def _short_list(items: Sequence[str], limit: int) -> str:
+    names = [i.split(" (")[0] for i in items]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" +{len(names) - limit}"
+
+
+def _first_summary(events: Sequence[Event]) -> str:
+    for e in events:
+        if e.summary:
+            return e.summary
+    return ""
