@@ -1,0 +1,358 @@
+"""Customer reassurance: the message a customer gets when paging starts on a closed desk.
+
+The escalation service calls `Reassurer.reassure(...)` as a background task when paging starts
+for a rule with `reassure` set; nothing here can delay or block the page. For each customer of
+the incident (each distinct e-mail or phone, SPEC §5):
+
+1. the channel follows where they came from: a public reply on their Zendesk/Freshdesk ticket
+   when that helpdesk is configured, else e-mail, else SMS/WhatsApp;
+2. the store claims the send — one per incident and customer (primary key), and not the same
+   message to the same customer within 12 hours (a conditional upsert) — so restarts, repeated
+   calls and a second instance never send twice;
+3. the send is retried with jittered exponential back-off (honouring `Retry-After`), and every
+   outcome, sent, failed or skipped, goes on the incident's timeline through `record`.
+
+A claim is taken before sending, so a crash in the middle of a send means that customer is
+not written to again for that incident: at most once, because a duplicate reassurance reads
+worse than a late one. A send that finally fails releases the 12-hour window, so the next
+incident may try again. A failed helpdesk reply does not fall back to e-mail: the reply may
+have been posted before the failure was seen (a time-out), and the customer would get both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+
+from oncall.channels.base import Delivery
+from oncall.channels.customer_sms import CustomerSms
+from oncall.channels.email import EmailSender
+from oncall.channels.helpdesk import HelpdeskReplier
+from oncall.core import calendar
+from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message
+from oncall.core.models import Config
+from oncall.settings import Settings
+from oncall.store import Connection, Database
+
+__all__ = ["WINDOW", "CustomerContact", "Reassurer"]
+
+log = logging.getLogger("oncall.reassure")
+
+WINDOW = timedelta(hours=12)  # the same message to the same customer at most once per window
+
+Record = Callable[[str], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    won: bool
+    duplicate: bool = False  # this incident already handled this customer: say nothing
+    previous_incident: int | None = None
+    previous_at: datetime | None = None
+
+
+def merge(customers: Sequence[CustomerContact]) -> list[tuple[str, CustomerContact]]:
+    """One contact per customer key, in order of first appearance; gaps in the first sighting
+    (no name, no language) are filled from later events of the same customer."""
+    merged: dict[str, CustomerContact] = {}
+    for c in customers:
+        key = c.key()
+        if key is None:
+            continue
+        first = merged.get(key)
+        if first is None:
+            merged[key] = c
+            continue
+        merged[key] = replace(
+            first,
+            name=first.name or c.name,
+            email=first.email or c.email,
+            phone=first.phone or c.phone,
+            language=first.language or c.language,
+            source=first.source if first.ticket_id else c.source if c.ticket_id else first.source,
+            ticket_id=first.ticket_id or c.ticket_id,
+            order_number=first.order_number or c.order_number,
+        )
+    return list(merged.items())
+
+
+class Reassurer:
+    """Sends reassurance messages; see the module doc. Channels default to ones built from
+    `settings`; tests pass `sleep` to run the back-off without waiting."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        email: EmailSender | None = None,
+        helpdesk: HelpdeskReplier | None = None,
+        sms: CustomerSms | None = None,
+        attempts: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.email = email or EmailSender(settings)
+        self.helpdesk = helpdesk or HelpdeskReplier(settings)
+        self.sms = sms or CustomerSms(settings)
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+
+    # -- the entry point -------------------------------------------------------------------------
+
+    async def reassure(
+        self,
+        incident_id: int,
+        message: str,
+        customers: list[CustomerContact],
+        config: Config,
+        now: datetime,
+        record: Record,
+    ) -> None:
+        """Reassures every customer of the incident once; never raises (it runs unattended)."""
+        try:
+            await self._reassure(incident_id, message, customers, config, now, record)
+        except Exception:
+            log.exception("reassurance for incident %s failed", incident_id)
+
+    async def _reassure(
+        self,
+        incident_id: int,
+        message: str,
+        customers: list[CustomerContact],
+        config: Config,
+        now: datetime,
+        record: Record,
+    ) -> None:
+        rules = config.rules
+        tz = rules.shop.timezone
+        if calendar.is_open(rules.business_hours, tz, now):
+            # The team is at its desk and answers customers itself (SPEC §5).
+            return
+        if not rules.messages.get(message):
+            await _safe(record, f"Customer reassurance not sent: no [message.{message}] text")
+            return
+        opens = calendar.next_open(rules.business_hours, tz, now)
+        next_open = opens.astimezone(tz) if opens is not None else None
+        unreachable = [c for c in customers if c.key() is None]
+        jobs = [
+            self._one(incident_id, message, key, contact, config, next_open, now, record)
+            for key, contact in merge(customers)
+        ]
+        # Each customer on their own: one slow helpdesk never holds up another customer's e-mail.
+        await asyncio.gather(*jobs)
+        for contact in unreachable:
+            who = contact.name or "a customer"
+            await _safe(record, f"Customer reassurance not sent to {who}: no e-mail, phone or ticket")
+
+    async def _one(
+        self,
+        incident_id: int,
+        message: str,
+        key: str,
+        contact: CustomerContact,
+        config: Config,
+        next_open: datetime | None,
+        now: datetime,
+        record: Record,
+    ) -> None:
+        rendered = customer_message(config.rules, message, contact, next_open, now)
+        if rendered is None:  # checked by the caller; kept for type narrowing
+            return
+        channel, address = self._route(contact)
+        if channel is None:
+            inserted = await self.db.transaction(
+                lambda conn: _note(conn, incident_id, key, message, "unreachable", address, now)
+            )
+            if inserted:
+                await _safe(record, f"Customer reassurance not sent to {_who(contact)}: {address}")
+            return
+        claim = await self.db.transaction(lambda conn: _claim(conn, incident_id, key, message, now))
+        if claim.duplicate:
+            return
+        if not claim.won:
+            at = claim.previous_at.astimezone(config.rules.shop.timezone) if claim.previous_at else None
+            when = f" at {at:%Y-%m-%d %H:%M}" if at else ""
+            detail = f'"{message}" already went to them{when} (incident {claim.previous_incident})'
+            await self.db.transaction(
+                lambda conn: _outcome(conn, incident_id, key, "skipped", channel, None, detail, 0, now)
+            )
+            await _safe(record, f"Customer reassurance not sent to {address}: {detail}")
+            return
+        result, tries = await self._send_with_retries(channel, contact, rendered, now)
+        state = "sent" if result.ok else "failed"
+        outcome = result.ref if result.ok else result.error
+        release = None if result.ok else message
+        language = rendered.language
+        await self.db.transaction(
+            lambda conn: _outcome(
+                conn, incident_id, key, state, channel, language, outcome, tries, now, release
+            )
+        )
+        after = f" after {tries} tries" if tries > 1 else ""
+        if result.ok:
+            text = f"Customer reassured: {_how(channel, address)} ({language}){after}"
+        else:
+            by = _channel_words(channel)
+            text = f"Customer reassurance to {address} by {by} failed{after}: {result.error}"
+        await _safe(record, text)
+
+    # -- channel choice and sending ------------------------------------------------------------
+
+    def _route(self, c: CustomerContact) -> tuple[str | None, str]:
+        """(channel, the address it reaches), or (None, why nobody can be reached)."""
+        if c.source in ("zendesk", "freshdesk") and c.ticket_id and self.helpdesk.configured(c.source):
+            return c.source, f"ticket {c.ticket_id}"
+        if c.email and self.email.configured():
+            return "email", c.email.strip()
+        if c.phone and self.sms.configured():
+            return self.sms.name, c.phone.strip()
+        have = [w for w, v in (("e-mail", c.email), ("phone", c.phone), ("ticket", c.ticket_id)) if v]
+        return None, f"no channel configured for their {' or '.join(have)}"
+
+    async def _send(self, channel: str, c: CustomerContact, m: RenderedMessage, now: datetime) -> Delivery:
+        try:
+            if channel in ("zendesk", "freshdesk"):
+                return await self.helpdesk.reply(channel, c.ticket_id or "", m.text)
+            if channel == "email":
+                return await self.email.send(c.email or "", c.name, m.subject, m.text, m.language, now)
+            return await self.sms.send(c.phone or "", m.text)
+        except Exception as exc:
+            # A bug or an error the channel did not foresee: recorded, never retried blindly.
+            log.exception("reassurance by %s raised", channel)
+            return Delivery(ok=False, error=f"{channel}: {type(exc).__name__}: {exc}"[:300])
+
+    async def _send_with_retries(
+        self, channel: str, c: CustomerContact, m: RenderedMessage, now: datetime
+    ) -> tuple[Delivery, int]:
+        def wait(state: RetryCallState) -> float:
+            n = state.attempt_number
+            delay = min(self.max_backoff, self.backoff * 2 ** (n - 1)) * random.uniform(0.5, 1.0)
+            last = state.outcome.result() if state.outcome is not None else None
+            if isinstance(last, Delivery) and last.retry_after is not None:
+                delay = max(delay, min(self.max_backoff, last.retry_after))
+            return float(delay)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait,
+            retry=retry_if_result(lambda d: isinstance(d, Delivery) and not d.ok and d.retryable),
+            # After the last try, the last failure is the answer (recorded), not an exception.
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=self.sleep,
+        )
+        tries = 0
+
+        async def attempt() -> Delivery:
+            nonlocal tries
+            tries += 1
+            return await self._send(channel, c, m, now)
+
+        result: Delivery = await retrying(attempt)
+        return result, tries
+
+
+# ---------------------------------------------------------------------------------------------
+# Store work (runs on the database's writer thread)
+
+
+def _note(
+    conn: Connection, incident_id: int, key: str, message: str, state: str, detail: str, now: datetime
+) -> bool:
+    cur = conn.execute(
+        "INSERT INTO reassurances (incident_id, customer, message, state, detail, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id, customer) DO NOTHING",
+        (incident_id, key, message, state, detail, now, now),
+    )
+    return bool(cur.rowcount == 1)
+
+
+def _claim(conn: Connection, incident_id: int, key: str, message: str, now: datetime) -> _Claim:
+    if not _note(conn, incident_id, key, message, "sending", "", now):
+        return _Claim(won=False, duplicate=True)
+    cur = conn.execute(
+        "INSERT INTO reassurance_window (customer, message, incident_id, sent_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (customer, message) DO UPDATE SET incident_id = excluded.incident_id,"
+        " sent_at = excluded.sent_at WHERE reassurance_window.sent_at <= ?",
+        (key, message, incident_id, now, now - WINDOW),
+    )
+    if cur.rowcount == 1:
+        return _Claim(won=True)
+    row = conn.fetchone(
+        "SELECT incident_id, sent_at FROM reassurance_window WHERE customer = ? AND message = ?",
+        (key, message),
+    )
+    if row is None:  # released between our upsert and this read; the next incident will try
+        return _Claim(won=False)
+    return _Claim(won=False, previous_incident=int(row[0]), previous_at=_aware(row[1]))
+
+
+def _outcome(
+    conn: Connection,
+    incident_id: int,
+    key: str,
+    state: str,
+    channel: str | None,
+    language: str | None,
+    detail: str | None,
+    attempts: int,
+    now: datetime,
+    release: str | None = None,
+) -> None:
+    conn.execute(
+        "UPDATE reassurances SET state = ?, channel = ?, language = ?, detail = ?, attempts = ?,"
+        " updated_at = ? WHERE incident_id = ? AND customer = ?",
+        (state, channel, language, (detail or "")[:500], attempts, now, incident_id, key),
+    )
+    if release is not None:
+        # Nothing reached the customer: the next incident within 12 hours may try again.
+        conn.execute(
+            "DELETE FROM reassurance_window WHERE customer = ? AND message = ? AND incident_id = ?",
+            (key, release, incident_id),
+        )
+
+
+def _aware(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Timeline words
+
+
+def _channel_words(channel: str) -> str:
+    return {"email": "e-mail", "sms": "SMS", "whatsapp": "WhatsApp", "zendesk": "Zendesk",
+            "freshdesk": "Freshdesk"}.get(channel, channel)  # fmt: skip
+
+
+def _how(channel: str, address: str) -> str:
+    if channel in ("zendesk", "freshdesk"):
+        return f"public reply on {_channel_words(channel)} {address}"
+    return f"{_channel_words(channel)} to {address}"
+
+
+def _who(c: CustomerContact) -> str:
+    return c.email or c.phone or c.name or "a customer"
+
+
+async def _safe(record: Record, text: str) -> None:
+    try:
+        await record(text)
+    except Exception:
+        log.exception("could not write to the incident timeline: %s", text)
