@@ -1,0 +1,151 @@
+"""What every platform module shares: errors, HMAC helpers and forgiving payload readers.
+
+Payload readers never raise: a platform may omit, rename or mistype any field, and a signed
+payload must still become an event (at worst `unrecognised`), never a 5xx.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+class WebhookError(Exception):
+    """A delivery refused; `status` is the HTTP answer, the message says what was wrong."""
+
+    status = 400
+
+
+class SignatureError(WebhookError):
+    """Missing, malformed, stale or wrong signature (→ 401, nothing stored)."""
+
+    status = 401
+
+
+class PayloadError(WebhookError):
+    """The body cannot be read as this platform's payload (→ 400)."""
+
+    status = 400
+
+
+def hmac_sha256(secret: bytes, message: bytes) -> bytes:
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def hmac_b64(secret: bytes, message: bytes) -> str:
+    return base64.b64encode(hmac_sha256(secret, message)).decode()
+
+
+def matches_any(given: str, expected: Iterable[str]) -> bool:
+    """Constant-time comparison of `given` with each expected value (every one is compared)."""
+    given_b = given.encode()
+    ok = False
+    for value in expected:
+        ok |= hmac.compare_digest(given_b, value.encode())
+    return ok
+
+
+def require_secrets(source: str, secrets: list[bytes]) -> None:
+    if not secrets:
+        raise SignatureError(
+            f"no secret is configured for {source} (set ONCALL_{source.upper()}_"
+            f"{'TOKEN' if source == 'freshdesk' else 'SECRET'}); unsigned webhooks are never accepted"
+        )
+
+
+def body_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# --- forgiving readers -------------------------------------------------------------------------
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]…, or None where any step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def text(value: Any, limit: int = 500) -> str | None:
+    """A non-empty one-line string, or None (numbers become strings; other types are dropped)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    return value[:limit] if value else None
+
+
+def lower(value: Any) -> str | None:
+    t = text(value)
+    return t.lower() if t is not None else None
+
+
+def first(*values: Any) -> str | None:
+    for value in values:
+        t = text(value)
+        if t is not None:
+            return t
+    return None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        f = float(value)
+    elif isinstance(value, str):
+        try:
+            f = float(value.strip().replace(",", "."))
+        except ValueError:
+            return None
+    else:
+        return None
+    return f if f == f and abs(f) != float("inf") else None
+
+
+def timestamp(value: Any) -> datetime | None:
+    """Epoch seconds or ISO 8601 (a naive time is taken as UTC) → aware datetime, else None."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str) and value.strip():
+            v = value.strip().replace("Z", "+00:00")
+            if v.isdigit():
+                return datetime.fromtimestamp(int(v), UTC)
+            parsed = datetime.fromisoformat(v)
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def join_name(*parts: Any) -> str | None:
+    return text(" ".join(t for t in (text(p) for p in parts) if t))
+
+
+def money(amount: float | None, currency: str | None) -> str:
+    if amount is None:
+        return ""
+    return f"{amount:.2f} {currency or ''}".strip()
+
+
+def summary(*parts: str | None) -> str:
+    """Non-empty parts joined with ", ", one line, at most 200 characters."""
+    line = ", ".join(p for p in parts if p)
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
+def section(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """obj[key] when it is an object, else an empty one."""
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,260 @@
+"""Realistic sample payloads, as each platform sends them, for `oncall trigger` and benchmarks.
+
+`sample(source, kind, now)` returns (body, extra headers such as the topic). Each call makes a
+fresh delivery (new ids), so triggering twice stores two events.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+Sample = tuple[dict[str, Any], dict[str, str]]
+
+
+def _rid(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+def _stripe(event_type: str, obj: dict[str, Any]) -> Callable[[datetime], Sample]:
+    def build(now: datetime) -> Sample:
+        return {
+            "id": _rid("evt_"),
+            "object": "event",
+            "api_version": "2025-09-30.clover",
+            "created": int(now.timestamp()),
+            "data": {"object": obj | {"id": _rid(obj["id"]), "created": int(now.timestamp())}},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": _rid("req_"), "idempotency_key": None},
+            "type": event_type,
+        }, {}
+
+    return build
+
+
+_BILLING = {
+    "address": {"city": "Madrid", "country": "ES", "line1": "Calle Mayor 1", "postal_code": "28013"},
+    "email": "lucia.fernandez@example.com",
+    "name": "Lucía Fernández",
+    "phone": "+34611222333",
+}
+_PI = {
+    "id": "pi_",
+    "object": "payment_intent",
+    "amount": 18990,
+    "currency": "eur",
+    "metadata": {"order_id": "1042", "order_number": "1042", "language": "es"},
+    "receipt_email": "lucia.fernandez@example.com",
+    "status": "requires_payment_method",
+    "last_payment_error": {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+        "type": "card_error",
+        "payment_method": {"id": "pm_1Q0PsIJvEtkwdCNYMSaVuRz6", "billing_details": _BILLING},
+    },
+}
+_CHARGE = {
+    "id": "ch_",
+    "object": "charge",
+    "amount": 18990,
+    "currency": "eur",
+    "billing_details": _BILLING,
+    "failure_code": None,
+    "failure_message": None,
+    "metadata": {"order_id": "1042", "order_number": "1042"},
+    "paid": True,
+    "receipt_email": "lucia.fernandez@example.com",
+    "status": "succeeded",
+    "outcome": {
+        "network_status": "approved_by_network",
+        "seller_message": "Payment complete.",
+        "type": "authorized",
+    },
+}
+_DISPUTE = {
+    "id": "dp_",
+    "object": "dispute",
+    "amount": 18990,
+    "currency": "eur",
+    "charge": "ch_3MmlLrLkdIwHu7ix0snN0B15",
+    "metadata": {"order_id": "1042"},
+    "reason": "fraudulent",
+    "status": "needs_response",
+    "evidence": {"customer_email_address": "lucia.fernandez@example.com", "customer_name": "Lucía Fernández"},
+}
+
+
+def _shopify(topic: str, payload: Callable[[datetime], dict[str, Any]]) -> Callable[[datetime], Sample]:
+    return lambda now: (payload(now), {"X-Shopify-Topic": topic})
+
+
+def _shopify_tx(status: str) -> Callable[[datetime], dict[str, Any]]:
+    return lambda now: {
+        "id": int(secrets.randbits(40)),
+        "order_id": 820982911946154508,
+        "kind": "sale",
+        "gateway": "shopify_payments",
+        "status": status,
+        "message": "Card was declined" if status == "failure" else "Transaction approved",
+        "created_at": now.isoformat(),
+        "test": False,
+        "authorization": None,
+        "location_id": None,
+        "user_id": None,
+        "parent_id": None,
+        "processed_at": now.isoformat(),
+        "device_id": None,
+        "error_code": "card_declined" if status == "failure" else None,
+        "source_name": "web",
+        "receipt": {},
+        "amount": "189.90",
+        "currency": "EUR",
+        "payment_id": "c25048437719.1",
+        "admin_graphql_api_id": "gid://shopify/OrderTransaction/1",
+    }
+
+
+def _shopify_order(now: datetime) -> dict[str, Any]:
+    return {
+        "id": int(secrets.randbits(40)),
+        "name": "#1042",
+        "order_number": 1042,
+        "email": "lucia.fernandez@example.com",
+        "phone": "+34611222333",
+        "created_at": now.isoformat(),
+        "currency": "EUR",
+        "total_price": "189.90",
+        "financial_status": "pending",
+        "customer_locale": "es",
+        "customer": {"id": 115310627314723954, "email": "lucia.fernandez@example.com",
+                     "first_name": "Lucía", "last_name": "Fernández", "phone": "+34611222333"},
+        "billing_address": {"name": "Lucía Fernández", "city": "Madrid", "country_code": "ES"},
+        "line_items": [{"id": 1, "title": "Cafetera italiana", "quantity": 1, "price": "189.90"}],
+    }  # fmt: skip
+
+
+def _shopify_dispute(now: datetime) -> dict[str, Any]:
+    return {
+        "id": int(secrets.randbits(40)),
+        "order_id": 820982911946154508,
+        "type": "chargeback",
+        "amount": "189.90",
+        "currency": "EUR",
+        "reason": "fraudulent",
+        "network_reason_code": "4837",
+        "status": "needs_response",
+        "evidence_due_by": now.isoformat(),
+        "evidence_sent_on": None,
+        "finalized_on": None,
+        "initiated_at": now.isoformat(),
+    }
+
+
+def _woo(topic: str, status: str) -> Callable[[datetime], Sample]:
+    def build(now: datetime) -> Sample:
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S")
+        order_id = 1000 + secrets.randbelow(100000)
+        return {
+            "id": order_id,
+            "parent_id": 0,
+            "number": str(order_id),
+            "order_key": "wc_order_" + secrets.token_hex(6),
+            "created_via": "checkout",
+            "status": status,
+            "currency": "EUR",
+            "date_created": stamp,
+            "date_created_gmt": stamp,
+            "date_modified": stamp,
+            "date_modified_gmt": stamp,
+            "total": "189.90",
+            "customer_id": 12,
+            "billing": {
+                "first_name": "Lucía", "last_name": "Fernández", "address_1": "Calle Mayor 1",
+                "city": "Madrid", "postcode": "28013", "country": "ES",
+                "email": "lucia.fernandez@example.com", "phone": "+34611222333",
+            },
+            "payment_method": "stripe",
+            "payment_method_title": "Tarjeta de crédito (Stripe)",
+            "meta_data": [{"id": 1, "key": "wpml_language", "value": "es"}],
+            "line_items": [{"id": 1, "name": "Cafetera italiana", "quantity": 1, "total": "189.90"}],
+        }, {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Resource": "order",
+            "X-WC-Webhook-Event": topic.partition(".")[2]}  # fmt: skip
+
+    return build
+
+
+def _ticket(event: str, status: str, priority: str) -> Callable[[datetime], Sample]:
+    def build(now: datetime) -> Sample:
+        return {
+            "ticket": {
+                "id": str(10000 + secrets.randbelow(90000)),
+                "subject": "Pedido 1042: el pago ha fallado y no puedo terminar la compra",
+                "priority": priority,
+                "status": status,
+                "updated_at": now.strftime("%B %d, %Y %H:%M"),
+                "requester": {"name": "Lucía Fernández", "email": "lucia.fernandez@example.com",
+                              "phone": "+34611222333", "language": "Español"},
+            },
+            "event": event,
+        }, {}  # fmt: skip
+
+    return build
+
+
+def _generic(kind: str) -> Callable[[datetime], Sample]:
+    def build(now: datetime) -> Sample:
+        return {
+            "id": _rid("gen_"),
+            "kind": kind,
+            "summary": "Checkout returns 500 on the payment step" if kind == "checkout_error" else kind,
+            "severity": "high",
+            "occurred_at": now.isoformat(),
+            "customer": {"name": "Lucía Fernández", "email": "lucia.fernandez@example.com",
+                         "phone": "+34611222333", "language": "es"},
+            "order": {"id": "1042", "number": "1042", "amount": 189.9, "currency": "EUR"},
+            "tags": ["storefront"],
+            "details": {"url": "https://tienda.example/checkout", "status": 500},
+        }, {}  # fmt: skip
+
+    return build
+
+
+SAMPLES: dict[str, dict[str, Callable[[datetime], Sample]]] = {
+    "stripe": {
+        "payment_failed": _stripe("payment_intent.payment_failed", _PI),
+        "payment_succeeded": _stripe("charge.succeeded", _CHARGE),
+        "dispute_opened": _stripe("charge.dispute.created", _DISPUTE),
+        "unrecognised": _stripe("customer.created", {"id": "cus_", "object": "customer"}),
+    },
+    "shopify": {
+        "payment_failed": _shopify("order_transactions/create", _shopify_tx("failure")),
+        "payment_succeeded": _shopify("order_transactions/create", _shopify_tx("success")),
+        "order_created": _shopify("orders/create", _shopify_order),
+        "dispute_opened": _shopify("disputes/create", _shopify_dispute),
+    },
+    "woocommerce": {
+        "payment_failed": _woo("order.updated", "failed"),
+        "payment_succeeded": _woo("order.updated", "processing"),
+        "order_created": _woo("order.created", "pending"),
+    },
+    "zendesk": {
+        "ticket_created": _ticket("ticket_created", "new", "urgent"),
+        "ticket_updated": _ticket("ticket_updated", "solved", "urgent"),
+    },
+    "freshdesk": {
+        "ticket_created": _ticket("ticket_created", "Open", "Urgent"),
+        "ticket_updated": _ticket("ticket_updated", "Resolved", "Urgent"),
+    },
+    "generic": {kind: _generic(kind) for kind in ("checkout_error", "payment_failed", "payment_succeeded")},
+}
+
+
+def sample(source: str, kind: str, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """(body, platform headers other than the signature); KeyError for an unknown pair."""
+    payload, headers = SAMPLES[source][kind](now)
+    return json.dumps(payload, ensure_ascii=False).encode(), headers
