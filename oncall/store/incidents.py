@@ -1,0 +1,449 @@
+"""Incidents, pages, routing records and timers in the store (migration 0002).
+
+Every function takes the `Connection` of a transaction (`db.transaction(fn)`), so the
+escalation service reads an incident, runs the pure core and writes the result — new state,
+timer and page records — in one transaction. On PostgreSQL, work that several instances could
+race for is claimed with `FOR UPDATE SKIP LOCKED`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from oncall.core.incident import OPEN_STATES, Entry, Incident, Page, Paged
+from oncall.core.models import Customer, Event, Order, Ticket
+from oncall.store.database import Connection, Row
+from oncall.store.events import COLUMNS, event_from_row
+
+_FIELDS = "id, data"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON codec of an incident
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _pdt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _event_json(e: Event) -> dict[str, Any]:
+    c, o, t = e.customer, e.order, e.ticket
+    return {
+        "id": e.id,
+        "source": e.source,
+        "kind": e.kind,
+        "dedup_key": e.dedup_key,
+        "received_at": _dt(e.received_at),
+        "occurred_at": _dt(e.occurred_at),
+        "summary": e.summary,
+        "severity": e.severity,
+        "customer": [c.name, c.email, c.phone, c.language],
+        "order": [o.id, o.number, o.amount, o.currency],
+        "ticket": [t.id, t.priority, t.status, t.subject],
+        "tags": list(e.tags),
+        "external_type": e.external_type,
+    }
+
+
+def _event_from(d: dict[str, Any]) -> Event:
+    received = _pdt(d["received_at"])
+    assert received is not None
+    return Event(
+        id=d["id"],
+        source=d["source"],
+        kind=d["kind"],
+        dedup_key=d["dedup_key"],
+        received_at=received,
+        occurred_at=_pdt(d["occurred_at"]),
+        summary=d["summary"],
+        severity=d["severity"],
+        customer=Customer(*d["customer"]),
+        order=Order(*d["order"]),
+        ticket=Ticket(*d["ticket"]),
+        tags=tuple(d["tags"]),
+        external_type=d["external_type"],
+    )
+
+
+def incident_to_json(inc: Incident) -> str:
+    return json.dumps(
+        {
+            "rule": inc.rule,
+            "group_key": inc.group_key,
+            "state": inc.state,
+            "created_at": _dt(inc.created_at),
+            "updated_at": _dt(inc.updated_at),
+            "policy": inc.policy,
+            "threshold": inc.threshold,
+            "cancel_on": list(inc.cancel_on),
+            "auto_resolve": inc.auto_resolve,
+            "reassure": inc.reassure,
+            "events": [_event_json(e) for e in inc.events],
+            "cancelled": sorted(inc.cancelled),
+            "wake_at": _dt(inc.wake_at),
+            "round": inc.round,
+            "step_index": inc.step_index,
+            "paged": [[p.person, p.channel, _dt(p.at), p.step, p.round] for p in inc.paged],
+            "timeline": [[_dt(e.at), e.what, e.actor] for e in inc.timeline],
+            "acknowledged_by": inc.acknowledged_by,
+            "resolved_by": inc.resolved_by,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def incident_from_json(incident_id: int, text: str) -> Incident:
+    d = json.loads(text)
+    created, updated = _pdt(d["created_at"]), _pdt(d["updated_at"])
+    assert created is not None and updated is not None
+    return Incident(
+        id=incident_id,
+        rule=d["rule"],
+        group_key=d["group_key"],
+        state=d["state"],
+        created_at=created,
+        updated_at=updated,
+        policy=d["policy"],
+        threshold=d["threshold"],
+        cancel_on=tuple(d["cancel_on"]),
+        auto_resolve=d["auto_resolve"],
+        reassure=d["reassure"],
+        events=tuple(_event_from(e) for e in d["events"]),
+        cancelled=frozenset(d["cancelled"]),
+        wake_at=_pdt(d["wake_at"]),
+        round=d["round"],
+        step_index=d["step_index"],
+        paged=tuple(Paged(p[0], p[1], datetime.fromisoformat(p[2]), p[3], p[4]) for p in d["paged"]),
+        timeline=tuple(Entry(datetime.fromisoformat(e[0]), e[1], e[2]) for e in d["timeline"]),
+        acknowledged_by=d["acknowledged_by"],
+        resolved_by=d["resolved_by"],
+    )
+
+
+def _from_row(row: Row) -> Incident:
+    return incident_from_json(int(row[0]), row[1])
+
+
+def _locked(conn: Connection, sql: str) -> str:
+    # Several instances on PostgreSQL: each takes rows the others are not working on.
+    return sql + " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else sql
+
+
+# ---------------------------------------------------------------------------------------------
+# incidents
+
+
+def subject_keys(event: Event) -> list[str]:
+    """What a later event may refer to this one by (cancel_on, ticket updates)."""
+    keys = []
+    if event.order.id:
+        keys.append(f"order:{event.order.id}")
+    if event.customer.email:
+        keys.append(f"email:{event.customer.email.strip().lower()}")
+    phone = "".join(c for c in event.customer.phone or "" if c.isdigit())
+    if phone:
+        keys.append(f"phone:{phone}")
+    if event.ticket.id:
+        keys.append(f"ticket:{event.ticket.id}")
+    return keys
+
+
+def open_key(rule: str, group_key: str) -> str:
+    return f"{rule}\x1f{group_key}"
+
+
+def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) -> int:
+    """Reserves the id of a new incident for (rule, group); `save_incident` fills it in."""
+    row = conn.fetchone(
+        "INSERT INTO incidents (rule, group_key, state, open_key, created_at, updated_at, data)"
+        " VALUES (?, ?, 'held', ?, ?, ?, '{}') RETURNING id",
+        (rule, group_key, open_key(rule, group_key), now, now),
+    )
+    assert row is not None
+    return int(row[0])
+
+
+def save_incident(conn: Connection, inc: Incident) -> None:
+    conn.execute(
+        "UPDATE incidents SET state = ?, open_key = ?, updated_at = ?, wake_at = ?, data = ? WHERE id = ?",
+        (
+            inc.state,
+            open_key(inc.rule, inc.group_key) if inc.is_open else None,
+            inc.updated_at,
+            inc.wake_at,
+            incident_to_json(inc),
+            inc.id,
+        ),
+    )
+    keys = {k for e in inc.events for k in subject_keys(e)}
+    if keys and inc.is_open:
+        conn.executemany(
+            "INSERT INTO incident_keys (key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(k, inc.id) for k in sorted(keys)],
+        )
+
+
+def get_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Incident | None:
+    sql = f"SELECT {_FIELDS} FROM incidents WHERE id = ? AND data <> '{{}}'"
+    row = conn.fetchone(_locked(conn, sql) if lock else sql, (incident_id,))
+    return _from_row(row) if row is not None else None
+
+
+def find_open(conn: Connection, rule: str, group_key: str) -> Incident | None:
+    row = conn.fetchone(f"SELECT {_FIELDS} FROM incidents WHERE open_key = ?", (open_key(rule, group_key),))
+    return _from_row(row) if row is not None else None
+
+
+def open_incidents_about(conn: Connection, keys: Iterable[str]) -> list[Incident]:
+    """Open incidents holding an event with any of these subject keys."""
+    keys = list(keys)
+    if not keys:
+        return []
+    marks = ", ".join("?" * len(keys))
+    states = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
+    rows = conn.fetchall(
+        f"SELECT {_FIELDS} FROM incidents WHERE state IN ({states}) AND id IN"
+        f" (SELECT incident_id FROM incident_keys WHERE key IN ({marks})) ORDER BY id",
+        keys,
+    )
+    return [_from_row(r) for r in rows]
+
+
+def due_incidents(conn: Connection, now: datetime, limit: int = 500) -> list[Incident]:
+    rows = conn.fetchall(
+        _locked(conn, f"SELECT {_FIELDS} FROM incidents WHERE wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
+        (now, limit),
+    )
+    return [_from_row(r) for r in rows]
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """The earliest time any timer (incident or named) falls due."""
+    a = conn.fetchone("SELECT MIN(wake_at) FROM incidents WHERE wake_at IS NOT NULL")
+    b = conn.fetchone("SELECT MIN(due) FROM timers")
+    times = [_as_dt(r[0]) for r in (a, b) if r is not None and r[0] is not None]
+    return min(times, default=None)
+
+
+def _as_dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def list_incidents(
+    conn: Connection,
+    *,
+    open_only: bool = True,
+    state: str | None = None,
+    limit: int = 100,
+    before: int | None = None,
+) -> list[Incident]:
+    """Newest first; `before` is the cursor (an id) of the next page."""
+    where = ["data <> '{}'"]
+    params: list[Any] = []
+    if state is not None:
+        where.append("state = ?")
+        params.append(state)
+    elif open_only:
+        where.append("state IN (" + ", ".join(f"'{s}'" for s in sorted(OPEN_STATES)) + ")")
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
+    rows = conn.fetchall(
+        f"SELECT {_FIELDS} FROM incidents WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        [*params, limit],
+    )
+    return [_from_row(r) for r in rows]
+
+
+def deferred_incidents(conn: Connection) -> list[Incident]:
+    rows = conn.fetchall(
+        _locked(conn, f"SELECT {_FIELDS} FROM incidents WHERE state = 'deferred' ORDER BY id")
+    )
+    return [_from_row(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# pages
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    key: str
+    incident_id: int
+    person: str
+    channel: str
+    step: int
+    round: int
+    state: str  # pending | sending | sent | failed | unknown
+    created_at: datetime
+    sent_via: str | None = None
+    sent_at: datetime | None = None
+    ref: str | None = None
+    error: str | None = None
+
+
+_PAGE_FIELDS = (
+    "key, incident_id, person, channel, step, round, state, created_at, sent_via, sent_at, ref, error"
+)
+
+
+def _page(row: Row) -> PageRow:
+    return PageRow(
+        key=row[0],
+        incident_id=int(row[1]),
+        person=row[2],
+        channel=row[3],
+        step=int(row[4]),
+        round=int(row[5]),
+        state=row[6],
+        created_at=_as_dt(row[7]),
+        sent_via=row[8],
+        sent_at=_as_dt(row[9]) if row[9] is not None else None,
+        ref=row[10],
+        error=row[11],
+    )
+
+
+def add_pages(conn: Connection, incident_id: int, pages: Sequence[Page], now: datetime) -> int:
+    """Records pages as `pending`; a key already recorded is left alone (never sent twice)."""
+    n = 0
+    for p in pages:
+        cur = conn.execute(
+            "INSERT INTO pages (key, incident_id, person, channel, step, round, state, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING",
+            (p.key, incident_id, p.person, p.channel, p.step, p.round, now),
+        )
+        n += max(0, cur.rowcount)
+    return n
+
+
+def claim_pending_pages(conn: Connection, now: datetime, limit: int = 200) -> list[PageRow]:
+    """Takes the pages never handed to a channel and marks them `sending`: from here on, a
+    crash leaves them `sending`, and they are not sent again (see docs/escalation.md)."""
+    rows = conn.fetchall(
+        _locked(
+            conn, f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'pending' ORDER BY created_at, key LIMIT ?"
+        ),
+        (limit,),
+    )
+    claimed = [_page(r) for r in rows]
+    for p in claimed:
+        conn.execute("UPDATE pages SET state = 'sending', sent_at = ? WHERE key = ?", (now, p.key))
+    return claimed
+
+
+def finish_page(
+    conn: Connection, key: str, *, ok: bool, sent_via: str, ref: str | None, error: str | None, now: datetime
+) -> None:
+    conn.execute(
+        "UPDATE pages SET state = ?, sent_via = ?, ref = ?, error = ?, sent_at = ? WHERE key = ?",
+        ("sent" if ok else "failed", sent_via, ref, error, now, key),
+    )
+
+
+def interrupted_pages(conn: Connection) -> list[PageRow]:
+    """Pages handed to a channel by a process that died before recording the outcome: they are
+    marked `unknown` and not re-sent."""
+    rows = conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'sending' ORDER BY key")
+    pages = [_page(r) for r in rows]
+    for p in pages:
+        conn.execute("UPDATE pages SET state = 'unknown' WHERE key = ? AND state = 'sending'", (p.key,))
+    return pages
+
+
+def pages_of(conn: Connection, incident_id: int) -> list[PageRow]:
+    rows = conn.fetchall(
+        f"SELECT {_PAGE_FIELDS} FROM pages WHERE incident_id = ? ORDER BY created_at, key", (incident_id,)
+    )
+    return [_page(r) for r in rows]
+
+
+def all_pages(conn: Connection) -> list[PageRow]:
+    return [_page(r) for r in conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages ORDER BY created_at, key")]
+
+
+def newest_incident_paged_to(conn: Connection, person: str) -> int | None:
+    row = conn.fetchone(
+        "SELECT incident_id FROM pages WHERE person = ? ORDER BY created_at DESC, incident_id DESC LIMIT 1",
+        (person,),
+    )
+    return int(row[0]) if row is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# events: routing
+
+
+def claim_unrouted(conn: Connection, limit: int = 200) -> list[Event]:
+    rows = conn.fetchall(
+        _locked(conn, f"SELECT id, {COLUMNS} FROM events WHERE routed_at IS NULL ORDER BY id LIMIT ?"),
+        (limit,),
+    )
+    return [event_from_row(r) for r in rows]
+
+
+def record_route(
+    conn: Connection,
+    event_id: int,
+    rule: str,
+    action: str,
+    incident_id: int | None,
+    note: str | None,
+    now: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO event_routes (event_id, rule, action, incident_id, note, routed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (event_id, rule, action, incident_id, note, now),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    event_id: int
+    rule: str
+    action: str
+    note: str | None
+    routed_at: datetime
+    summary: str
+
+
+def maintenance_routes(conn: Connection, limit: int = 100) -> list[RouteRow]:
+    """Events stored during a maintenance window (listed, nobody paged), newest first."""
+    rows = conn.fetchall(
+        "SELECT r.event_id, r.rule, r.action, r.note, r.routed_at, e.summary FROM event_routes r"
+        " JOIN events e ON e.id = r.event_id WHERE r.action = 'maintenance' ORDER BY r.event_id DESC LIMIT ?",
+        (limit,),
+    )
+    return [RouteRow(int(r[0]), r[1], r[2], r[3], _as_dt(r[4]), r[5]) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# named timers
+
+
+def set_timer(conn: Connection, name: str, due: datetime) -> None:
+    """Schedules `name` at `due`, or earlier if it is already due sooner."""
+    row = conn.fetchone("SELECT due FROM timers WHERE name = ?", (name,))
+    if row is None:
+        conn.execute("INSERT INTO timers (name, due) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, due))
+    elif _as_dt(row[0]) > due:
+        conn.execute("UPDATE timers SET due = ? WHERE name = ?", (due, name))
+
+
+def take_timer(conn: Connection, name: str, now: datetime) -> datetime | None:
+    """Removes and returns the due time of `name` if it is due at `now`."""
+    row = conn.fetchone(_locked(conn, "SELECT due FROM timers WHERE name = ? AND due <= ?"), (name, now))
+    if row is None:
+        return None
+    conn.execute("DELETE FROM timers WHERE name = ?", (name,))
+    return _as_dt(row[0])
