@@ -1,0 +1,146 @@
+"""The web application: `create_app()` builds it; `oncall serve` runs it under uvicorn.
+
+State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (latest good
+`Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
+set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
+Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
+lists of `async def hook(app)`; shutdown hooks run in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
+
+from oncall import __version__
+from oncall.core.models import SOURCES as SOURCE_NAMES
+from oncall.settings import Settings
+from oncall.store import StoreError, open_database
+from oncall.web import health
+from oncall.web.webhooks import WebhookIntake, add_openapi
+
+log = logging.getLogger("oncall")
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+class _AsgiEndpoint:
+    """Wraps an ASGI callable so Starlette's Route passes it scope/receive/send untouched."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def load_config_into(app: FastAPI) -> None:
+    """Loads the owner's files into `app.state.config`; a failure keeps the previous one.
+
+    Webhook intake never depends on this: events are stored whatever the configuration."""
+    settings: Settings = app.state.settings
+    try:
+        from oncall.config import load_config
+    except ImportError as exc:
+        app.state.config_error = f"configuration loader unavailable ({exc})"
+        return
+    try:
+        app.state.config = load_config(settings.rules_file, settings.rotas_dir)
+        app.state.config_error = None
+    except Exception as exc:  # ConfigError lists every problem; anything else is reported too
+        app.state.config_error = str(exc)
+        log.error("configuration not loaded: %s", exc)
+
+
+def describe_setup(settings: Settings) -> str:
+    """Which webhook sources and channels are configured — names only, never a secret."""
+    sources = [s for s in SOURCE_NAMES if settings.secrets_for(s)]
+    channels = {
+        "telegram": settings.telegram_bot_token is not None,
+        "slack": settings.slack_bot_token is not None,
+        "sms": settings.twilio_account_sid is not None and settings.twilio_auth_token is not None,
+        "email": settings.smtp_host is not None,
+    }
+    on = ", ".join(c for c, ok in channels.items() if ok) or "none"
+    off = ", ".join(c for c, ok in channels.items() if not ok) or "none"
+    return (
+        f"webhook sources with a secret: {', '.join(sources) or 'none'}"
+        f" (others answer 401: {', '.join(s for s in SOURCE_NAMES if s not in sources) or 'none'}); "
+        f"channels on: {on}; off (pages go to the console log): {off}"
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    db = app.state.db
+    if app.state.migrate_on_start:
+        try:
+            applied = await asyncio.to_thread(db.migrate)
+            if applied:
+                log.info("database migrations applied: %s", ", ".join(applied))
+        except StoreError as exc:
+            # Keep serving: webhooks answer 503 (platforms retry) and /readyz says why.
+            log.error("database migrations not applied: %s", exc)
+    load_config_into(app)
+    log.info(
+        "oncall %s: store %s %s; %s",
+        __version__,
+        db.dialect,
+        db.describe(),
+        describe_setup(app.state.settings),
+    )
+    started: list[Hook] = []
+    try:
+        for hook in list(app.state.startup_hooks):
+            await hook(app)
+            started.append(hook)
+        yield
+    finally:
+        for hook in reversed(list(app.state.shutdown_hooks)):
+            try:
+                await hook(app)
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+        await db.aclose()
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> FastAPI:
+    """The app. `overrides` replace settings fields (`create_app(database_url=…)`); `migrate`
+    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off)."""
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        settings = settings.model_copy(update=overrides)
+    app = FastAPI(title="oncall", version=__version__, lifespan=_lifespan)
+    state = app.state
+    state.settings = settings
+    state.db = open_database(settings.database_url)
+    state.config = None
+    state.config_error = None
+    state.service = None
+    state.on_event_stored = None
+    state.startup_hooks = []
+    state.shutdown_hooks = []
+    state.migrate_on_start = migrate
+
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored)
+    for source in SOURCE_NAMES:
+        app.router.routes.append(Route(f"/webhooks/{source}", _AsgiEndpoint(intake.endpoint(source))))
+    app.include_router(health.router)
+    # Other parts add their routers here, one line each.
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            app.openapi_schema = add_openapi(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
