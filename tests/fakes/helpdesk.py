@@ -50,31 +50,22 @@ class _FakeHelpdesk(FakeServer):
         # A short poll so that stop() takes milliseconds, not serve_forever's default half second.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
         self.missing: set[str] = set()
+        self._replies: list[TicketReply] = []  # appended under the base's lock, in answer()
         self._ids = itertools.count(1001)
 
     def method_of(self, path: str) -> str:
         return path  # the whole path: the ticket id is in it
 
     def replies(self) -> list[TicketReply]:
-        raise NotImplementedError
+        """The replies the helpdesk accepted (faulted or refused calls are only in `calls`)."""
+        with self._lock:
+            return list(self._replies)
 
 
 class FakeZendesk(_FakeHelpdesk):
     def __init__(self, email: str, api_token: str, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock)
         self.credentials = (f"{email}/token", api_token)
-
-    def replies(self) -> list[TicketReply]:
-        out = []
-        with self._lock:
-            calls = list(self.calls)
-        for c in calls:
-            m = _ZENDESK_PATH.match(c.path)
-            comment = c.params.get("ticket", {}).get("comment") if m else None
-            ok = m and c.method == "PUT" and _basic(c) == self.credentials and m.group(1) not in self.missing
-            if m and ok and isinstance(comment, dict):
-                out.append(TicketReply(m.group(1), str(comment.get("body")), bool(comment.get("public"))))
-        return out
 
     def error(self, call: Call, kind: FaultKind, retry_after: float) -> Reply:
         if kind == "429":
@@ -92,6 +83,7 @@ class FakeZendesk(_FakeHelpdesk):
         if m.group(1) in self.missing:
             return Reply(404, {"error": "RecordNotFound", "description": "Not found"})
         comment = call.params.get("ticket", {}).get("comment", {})
+        self._replies.append(TicketReply(m.group(1), str(comment.get("body")), bool(comment.get("public"))))
         audit_id = next(self._ids)
         return Reply(
             200,
@@ -113,16 +105,6 @@ class FakeFreshdesk(_FakeHelpdesk):
         super().__init__(clock)
         self.credentials = (api_key, "X")
 
-    def replies(self) -> list[TicketReply]:
-        out = []
-        with self._lock:
-            calls = list(self.calls)
-        for c in calls:
-            m = _FRESHDESK_PATH.match(c.path)
-            if m and c.method == "POST" and _basic(c) == self.credentials and m.group(1) not in self.missing:
-                out.append(TicketReply(m.group(1), str(c.params.get("body")), True))
-        return out
-
     def error(self, call: Call, kind: FaultKind, retry_after: float) -> Reply:
         if kind == "429":
             return Reply(429, {"message": "You have exceeded the limit of requests per hour"},
@@ -143,6 +125,7 @@ class FakeFreshdesk(_FakeHelpdesk):
             return Reply(404, {"message": "Not found"})
         if m.group(1) in self.missing:
             return Reply(404, {"code": "access_denied", "message": "Record not found"})
+        self._replies.append(TicketReply(m.group(1), str(call.params.get("body")), True))
         body: dict[str, Any] = {
             "id": next(self._ids),
             "ticket_id": int(m.group(1)),
