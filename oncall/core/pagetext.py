@@ -142,6 +142,37 @@ def waiting(d: timedelta) -> str:
     return f"{days} day{'s' if days != 1 else ''} {hours} h"
 
 
+def post_text(event: Event, shop: Shop, rule: str) -> str:
+    """An in-hours post to the team channel: one event, nobody paged."""
+    bits = [f"{shop.name}: {event.kind.replace('_', ' ')} from {event.source}"]
+    if event.summary:
+        bits.append(event.summary)
+    extra = [
+        f"order {event.order.number or event.order.id}" if event.order.number or event.order.id else "",
+        amounts([event]),
+        ", ".join(customer_names([event])),
+        f"ticket {event.ticket.id}" if event.ticket.id else "",
+    ]
+    text = " — ".join(bits)
+    details = ", ".join(x for x in extra if x)
+    return text + (f" ({details})" if details else "") + f" [rule: {rule}]"
+
+
+def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str:
+    """The morning digest: every deferred incident, released when business hours open."""
+    tz = shop.timezone
+    n = len(incidents)
+    lines = [f"{shop.name}: {n} item{'s' if n != 1 else ''} waited for business hours"]
+    for inc in incidents:
+        events = inc.live_events or inc.events
+        line = f"• #{inc.id} {what_happened(events, tz, now)}"
+        customers = customer_names(events)
+        if customers:
+            line += " — " + ", ".join(customers)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def update_text(text: str) -> str:
     """What an edited page or an SMS confirmation says after an ack or resolve."""
     return to_gsm7(text)

@@ -1,0 +1,112 @@
+"""The scheduler inside `oncall serve`: one asyncio task that sleeps until the next due time.
+
+    start:  interrupted pages → `unknown`; everything already due (events stored but never
+            routed, holds that ended while oncall was down, steps due) runs once, at once
+    loop:   route new events → fire due timers → send recorded pages
+            sleep until min(next wake_at, next named timer), or until woken by
+            `service.wake()` (a webhook stored, an ack), or the config re-check interval
+
+No polling of the database while idle: a single indexed MIN query after each round of work
+says how long to sleep. Timers are rows in the store, so a restart loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from oncall.service import Service, utcnow
+
+log = logging.getLogger("oncall.scheduler")
+
+# A bound on one sleep: it guards against a clock that jumped (suspend, NTP step) without
+# making the idle loop busy.
+MAX_SLEEP = 300.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        on_idle: Callable[[], object] | None = None,
+        idle_every: float | None = None,
+    ) -> None:
+        """`on_idle` (e.g. the config watcher's poll) runs at most every `idle_every` seconds."""
+        self.service = service
+        self.clock = clock
+        self.on_idle = on_idle
+        self.idle_every = idle_every
+        self.rounds = 0  # work rounds run: for tests and the benchmark
+        self.healthy = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> None:
+        """One round: route, fire what is due, send. Repeats while work keeps appearing."""
+        s = self.service
+        while True:
+            now = self.clock()
+            routed = await s.route_events(now)
+            fired = await s.fire_due(now)
+            sent = await s.send_pages(now)
+            self.rounds += 1
+            if not (routed or fired or sent):
+                return
+
+    async def run(self) -> None:
+        wake = self.service.wake_event()
+        await self.service.recover(self.clock())
+        while True:
+            wake.clear()
+            try:
+                await self.run_once()
+                self.healthy = True
+            except Exception:
+                # A store outage: keep the timers (they are in the store) and try again soon.
+                self.healthy = False
+                log.exception("escalation round failed; retrying in 5 s")
+                await _sleep_or_wake(wake, 5.0)
+                continue
+            delay = await self._delay()
+            if self.on_idle is not None and self.idle_every is not None:
+                delay = min(delay, self.idle_every)
+            woken = await _sleep_or_wake(wake, delay)
+            if not woken and self.on_idle is not None:
+                try:
+                    self.on_idle()
+                except Exception:
+                    log.exception("idle hook failed")
+
+    async def _delay(self) -> float:
+        due = await self.service.next_due()
+        if due is None:
+            return MAX_SLEEP
+        return min(MAX_SLEEP, max(0.0, (due - self.clock()).total_seconds()))
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name="oncall-scheduler")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.service.aclose()
+
+
+async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
+    """Sleeps `seconds` or until `wake` is set; True when woken."""
+    if wake.is_set():
+        return True
+    try:
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+        return True
+    except TimeoutError:
+        return False

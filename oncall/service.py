@@ -1,0 +1,718 @@
+"""The escalation service: the one place where the pure core meets the store and the channels.
+
+Each piece of work is one store transaction that loads state, calls the core
+(`oncall.core.rules.route`, `oncall.core.incident.step`) and writes the new state, its timer
+and its page records together; only after it committed are messages sent:
+
+    route_events(now)   events with routed_at NULL ─► incidents (open / join / cancel / close),
+                        in-hours posts, maintenance records
+    fire_due(now)       incidents whose wake_at has come ─► Tick; the morning digest
+    send_pages(now)     pages recorded `pending` ─► `sending` ─► channel ─► `sent` / `failed`
+    act(...)            ack / resolve / snooze from any channel, the API or the terminal
+
+Page idempotency: a page is a row keyed (incident, round, step, person, channel), inserted as
+`pending` in the transaction that decided it — a second insert of the key does nothing, so no
+replay or second instance pages twice. It becomes `sending` in its own transaction right
+before the channel is called, and `sent`/`failed` after. At start, `pending` pages (never
+handed to a channel) are sent — nothing is skipped — and `sending` pages (the process died
+during the call, outcome unknown) are marked `unknown` and not re-sent, with a timeline note:
+the escalation continues on schedule, so the next step still reaches someone (docs/escalation.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.console import ConsoleChannel
+from oncall.core import pagetext
+from oncall.core.incident import (
+    Acted,
+    Cancelling,
+    Entry,
+    Incident,
+    Joined,
+    Outcome,
+    Page,
+    Post,
+    Reassure,
+    Released,
+    Tick,
+    TicketChanged,
+    Update,
+    World,
+    make_world,
+    open_incident,
+    step,
+)
+from oncall.core.models import CHANNELS, Config, Event, Person
+from oncall.core.rota import next_on_call, on_call
+from oncall.core.rules import route
+from oncall.settings import Settings
+from oncall.store import incidents as store
+from oncall.store.database import Connection, Database
+
+log = logging.getLogger("oncall.escalation")
+
+Verb = Literal["ack", "resolve", "snooze"]
+AckLink = Callable[[Person, tuple[int, ...]], str]
+DIGEST = "digest"
+
+
+class Reassurer(Protocol):
+    async def reassure(
+        self,
+        incident_id: int,
+        message: str,
+        customers: list[Any],
+        config: Config,
+        now: datetime,
+        record: Callable[[str], Any],
+    ) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# What other parts see
+
+
+@dataclass(frozen=True, slots=True)
+class ActResult:
+    ok: bool
+    incident_id: int | None
+    state: str | None
+    text: str  # one line for the person who acted
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    id: int
+    state: str
+    rule: str
+    kind: str
+    summary: str
+    count: int
+    created_at: datetime
+    updated_at: datetime
+    customers: list[str]
+    paged: list[dict[str, str]]
+    timeline: list[dict[str, str]]
+
+    def to_json(self, *, with_timeline: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "state": self.state,
+            "rule": self.rule,
+            "kind": self.kind,
+            "summary": self.summary,
+            "count": self.count,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "customers": self.customers,
+            "paged": self.paged,
+        }
+        if with_timeline:
+            out["timeline"] = self.timeline
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallView:
+    rota: str
+    person: str | None  # display name; None = nobody on call
+    person_id: str | None
+    until: datetime | None
+    next: str | None
+    next_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rota": self.rota,
+            "person": self.person,
+            "until": self.until.isoformat() if self.until else None,
+            "next": self.next,
+            "next_at": self.next_at.isoformat() if self.next_at else None,
+        }
+
+
+def view(inc: Incident, shop_tz: Any = UTC) -> IncidentView:
+    events = inc.live_events or inc.events
+    return IncidentView(
+        id=inc.id,
+        state=inc.state,
+        rule=inc.rule,
+        kind=inc.kind,
+        summary=pagetext.what_happened(events, shop_tz, inc.updated_at),
+        count=len(inc.live_events),
+        created_at=inc.created_at,
+        updated_at=inc.updated_at,
+        customers=pagetext.customer_names(events),
+        paged=[{"person": p.person, "channel": p.channel, "at": p.at.isoformat()} for p in inc.paged],
+        timeline=[{"at": e.at.isoformat(), "what": e.what, "actor": e.actor} for e in inc.timeline],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Effects that wait for the commit
+
+
+@dataclass(frozen=True, slots=True)
+class _PostEffect:
+    target: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ReassureEffect:
+    incident: Incident
+    message: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _UpdateEffect:
+    incident_id: int
+    text: str
+
+
+_Effect = _PostEffect | _ReassureEffect | _UpdateEffect
+
+
+@dataclass
+class _Batch:
+    """What one transaction decided, to carry out after it committed."""
+
+    effects: list[_Effect] = field(default_factory=list)
+    pages: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+
+
+class Service:
+    def __init__(
+        self,
+        db: Database,
+        config_provider: Callable[[], Config | None],
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        reassurer: Reassurer | None = None,
+        *,
+        ack_link: AckLink | None = None,
+        bundle_window: float = 60.0,
+    ) -> None:
+        from oncall.channels.delivery import Dispatcher
+
+        self.db = db
+        self.config_provider = config_provider
+        self.console = ConsoleChannel()
+        self.channels: dict[str, Channel] = {"console": self.console, **channels}
+        self.settings = settings
+        self.reassurer = reassurer
+        self.ack_link = ack_link or self._default_ack_link
+        self.dispatcher = Dispatcher(
+            self.channels,
+            window=bundle_window,
+            relink=self.ack_link,
+            record=self._record_one,
+            sms_sender=settings.twilio_from,
+        )
+        self._worlds: dict[int, tuple[Config, World]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- configuration and time ------------------------------------------------------------
+
+    def config(self) -> Config | None:
+        return self.config_provider()
+
+    def world(self, config: Config) -> World:
+        cached = self._worlds.get(id(config))
+        if cached is not None and cached[0] is config:
+            return cached[1]
+        w = make_world(config)
+        self._worlds = {id(config): (config, w)}
+        return w
+
+    def _default_ack_link(self, person: Person, ids: tuple[int, ...]) -> str:
+        try:  # the paging part's signed, expiring tokens, when present
+            from oncall.web import ack  # type: ignore[attr-defined]
+
+            link: str = ack.ack_link(self.settings, person, ids)
+            return link
+        except (ImportError, AttributeError):
+            return f"{self.settings.public_url}/ack/{'-'.join(map(str, ids))}"
+
+    # -- waking the scheduler ----------------------------------------------------------------
+
+    def wake_event(self) -> asyncio.Event:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+        return self._wake
+
+    def wake(self) -> None:
+        """Something changed (an event stored, an ack): the scheduler looks again now. Safe to
+        call from any thread."""
+        if self._wake is None or self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def on_event_stored(self, event_id: int) -> None:
+        self.wake()
+
+    # -- start -------------------------------------------------------------------------------
+
+    async def recover(self, now: datetime) -> int:
+        """At start: pages whose send was interrupted are marked `unknown` (not re-sent)."""
+
+        def tx(conn: Connection) -> int:
+            pages = store.interrupted_pages(conn)
+            for p in pages:
+                note = (
+                    f"{p.channel} page to {p.person} (step {p.step}, round {p.round}) may not have been"
+                    " delivered: oncall stopped while sending it; not sent again, the escalation continues"
+                )
+                self._append(conn, p.incident_id, Entry(now, note))
+            return len(pages)
+
+        n = await self.db.transaction(tx)
+        if n:
+            log.warning("%d page(s) were being sent when oncall stopped; marked unknown", n)
+        return n
+
+    # -- routing -----------------------------------------------------------------------------
+
+    async def route_events(self, now: datetime, limit: int = 200) -> int:
+        config = self.config()
+        if config is None:
+            return 0
+        world = self.world(config)
+        batch = _Batch()
+
+        def tx(conn: Connection) -> int:
+            events = store.claim_unrouted(conn, limit)
+            for ev in events:
+                self._route_one(conn, ev, world, now, batch)
+                conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, ev.id))
+            return len(events)
+
+        n = await self.db.transaction(tx)
+        self._after(batch)
+        if n == limit:
+            self.wake()
+        return n
+
+    def _route_one(self, conn: Connection, ev: Event, world: World, now: datetime, batch: _Batch) -> None:
+        config = world.config
+        at = ev.received_at
+        assert ev.id is not None
+        for d in route(ev, config.rules, at, world.is_open):
+            if d.action == "drop":
+                store.record_route(conn, ev.id, d.rule.name, "drop", None, None, now)
+            elif d.action == "post":
+                text = pagetext.post_text(ev, config.rules.shop, d.rule.name)
+                batch.effects.append(_PostEffect(config.rules.shop.team_channel, text))
+                store.record_route(
+                    conn, ev.id, d.rule.name, "post", None, config.rules.shop.team_channel, now
+                )
+            elif d.maintenance is not None:
+                note = f"maintenance {d.maintenance.start.isoformat()} to {d.maintenance.end.isoformat()}"
+                note += f": {d.maintenance.note}" if d.maintenance.note else ""
+                store.record_route(conn, ev.id, d.rule.name, "maintenance", None, note, now)
+            else:
+                existing = store.find_open(conn, d.rule.name, d.group_key)
+                if existing is not None:
+                    out = step(existing, Joined(ev), at, world)
+                else:
+                    iid = store.new_incident_id(conn, d.rule.name, d.group_key, now)
+                    out = open_incident(iid, d.rule, d.group_key, ev, at, world)
+                    if d.action == "defer":
+                        when = world.next_open(at)
+                        if when is not None:
+                            store.set_timer(conn, DIGEST, when)
+                self._apply(conn, out, now, batch)
+                store.record_route(conn, ev.id, d.rule.name, d.action, out.incident.id, None, now)
+        # Later events that close the loop on earlier incidents.
+        keys = store.subject_keys(ev)
+        if ev.kind == "ticket_updated" and ev.ticket.id:
+            for inc in store.open_incidents_about(conn, [f"ticket:{ev.ticket.id}"]):
+                self._apply(conn, step(inc, TicketChanged(ev), at, world), now, batch)
+        for inc in store.open_incidents_about(conn, keys):
+            if ev.kind in inc.cancel_on:
+                self._apply(conn, step(inc, Cancelling(ev), at, world), now, batch)
+
+    # -- timers ------------------------------------------------------------------------------
+
+    async def fire_due(self, now: datetime, limit: int = 500) -> int:
+        config = self.config()
+        if config is None:
+            return 0
+        world = self.world(config)
+        batch = _Batch()
+
+        def tx(conn: Connection) -> int:
+            due = store.due_incidents(conn, now, limit)
+            for inc in due:
+                self._apply(conn, step(inc, Tick(), now, world), now, batch)
+            if store.take_timer(conn, DIGEST, now) is not None:
+                self._digest(conn, world, now, batch)
+            return len(due)
+
+        n = await self.db.transaction(tx)
+        self._after(batch)
+        if n == limit:
+            self.wake()
+        return n
+
+    def _digest(self, conn: Connection, world: World, now: datetime, batch: _Batch) -> None:
+        shop = world.config.rules.shop
+        deferred = store.deferred_incidents(conn)
+        if not deferred:
+            return
+        where = shop.team_channel or "the log"
+        batch.effects.append(_PostEffect(shop.team_channel, pagetext.digest_text(deferred, shop, now)))
+        for inc in deferred:
+            self._apply(conn, step(inc, Released(where), now, world), now, batch)
+
+    async def next_due(self) -> datetime | None:
+        return await self.db.transaction(store.next_due)
+
+    # -- acting ------------------------------------------------------------------------------
+
+    async def act(
+        self,
+        incident_id: int | None,
+        actor: Person,
+        verb: Verb,
+        via: str,
+        now: datetime,
+        snooze_for: timedelta | None = None,
+    ) -> ActResult:
+        """Acknowledge, resolve or snooze. `incident_id` None = the newest incident paged to
+        `actor`."""
+        config = self.config()
+        if config is None:
+            return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
+        world = self.world(config)
+        batch = _Batch()
+
+        def tx(conn: Connection) -> ActResult:
+            iid = incident_id if incident_id is not None else store.newest_incident_paged_to(conn, actor.id)
+            if iid is None:
+                return ActResult(False, None, None, "No incident has been paged to you")
+            inc = store.get_incident(conn, iid, lock=True)
+            if inc is None:
+                return ActResult(False, iid, None, f"There is no incident {iid}")
+            out = step(inc, Acted(actor.name, verb, via, snooze_for), now, world)
+            if out.ok:
+                self._apply(conn, out, now, batch)
+            return ActResult(out.ok, iid, out.incident.state, out.text)
+
+        result = await self.db.transaction(tx)
+        if result.ok and result.incident_id is not None and verb in ("ack", "resolve"):
+            self.dispatcher.settle(result.incident_id)
+        self._after(batch)
+        self.wake()
+        return result
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def incidents(
+        self, open_only: bool = True, *, state: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[IncidentView]:
+        rows = await self.db.transaction(
+            lambda conn: store.list_incidents(
+                conn, open_only=open_only, state=state, limit=limit, before=before
+            )
+        )
+        tz = self._tz()
+        return [view(i, tz) for i in rows]
+
+    async def incident(self, incident_id: int) -> IncidentView | None:
+        inc = await self.db.transaction(lambda conn: store.get_incident(conn, incident_id))
+        return view(inc, self._tz()) if inc is not None else None
+
+    def who(self, now: datetime) -> list[OnCallView]:
+        config = self.config()
+        return who(config, now) if config is not None else []
+
+    def _tz(self) -> Any:
+        config = self.config()
+        return config.rules.shop.timezone if config is not None else UTC
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send_pages(self, now: datetime) -> int:
+        """Sends every `pending` page (in the background: bundling may hold a page up to the
+        bundle window); returns how many were handed over."""
+        config = self.config()
+        if config is None:
+            return 0
+
+        def tx(conn: Connection) -> list[tuple[store.PageRow, Incident | None]]:
+            claimed = store.claim_pending_pages(conn, now)
+            cache: dict[int, Incident | None] = {}
+            for p in claimed:
+                if p.incident_id not in cache:
+                    cache[p.incident_id] = store.get_incident(conn, p.incident_id)
+            return [(p, cache[p.incident_id]) for p in claimed]
+
+        claimed = await self.db.transaction(tx)
+        for page, inc in claimed:
+            self._spawn(self._send_one(page, inc, config, now))
+        return len(claimed)
+
+    async def _send_one(
+        self, page: store.PageRow, inc: Incident | None, config: Config, now: datetime
+    ) -> None:
+        person = config.people.get(page.person)
+        notes: list[str] = []
+        result: Delivery
+        via = page.channel
+        if person is None or inc is None:
+            result = Delivery(ok=False, error=f"{page.person} is no longer in people.toml")
+        else:
+            channel = self.channels.get(via)
+            if via != "console" and (channel is None or not channel.configured()):
+                notes.append(
+                    f"{via} is not configured: the page to {person.name} is written to the log instead"
+                )
+                via = "console"
+            link = self.ack_link(person, (inc.id,))
+            text = pagetext.page_text(inc, config.rules.shop, now, link)
+            message = PageMessage(
+                key=page.key,
+                person=person,
+                channel=via,
+                incident_ids=(inc.id,),
+                title=text.title,
+                body=text.body,
+                sms=text.sms,
+                ack_url=link,
+            )
+            try:
+                result = await self.dispatcher.send(message)
+            except Exception as exc:  # a channel bug must not stop the escalation
+                log.exception("sending %s failed", page.key)
+                result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if not result.ok:
+            notes.append(f"{via} page to {page.person} failed: {result.error}")
+        done = utcnow()
+
+        def tx(conn: Connection) -> None:
+            store.finish_page(
+                conn, page.key, ok=result.ok, sent_via=via, ref=result.ref, error=result.error, now=done
+            )
+            for n in notes:
+                self._append(conn, page.incident_id, Entry(done, n))
+            if not result.ok and person is not None and inc is not None:
+                self._failover(conn, page, person, done)
+
+        await self.db.transaction(tx)
+        if not result.ok:
+            self.wake()
+
+    def _failover(self, conn: Connection, page: store.PageRow, person: Person, now: datetime) -> None:
+        """No channel of the step reached the person: page them by any other channel they
+        have details for (SPEC §5), once per step."""
+        siblings = [
+            p
+            for p in store.pages_of(conn, page.incident_id)
+            if p.person == page.person and p.step == page.step and p.round == page.round
+        ]
+        if any(p.state in ("pending", "sending", "sent", "unknown") for p in siblings):
+            return
+        tried = {p.channel for p in siblings} | {p.sent_via for p in siblings if p.sent_via}
+        others = [c for c in CHANNELS if c not in tried and person.has(c)]
+        if not others:
+            others = ["console"] if "console" not in tried else []
+        if not others:
+            self._append(
+                conn, page.incident_id, Entry(now, f"{person.name} could not be reached by any channel")
+            )
+            return
+        base = page.key.split(":failover:")[0]
+        extra = [Page(page.person, c, page.step, page.round, f"{base}:failover:{c}") for c in others]
+        store.add_pages(conn, page.incident_id, extra, now)
+        note = (
+            f"{person.name} not reached by {', '.join(sorted(tried))}: paging by {', '.join(others)} instead"
+        )
+        self._append(conn, page.incident_id, Entry(now, note))
+
+    async def _post(self, target: str | None, text: str) -> None:
+        channel_name, _, where = (target or "console:").partition(":")
+        person = Person(id=f"team:{target}", name=target or "the log")
+        if channel_name == "telegram":
+            try:
+                person = replace(person, telegram=int(where))
+            except ValueError:
+                channel_name = "console"
+        elif channel_name == "slack":
+            person = replace(person, slack=where)
+        elif channel_name == "sms":
+            person = replace(person, phone=where)
+        channel = self.channels.get(channel_name)
+        if channel is None or not channel.configured():
+            channel_name = "console"
+        title = text.split("\n", 1)[0]
+        message = PageMessage(
+            key=f"post:{utcnow().isoformat()}:{hash(text)}",
+            person=person,
+            channel=channel_name,
+            incident_ids=(),
+            title=title,
+            body=text,
+            sms=pagetext.to_gsm7(text)[:306],
+            ack_url="",
+        )
+        result = await self.dispatcher.send(message)
+        if not result.ok:
+            log.error("posting to %s failed: %s", target, result.error)
+
+    async def _update(self, incident_id: int, text: str) -> None:
+        pages = await self.db.transaction(lambda conn: store.pages_of(conn, incident_id))
+        seen: set[str] = set()
+        for p in pages:
+            if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
+                continue
+            seen.add(p.ref)
+            result = await self.dispatcher.update(p.sent_via, p.ref, pagetext.update_text(text))
+            if not result.ok:
+                log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
+
+    async def _reassure(self, eff: _ReassureEffect) -> None:
+        config = self.config()
+        if self.reassurer is None or config is None:
+            return
+        from oncall.core.customer_text import CustomerContact
+
+        customers = [
+            CustomerContact(
+                name=e.customer.name,
+                email=e.customer.email,
+                phone=e.customer.phone,
+                language=e.customer.language,
+                source=e.source,
+                ticket_id=e.ticket.id,
+                order_number=e.order.number,
+            )
+            for e in eff.incident.live_events
+        ]
+        iid = eff.incident.id
+
+        async def record(text: str) -> None:
+            await self._record_many((iid,), text)
+
+        await self.reassurer.reassure(iid, eff.message, customers, config, eff.now, record)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _apply(self, conn: Connection, out: Outcome, now: datetime, batch: _Batch) -> None:
+        """Writes an outcome of the core and queues its effects for after the commit."""
+        inc = out.incident
+        store.save_incident(conn, inc)
+        pages = [a for a in out.actions if isinstance(a, Page)]
+        if pages:
+            batch.pages += store.add_pages(conn, inc.id, pages, now)
+        for a in out.actions:
+            if isinstance(a, Post):
+                batch.effects.append(_PostEffect(a.target, a.text))
+            elif isinstance(a, Reassure):
+                batch.effects.append(_ReassureEffect(inc, a.message, now))
+            elif isinstance(a, Update):
+                batch.effects.append(_UpdateEffect(inc.id, a.text))
+
+    def _after(self, batch: _Batch) -> None:
+        for eff in batch.effects:
+            if isinstance(eff, _PostEffect):
+                self._spawn(self._post(eff.target, eff.text))
+            elif isinstance(eff, _ReassureEffect):
+                self._spawn(self._reassure(eff))
+            else:
+                self._spawn(self._update(eff.incident_id, eff.text))
+        if batch.pages:
+            self.wake()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
+
+    async def drain(self, within: float | None = None) -> None:
+        """Waits for background sends, posts and updates (tests; graceful shutdown)."""
+        while self._tasks:
+            done, _ = await asyncio.wait(set(self._tasks), timeout=within)
+            if not done:
+                break
+
+    async def aclose(self, within: float = 10.0) -> None:
+        await self.drain(within)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.dispatcher.aclose()
+
+    def _append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
+        inc = store.get_incident(conn, incident_id)
+        if inc is not None:
+            store.save_incident(conn, replace(inc, timeline=(*inc.timeline, entry)))
+
+    async def _record_one(self, incident_id: int, text: str) -> None:
+        await self._record_many((incident_id,), text)
+
+    async def _record_many(self, ids: Sequence[int], text: str) -> None:
+        now = utcnow()
+
+        def tx(conn: Connection) -> None:
+            for i in ids:
+                self._append(conn, i, Entry(now, text))
+
+        await self.db.transaction(tx)
+
+
+def who(config: Config, now: datetime) -> list[OnCallView]:
+    """Who each rota has on call at `now`, until when, and who is next."""
+    out = []
+    for name, rota in sorted(config.rotas.items()):
+        shift = on_call(rota, now)
+        nxt = next_on_call(rota, now)
+
+        def display(pid: str | None) -> str | None:
+            if pid is None:
+                return None
+            p = config.people.get(pid)
+            return p.name if p is not None else pid
+
+        out.append(
+            OnCallView(
+                rota=name,
+                person=display(shift.person if shift else None),
+                person_id=shift.person if shift else None,
+                until=shift.end if shift else None,
+                next=display(nxt.person if nxt else None),
+                next_at=nxt.start if nxt else None,
+            )
+        )
+    return out
