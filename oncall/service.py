@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -209,7 +209,13 @@ class Service:
         *,
         ack_link: AckLink | None = None,
         bundle_window: float = 60.0,
+        send_clock: Callable[[], float] | None = None,
+        send_sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
+        """`bundle_window`, `send_clock` and `send_sleep` go to the delivery dispatcher
+        (bundling, rate limits, retries); tests run them in virtual time."""
+        import time
+
         from oncall.channels.delivery import Dispatcher
 
         self.db = db
@@ -225,6 +231,8 @@ class Service:
             relink=self.ack_link,
             record=self._record_one,
             sms_sender=settings.twilio_from,
+            clock=send_clock or time.monotonic,
+            sleep=send_sleep or asyncio.sleep,
         )
         self._worlds: dict[int, tuple[Config, World]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -594,7 +602,7 @@ class Service:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
                 continue
             seen.add(p.ref)
-            result = await self.dispatcher.update(p.sent_via, p.ref, pagetext.update_text(text))
+            result = await self.dispatcher.update(p.sent_via, p.ref, text)
             if not result.ok:
                 log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
 

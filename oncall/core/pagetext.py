@@ -159,23 +159,18 @@ def post_text(event: Event, shop: Shop, rule: str) -> str:
 
 
 def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str:
-    """The morning digest: every deferred incident, released when business hours open."""
+    """The morning digest: every event of the deferred incidents, one line each."""
     tz = shop.timezone
-    n = len(incidents)
+    items = [(inc.id, e) for inc in incidents for e in (inc.live_events or inc.events)]
+    n = len(items)
     lines = [f"{shop.name}: {n} item{'s' if n != 1 else ''} waited for business hours"]
-    for inc in incidents:
-        events = inc.live_events or inc.events
-        line = f"• #{inc.id} {what_happened(events, tz, now)}"
-        customers = customer_names(events)
+    for iid, e in items:
+        line = f"- #{iid} {what_happened([e], tz, now)}"
+        customers = customer_names([e])
         if customers:
             line += " — " + ", ".join(customers)
         lines.append(line)
     return "\n".join(lines)
-
-
-def update_text(text: str) -> str:
-    """What an edited page or an SMS confirmation says after an ack or resolve."""
-    return to_gsm7(text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""The escalation service over a real SQLite store, recording channels and injected time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from oncall.core.models import Config, Event, Ticket
+from oncall.scheduler import Scheduler
+from oncall.service import Service
+from oncall.settings import Settings
+from oncall.store import incidents as store
+from oncall.store.database import Database, open_database
+from tests.recording import PEOPLE, RecordingChannel, event, hhmm, madrid, shop_config
+
+
+@dataclass
+class VirtualTime:
+    """Seconds for the delivery dispatcher (rate limits, back-off) that pass instantly."""
+
+    t: float = 0.0
+
+    def clock(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
+class Shop:
+    db: Database
+    service: Service
+    channels: dict[str, RecordingChannel]
+    now: datetime = field(default_factory=lambda: madrid("2026-11-28 23:00"))
+    config: Config = field(default_factory=shop_config)
+
+    async def receive(self, ev: Event) -> int:
+        self.now = max(self.now, ev.received_at)
+        event_id, _ = await self.db.store_event(ev, b"{}")
+        return event_id
+
+    async def at(self, when: str | datetime) -> None:
+        """Runs the scheduler's work at `when` (Madrid wall time or an instant)."""
+        self.now = madrid(when) if isinstance(when, str) else when
+        scheduler = Scheduler(self.service, clock=lambda: self.now)
+        await scheduler.run_once()
+        await self.service.drain()
+
+    def sent(self) -> list[tuple[str, str]]:
+        out = [(m.person.id, ch) for ch, c in self.channels.items() for m in c.sent]
+        return sorted(out)
+
+    def clear(self) -> None:
+        for c in self.channels.values():
+            c.sent.clear()
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+    db = open_database(f"sqlite:///{tmp_path / 'oncall.db'}")
+    await asyncio.to_thread(db.migrate)
+    channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    holder: list[Shop] = []
+    vt = VirtualTime()
+    service = Service(
+        db,
+        lambda: holder[0].config,
+        channels,
+        Settings(public_url="https://oncall.example", _env_file=None),  # type: ignore[call-arg]
+        bundle_window=0.0,
+        send_clock=vt.clock,
+        send_sleep=vt.sleep,
+    )
+    s = Shop(db, service, channels)
+    holder.append(s)
+    yield s
+    await service.aclose()
+    await db.aclose()
+
+
+async def saturday_burst(shop: Shop) -> None:
+    for minute, name in zip(range(10, 15), ["Lucia", "Jordi", "Ines", "Pau", "Marc"], strict=True):
+        await shop.receive(event(at=madrid(f"2026-11-28 23:{minute}"), customer=name))
+        await shop.at(f"2026-11-28 23:{minute}")
+
+
+class TestTheWeekendStory:
+    async def test_five_failures_page_ana_once_at_2315_then_escalate_and_repeat(self, shop: Shop) -> None:
+        await saturday_burst(shop)
+        assert shop.sent() == []  # held: nobody paged during the hold
+        await shop.at("2026-11-28 23:15")
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]
+        [page] = shop.channels["telegram"].sent
+        assert "5 payment failures since 23:10, 189.90 EUR" in page.body
+        assert page.sms.endswith("Reply 1a to ack, 1r to resolve " + page.ack_url)
+        assert page.ack_url.startswith("https://oncall.example/ack/")
+
+        shop.clear()
+        await shop.at("2026-11-28 23:24")
+        assert shop.sent() == []
+        await shop.at("2026-11-28 23:25")
+        assert shop.sent() == [("ana", "sms")]
+
+        shop.clear()
+        await shop.at("2026-11-28 23:35")
+        assert shop.sent() == [("luis", "sms"), ("luis", "telegram"), ("owner", "sms"), ("owner", "telegram")]
+
+        shop.clear()
+        await shop.at("2026-11-28 23:50")
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # the repeat
+
+    async def test_an_ack_stops_it_and_every_page_sent_is_updated(self, shop: Shop) -> None:
+        await saturday_burst(shop)
+        await shop.at("2026-11-28 23:15")
+        result = await shop.service.act(None, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:17"))
+        assert result.ok and result.text == "Incident 1 acknowledged by Ana García at 23:17"
+        await shop.service.drain()
+        updates = shop.channels["telegram"].updates + shop.channels["slack"].updates
+        assert sorted(ref for ref, _ in updates) == ["slack-1", "telegram-1"]
+        assert all("acknowledged by Ana García at 23:17" in text for _, text in updates)
+        shop.clear()
+        await shop.at("2026-11-28 23:40")
+        assert shop.sent() == []
+        again = await shop.service.act(1, PEOPLE["luis"], "resolve", "sms", madrid("2026-11-28 23:41"))
+        assert again.ok and again.state == "resolved"
+        view = await shop.service.incident(1)
+        assert view is not None and [t["actor"] for t in view.timeline][-2:] == ["Ana García", "Luis Pérez"]
+
+    async def test_restarting_between_steps_neither_repeats_nor_skips_a_page(self, shop: Shop) -> None:
+        await saturday_burst(shop)
+        await shop.at("2026-11-28 23:15")
+        await shop.at("2026-11-28 23:15")  # a second round at the same instant (restart, 2nd instance)
+        await shop.at("2026-11-28 23:26")  # oncall was down at 23:25: the step fires once, late
+        await shop.at("2026-11-28 23:26")
+        assert shop.sent() == [("ana", "slack"), ("ana", "sms"), ("ana", "telegram")]
+
+
+class TestHoldAndCancel:
+    async def test_a_failure_followed_by_the_same_orders_success_within_the_hold_pages_nobody(
+        self, shop: Shop
+    ) -> None:
+        await shop.receive(event(at=madrid("2026-11-28 23:10"), order="5001"))
+        await shop.at("2026-11-28 23:10")
+        await shop.receive(event("payment_succeeded", madrid("2026-11-28 23:12"), order="5001"))
+        await shop.at("2026-11-28 23:12")
+        await shop.at("2026-11-28 23:30")
+        assert shop.sent() == []
+        [inc] = await shop.service.incidents(open_only=False)
+        assert inc.state == "cancelled"
+
+    async def test_a_solved_ticket_resolves_its_incident_and_pending_acknowledges_it(
+        self, shop: Shop
+    ) -> None:
+        t = event("ticket_created", madrid("2026-11-28 23:10"), source="zendesk", amount=None)
+        t = replace(t, ticket=Ticket("88", "urgent", "open", "Cobro doble"))
+        await shop.receive(t)
+        await shop.at("2026-11-28 23:10")
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]
+        upd = replace(t, kind="ticket_updated", dedup_key="upd-1", ticket=Ticket("88", "urgent", "pending"))
+        await shop.receive(replace(upd, received_at=madrid("2026-11-28 23:12")))
+        await shop.at("2026-11-28 23:12")
+        assert (await shop.service.incident(1)).state == "acknowledged"  # type: ignore[union-attr]
+        solved = replace(upd, dedup_key="upd-2", ticket=Ticket("88", "urgent", "solved"))
+        await shop.receive(replace(solved, received_at=madrid("2026-11-28 23:20")))
+        await shop.at("2026-11-28 23:20")
+        assert (await shop.service.incident(1)).state == "resolved"  # type: ignore[union-attr]
+
+
+class TestInHoursAndDigest:
+    async def test_in_hours_events_go_to_the_team_channel_and_page_nobody(self, shop: Shop) -> None:
+        await shop.receive(event(at=madrid("2026-11-25 10:00"), customer="Lucia"))
+        await shop.at("2026-11-25 10:00")
+        posts = shop.channels["slack"].sent
+        assert [(m.person.slack, m.channel) for m in posts] == [("#soporte", "slack")]
+        assert "payment failed from stripe" in posts[0].body
+        assert await shop.service.incidents(open_only=False) == []
+
+    async def test_deferred_tickets_are_released_into_one_digest_when_business_hours_open(
+        self, shop: Shop
+    ) -> None:
+        for i, at in enumerate(["2026-11-28 11:00", "2026-11-29 20:00"]):
+            t = event("ticket_created", madrid(at), source="zendesk", amount=None)
+            await shop.receive(replace(t, ticket=Ticket(f"7{i}", "low", "open", f"Pregunta {i}")))
+            await shop.at(at)
+        assert shop.sent() == []
+        await shop.at("2026-11-30 08:59")
+        assert shop.sent() == []
+        await shop.at("2026-11-30 09:00")
+        [digest] = shop.channels["slack"].sent
+        assert digest.person.slack == "#soporte"
+        assert "2 items waited for business hours" in digest.body
+        assert "ticket 70 (low): Pregunta 0" in digest.body and "ticket 71 (low): Pregunta 1" in digest.body
+        states = {i.state for i in await shop.service.incidents(open_only=False)}
+        assert states == {"resolved"}
+
+    async def test_a_maintenance_window_stores_and_lists_events_and_pages_nobody(self, shop: Shop) -> None:
+        from oncall.core.models import Maintenance
+
+        window = Maintenance(
+            madrid("2026-12-01 02:00"), madrid("2026-12-01 04:00"), "payment provider migration"
+        )
+        shop.config = shop_config(maintenance=(window,))
+        await shop.receive(event(at=madrid("2026-12-01 02:30")))
+        await shop.at("2026-12-01 02:30")
+        await shop.at("2026-12-01 03:00")
+        assert shop.sent() == []
+        listed = await shop.db.transaction(store.maintenance_routes)
+        assert [(r.action, r.note) for r in listed] == [
+            ("maintenance", listed[0].note)
+        ] and "payment provider migration" in (listed[0].note or "")
+
+
+class TestChannels:
+    async def test_a_channel_without_credentials_pages_the_console_and_says_so(self, shop: Shop) -> None:
+        del shop.service.channels["slack"]
+        await saturday_burst(shop)
+        await shop.at("2026-11-28 23:15")
+        assert shop.sent() == [("ana", "telegram")]
+        view = await shop.service.incident(1)
+        assert view is not None
+        assert any("slack is not configured" in t["what"] for t in view.timeline)
+        pages = await shop.db.transaction(lambda c: store.pages_of(c, 1))
+        assert {(p.channel, p.sent_via, p.state) for p in pages} == {
+            ("telegram", "telegram", "sent"),
+            ("slack", "console", "sent"),
+        }
+
+    async def test_when_no_channel_of_a_step_reaches_a_person_they_get_another(self, shop: Shop) -> None:
+        shop.channels["sms"].fail = True
+        await saturday_burst(shop)
+        await shop.at("2026-11-28 23:15")
+        shop.clear()
+        await shop.at("2026-11-28 23:25")  # the SMS step: Twilio is down
+        await shop.at("2026-11-28 23:25")
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]
+        view = await shop.service.incident(1)
+        assert view is not None
+        assert any(
+            "not reached by sms: paging by telegram, slack instead" in t["what"] for t in view.timeline
+        )
+
+
+async def test_the_scheduler_sleeps_until_the_next_due_time(shop: Shop) -> None:
+    await shop.receive(event(at=madrid("2026-11-28 23:10")))
+    await shop.at("2026-11-28 23:10")
+    due = await shop.service.next_due()
+    assert due is not None and hhmm(due) == "23:15"
+    assert due - shop.now == timedelta(minutes=5)
