@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -44,6 +45,7 @@ class Scheduler:
         self.rounds = 0  # work rounds run: for tests and the benchmark
         self.healthy = False
         self._task: asyncio.Task[None] | None = None
+        self._last_idle = time.monotonic()
 
     async def run_once(self) -> None:
         """One round: route, fire what is due, send. Repeats while work keeps appearing."""
@@ -74,12 +76,20 @@ class Scheduler:
             delay = await self._delay()
             if self.on_idle is not None and self.idle_every is not None:
                 delay = min(delay, self.idle_every)
-            woken = await _sleep_or_wake(wake, delay)
-            if not woken and self.on_idle is not None:
-                try:
-                    self.on_idle()
-                except Exception:
-                    log.exception("idle hook failed")
+            await _sleep_or_wake(wake, delay)
+            self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        if self.on_idle is None or self.idle_every is None:
+            return
+        now = time.monotonic()
+        if now - self._last_idle < self.idle_every:
+            return
+        self._last_idle = now
+        try:
+            self.on_idle()
+        except Exception:
+            log.exception("idle hook failed")
 
     async def _delay(self) -> float:
         due = await self.service.next_due()

@@ -23,7 +23,7 @@ from oncall import __version__
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
-from oncall.web import health
+from oncall.web import api, health
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
 log = logging.getLogger("oncall")
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     for source in SOURCE_NAMES:
         app.router.routes.append(Route(f"/webhooks/{source}", _AsgiEndpoint(intake.endpoint(source))))
     app.include_router(health.router)
+    api.install(app)  # escalation: the owner's API, the service and its scheduler
     # Other parts add their routers here, one line each.
 
     def openapi() -> dict[str, Any]:

@@ -1,0 +1,212 @@
+"""The owner's JSON API (SPEC §4), behind `Authorization: Bearer ONCALL_ADMIN_TOKEN`, and the
+wiring that starts the escalation service and its scheduler with the web app.
+
+    GET  /api/incidents[?state=&limit=&cursor=]   {"items": [...], "next_cursor": …}
+    GET  /api/incidents/{id}                      one incident, with its timeline
+    POST /api/incidents/{id}/ack | /resolve       acts as "the owner (API)"
+    GET  /api/oncall                              {"rotas": [{"rota", "person", "until", "next"}]}
+
+Without a configured token every call is 401: the API is never open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from oncall.core.models import Person
+from oncall.service import Service
+
+log = logging.getLogger("oncall.api")
+
+API_ACTOR = Person(id="api", name="the owner (API)")
+STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _authorised(request: Request) -> None:
+    token = request.app.state.settings.admin_token
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if token is None:
+        raise ApiError(401, "the API is off: set ONCALL_ADMIN_TOKEN")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        value.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise ApiError(401, "missing or wrong bearer token")
+
+
+def _service(request: Request) -> Service:
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None:
+        raise ApiError(503, "the escalation service is not running")
+    return service
+
+
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(_authorised)])
+
+
+@router.get("/incidents")
+async def list_incidents(
+    request: Request, state: str | None = None, limit: int = 50, cursor: str | None = None
+) -> dict[str, Any]:
+    service = _service(request)
+    if state is not None and state not in (*STATES, "open"):
+        raise ApiError(400, f"unknown state {state!r} (known: open, {', '.join(STATES)})")
+    if not 1 <= limit <= 500:
+        raise ApiError(400, "limit must be between 1 and 500")
+    before = None
+    if cursor:
+        try:
+            before = int(cursor)
+        except ValueError:
+            raise ApiError(400, "cursor must be a value given as next_cursor") from None
+    items = await service.incidents(
+        open_only=state == "open",
+        state=None if state in (None, "open") else state,
+        limit=limit + 1,
+        before=before,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "items": [i.to_json() for i in items],
+        "next_cursor": str(items[-1].id) if more and items else None,
+    }
+
+
+@router.get("/incidents/{incident_id}")
+async def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+    view = await _service(request).incident(incident_id)
+    if view is None:
+        raise ApiError(404, f"no incident {incident_id}")
+    return view.to_json()
+
+
+async def _act(request: Request, incident_id: int, verb: str) -> JSONResponse:
+    service = _service(request)
+    if await service.incident(incident_id) is None:
+        raise ApiError(404, f"no incident {incident_id}")
+    result = await service.act(
+        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", datetime.now(UTC)
+    )
+    view = await service.incident(incident_id)
+    body = {"ok": result.ok, "text": result.text, "incident": view.to_json() if view else None}
+    return JSONResponse(body, status_code=200 if result.ok else 409)
+
+
+@router.post("/incidents/{incident_id}/ack")
+async def ack(request: Request, incident_id: int) -> JSONResponse:
+    return await _act(request, incident_id, "ack")
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve(request: Request, incident_id: int) -> JSONResponse:
+    return await _act(request, incident_id, "resolve")
+
+
+@router.get("/oncall")
+async def oncall(request: Request) -> dict[str, Any]:
+    service = _service(request)
+    rotas = service.who(datetime.now(UTC))
+    return {"rotas": [r.to_json() for r in rotas]}
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring
+
+
+def install(app: FastAPI) -> None:
+    """Mounts the API and starts the escalation service and scheduler with the app."""
+    app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.state.startup_hooks.append(_start)
+    app.state.shutdown_hooks.append(_stop)
+
+
+def build_channels(settings: Any) -> dict[str, Any]:
+    try:
+        from oncall.channels import build_channels as build  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("no paging channels available: every page goes to the console (log)")
+        return {}
+    channels: dict[str, Any] = build(settings)
+    return channels
+
+
+async def _start(app: FastAPI) -> None:
+    from oncall.scheduler import Scheduler
+
+    state = app.state
+    settings = state.settings
+    reassurer = None
+    try:
+        from oncall.reassure import Reassurer
+
+        reassurer = Reassurer(state.db, settings)
+    except ImportError:
+        log.warning("customer reassurance unavailable")
+    service = Service(state.db, lambda: state.config, build_channels(settings), settings, reassurer)
+    state.service = service
+    previous = state.on_event_stored
+
+    def stored(event_id: int) -> None:
+        service.on_event_stored(event_id)
+        if previous is not None:
+            previous(event_id)
+
+    state.on_event_stored = stored
+    watcher = _watcher(app)
+    scheduler = Scheduler(service, on_idle=watcher, idle_every=2.0)
+    state.scheduler = scheduler
+    scheduler.start()
+
+
+async def _stop(app: FastAPI) -> None:
+    scheduler = getattr(app.state, "scheduler", None)
+    if scheduler is not None:
+        await scheduler.stop()
+
+
+def _watcher(app: FastAPI) -> Any:
+    """Re-reads the owner's files when they change (SPEC §2.2: in force within 5 s); a bad edit
+    keeps the last good configuration and is logged."""
+    try:
+        from oncall.config.watch import ConfigWatcher
+    except ImportError:
+        return None
+    settings = app.state.settings
+    watcher = ConfigWatcher(settings.rules_file, settings.rotas_dir)
+
+    def poll() -> None:
+        change = watcher.poll()
+        if change is None:
+            return
+        if change.ok and change.config is not None:
+            if app.state.config is not None:
+                log.info("configuration reloaded")
+            app.state.config, app.state.config_error = change.config, None
+        else:
+            app.state.config_error = "; ".join(change.problems)
+            log.error(
+                "configuration change not applied (keeping the last good one): %s", app.state.config_error
+            )
+
+    poll()
+    return poll
