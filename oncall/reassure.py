@@ -99,6 +99,7 @@ class Reassurer:
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         sleep: Sleep = asyncio.sleep,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -109,6 +110,11 @@ class Reassurer:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.sleep = sleep
+        # A flood (a payment provider down for 300 customers) must not open 300 SMTP
+        # connections at once, which mail servers refuse; one limit per channel, so a hanging
+        # helpdesk never takes the e-mails' turns.
+        self.concurrency = max(1, concurrency)
+        self._limits: dict[str, asyncio.Semaphore] = {}
 
     # -- the entry point -------------------------------------------------------------------------
 
@@ -223,6 +229,13 @@ class Reassurer:
         return None, f"no channel configured for their {' or '.join(have)}"
 
     async def _send(self, channel: str, c: CustomerContact, m: RenderedMessage, now: datetime) -> Delivery:
+        limit = self._limits.setdefault(channel, asyncio.Semaphore(self.concurrency))
+        async with limit:
+            return await self._send_now(channel, c, m, now)
+
+    async def _send_now(
+        self, channel: str, c: CustomerContact, m: RenderedMessage, now: datetime
+    ) -> Delivery:
         try:
             if channel in ("zendesk", "freshdesk"):
                 return await self.helpdesk.reply(channel, c.ticket_id or "", m.text)

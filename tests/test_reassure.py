@@ -476,3 +476,31 @@ class TestFailures:
             1, "payment_failed", [LAURA, JOHN], config(), SAT_2315, broken
         )
         assert len(smtp.received) == 2
+
+
+class CountingEmail(EmailSender):
+    """The real sender, counting how many sends are in flight at once."""
+
+    in_flight = 0
+    most = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        CountingEmail.in_flight += 1
+        CountingEmail.most = max(CountingEmail.most, CountingEmail.in_flight)
+        try:
+            return await super().send(*args, **kwargs)
+        finally:
+            CountingEmail.in_flight -= 1
+
+
+class TestFlood:
+    async def test_a_flood_of_customers_opens_a_few_smtp_connections_at_a_time(
+        self, db: Database, smtp: SmtpSink
+    ) -> None:
+        CountingEmail.most = 0
+        s = settings(smtp)
+        r = Reassurer(db, s, email=CountingEmail(s), concurrency=3)
+        crowd = [CustomerContact(email=f"c{i}@cliente.example", source="stripe") for i in range(30)]
+        await r.reassure(1, "payment_failed", crowd, config(), SAT_2315, Timeline())
+        assert len(smtp.received) == 30
+        assert CountingEmail.most == 3
