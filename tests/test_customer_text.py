@@ -144,6 +144,16 @@ class TestOtherPlaceholders:
         got = render("el pago de tu pedido {order_number} no se ha completado", "es", ctx(order_number=None))
         assert got == "el pago de tu pedido no se ha completado"
 
+    @pytest.mark.parametrize(
+        ("template", "expected"),
+        [
+            ("Hemos recibido tu consulta ({ticket_id}) y", "Hemos recibido tu consulta y"),
+            ("Hemos recibido tu consulta #{ticket_id}.", "Hemos recibido tu consulta."),
+        ],
+    )
+    def test_an_unknown_ticket_takes_its_brackets_or_hash_with_it(self, template: str, expected: str) -> None:
+        assert render(template, "es", ctx(ticket_id=None)) == expected
+
     def test_literal_braces(self) -> None:
         assert render("{{hola}} {shop_name}", "es", ctx()) == "{hola} Tienda Ejemplo"
 

@@ -213,8 +213,8 @@ def render(template: str, language: str, context: TextContext, now: datetime | N
     """The template with its placeholders filled in `language` (the template's language).
 
     An unknown value (no order number, no ticket) is left out together with the space before
-    it; an unknown placeholder is left out too (`oncall check` reports it), so a customer never
-    reads braces."""
+    it, and with its brackets or "#" ("tu consulta ({ticket_id})" → "tu consulta"); an unknown
+    placeholder is left out too (`oncall check` reports it), so a customer never reads braces."""
     values: dict[str, str | None] = {
         "customer_name": _known_name(context.customer_name),
         "order_number": (context.order_number or "").strip() or None,
@@ -240,6 +240,12 @@ def render(template: str, language: str, context: TextContext, now: datetime | N
             out, value = _nameless(out, language)
             out += value
         else:
+            # "tu consulta ({ticket_id})", "pedido #{order_number}": the brackets or the "#"
+            # belonged to the value and go with it.
+            if out.endswith("(") and template.startswith(")", pos):
+                out, pos = out[:-1], pos + 1
+            elif out.endswith("#"):
+                out = out[:-1]
             out = out.rstrip(" ")
     out += template[pos:]
     return out
