@@ -1,0 +1,183 @@
+"""`oncall simulate EVENT.json [--source SOURCE] [--at WHEN]`: a dry run that sends nothing.
+
+It routes the event through the rules at WHEN, then runs the escalation core forward as if
+nobody acknowledged, and prints: the matching rule, the timeline of pages (who, channel, when)
+and the customer message text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from oncall.core import pagetext
+from oncall.core.incident import Incident, Page, World, make_world, open_incident, run_forward
+from oncall.core.models import Config, Event
+from oncall.core.rules import Decision, route
+from oncall.settings import Settings
+
+
+def parse_when(text: str | None, config: Config) -> datetime:
+    """ISO 8601 in the shop's timezone unless it carries an offset; None = now."""
+    if text is None:
+        return datetime.now(UTC)
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=config.rules.shop.timezone)
+    return when.astimezone(UTC)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        from oncall.config import ConfigError, load_config
+    except ImportError as exc:  # pragma: no cover - the config part ships with the package
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        config = load_config(settings.rules_file, settings.rotas_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        when = parse_when(args.at, config)
+    except ValueError:
+        print(f"error: --at {args.at!r} is not an ISO 8601 time such as 2026-11-28T23:10", file=sys.stderr)
+        return 1
+    try:
+        ev = read_event(Path(args.event), args.source, when)
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.event}: {exc}", file=sys.stderr)
+        return 1
+    print(simulate(ev, config, when))
+    return 0
+
+
+def read_event(path: Path, source: str | None, when: datetime) -> Event:
+    raw = path.read_bytes()
+    payload: Any = json.loads(raw)
+    from oncall.sources import SOURCES
+
+    name = source or "generic"
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
+    ev = SOURCES[name].normalise(payload, {}, received_at=when, body=raw)
+    # The dry run happens at WHEN: the event's own timestamp would make "since …" disagree.
+    return replace(ev, id=1, received_at=when, occurred_at=None)
+
+
+def simulate(ev: Event, config: Config, when: datetime) -> str:
+    """The report `oncall simulate` prints."""
+    world = make_world(config)
+    tz = config.rules.shop.timezone
+    state = "open" if world.is_open(when) else "closed"
+    lines = [f"Event: {ev.kind} from {ev.source} at {_local(when, world)} ({tz.key}); business hours {state}"]
+    if ev.summary:
+        lines.append(f"  {ev.summary}")
+    decisions = route(ev, config.rules, when, world.is_open)
+    if not decisions:
+        lines.append("Rule: none matches: the event is stored and nothing else happens")
+    for d in decisions:
+        lines += ["", *_decision(d, ev, world, when)]
+    return "\n".join(lines)
+
+
+def _decision(d: Decision, ev: Event, world: World, when: datetime) -> list[str]:
+    rule, shop = d.rule, world.config.rules.shop
+    head = f"Rule: “{rule.name}” → {d.action}"
+    if d.action == "drop":
+        return [head, "  dropped: stored, nobody is told"]
+    if d.action == "post":
+        where = shop.team_channel or "the log (no shop.team_channel)"
+        return [head, f"  posted to {where}:", "  " + pagetext.post_text(ev, shop, rule.name)]
+    if d.maintenance is not None:
+        note = f" ({d.maintenance.note})" if d.maintenance.note else ""
+        return [
+            head,
+            f"  during a maintenance window until {_local(d.maintenance.end, world)}{note}: nobody is paged",
+        ]
+    out = open_incident(1, rule, d.group_key, ev, when, world)
+    if d.action == "defer":
+        nxt = world.next_open(when)
+        lines = [head, f"  deferred: listed in the digest posted to {shop.team_channel or 'the log'}"]
+        lines.append(
+            f"  when business hours next open: {_local(nxt, world) if nxt else 'never (no business hours)'}"
+        )
+        return lines + _customer(rule.reassure, ev, world, when)
+    bits = [f"policy {rule.policy}", f"hold {_dur(rule.hold.total_seconds())}"]
+    if rule.group_by:
+        bits.append("grouped by " + ", ".join(rule.group_by))
+    lines = [f"{head} ({'; '.join(bits)})", "", "Pages, if nobody acknowledges:"]
+    steps = [(when, out), *run_forward(out.incident, world)]
+    first: tuple[Incident, Page, datetime] | None = None
+    seen = 0
+    for at, o in steps:
+        new = o.incident.timeline[seen:]
+        seen = len(o.incident.timeline)
+        for entry in new:
+            if entry.what.startswith("step ") or "joined" in entry.what:
+                continue
+            lines.append(f"  {_local(entry.at, world)}  {entry.what}")
+        for a in o.actions:
+            if isinstance(a, Page):
+                person = world.config.people[a.person]
+                lines.append(
+                    f"  {_local(at, world)}  step {a.step}, round {a.round}: {person.name} by {a.channel}"
+                )
+                if first is None:
+                    first = (o.incident, a, at)
+    if first is not None:
+        inc, page, at = first
+        text = pagetext.page_text(inc, shop, at, "{ONCALL_PUBLIC_URL}/ack/…")
+        lines += ["", f"The first page ({page.channel}):", *("  " + x for x in text.body.splitlines())]
+        lines += ["", "By SMS:", "  " + text.sms]
+    triggered_at = next((at for at, o in steps if o.incident.state == "triggered"), None)
+    if rule.reassure and triggered_at is not None and not world.is_open(triggered_at):
+        lines += _customer(rule.reassure, ev, world, triggered_at)
+    elif rule.reassure:
+        lines += ["", "Customer message: none (business hours are open, or nobody is paged)"]
+    return lines
+
+
+def _customer(message: str | None, ev: Event, world: World, at: datetime) -> list[str]:
+    if not message:
+        return []
+    rules = world.config.rules
+    try:
+        from oncall.core.customer_text import CustomerContact, customer_message
+    except ImportError:
+        texts = rules.messages.get(message, {})
+        return ["", f"Customer message “{message}”:", *(f"  [{lang}] {t}" for lang, t in texts.items())]
+    contact = CustomerContact(
+        name=ev.customer.name,
+        email=ev.customer.email,
+        phone=ev.customer.phone,
+        language=ev.customer.language,
+        source=ev.source,
+        ticket_id=ev.ticket.id,
+        order_number=ev.order.number,
+    )
+    rendered = customer_message(rules, message, contact, world.next_open(at), at)
+    if rendered is None:
+        return ["", f"Customer message “{message}”: no text for it in escalation_rules.toml"]
+    to = ev.customer.email or ev.customer.phone or (f"ticket {ev.ticket.id}" if ev.ticket.id else "nobody")
+    return ["", f"Customer message “{message}” ({rendered.language}, to {to}):", "  " + rendered.text]
+
+
+def _local(t: datetime, world: World) -> str:
+    return t.astimezone(world.config.rules.shop.timezone).strftime("%a %d %b %H:%M")
+
+
+def _dur(seconds: float) -> str:
+    s = int(seconds)
+    if s % 3600 == 0 and s:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
