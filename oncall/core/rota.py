@@ -46,6 +46,7 @@ OVERRIDE = "override"
 _PAST = datetime(1, 1, 2, tzinfo=UTC)
 _FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
 _WEEK = timedelta(days=7)
+_INSTANT = timedelta(microseconds=1)
 _EPOCH_MONDAY = datetime(2000, 1, 3)  # a Monday: week numbers count from it
 _MEMO_LIMIT = 4096
 
@@ -67,7 +68,11 @@ class Shift:
 class _Edges:
     """A sequence of instants B(j), j in Z, each the resolution of a wall time W(j) that grows
     with j. `index(t)` is the j with B(j) <= t < B(j+1), found from t's wall time and then
-    corrected, since near a DST change wall order and instant order may disagree by a step."""
+    corrected, since near a DST change wall order and instant order may disagree by a step.
+
+    `guess` takes t as an aware datetime in the rota's zone: subtracting two datetimes that
+    share a tzinfo is wall-clock arithmetic in Python, which is what the guess needs, and it
+    saves a `replace(tzinfo=None)` per call."""
 
     __slots__ = ("_cache", "_guess", "_tz", "_wall")
 
@@ -87,11 +92,13 @@ class _Edges:
             b = self._cache[j] = local_to_utc(self._wall(j), self._tz)
         return b
 
-    def index(self, t: datetime) -> int:
-        j = self._guess(t.astimezone(self._tz).replace(tzinfo=None))
-        while self.at(j + 1) <= t:
+    def index(self, t: datetime, local: datetime) -> int:
+        """`local` is t in the rota's zone."""
+        j = self._guess(local)
+        at = self.at
+        while at(j + 1) <= t:
             j += 1
-        while self.at(j) > t:
+        while at(j) > t:
             j -= 1
         return j
 
@@ -108,11 +115,13 @@ def _turn_edges(layer: Layer, tz: ZoneInfo) -> tuple[_Edges | None, datetime, ti
         return None, local_to_utc(first, tz), layer.rotation.every
     period = timedelta(days=layer.rotation.days)
 
+    first_local = first.replace(tzinfo=tz)
+
     def wall(j: int) -> datetime:
         return first + j * period
 
-    def guess(w: datetime) -> int:
-        return (w - first) // period
+    def guess(local: datetime) -> int:
+        return (local - first_local) // period
 
     return _Edges(tz, wall, guess), local_to_utc(first, tz), None
 
@@ -147,13 +156,16 @@ def _active_edges(layer: Layer, tz: ZoneInfo) -> tuple[_Edges, tuple[bool, ...]]
     states = tuple(s for _, s in toggles)
     n = len(positions)
 
+    epoch_local = _EPOCH_MONDAY.replace(tzinfo=tz)
+
     def wall(j: int) -> datetime:
         weeks, m = divmod(j, n)
         return _EPOCH_MONDAY + weeks * _WEEK + positions[m]
 
-    def guess(w: datetime) -> int:
-        weeks = (w - _EPOCH_MONDAY) // _WEEK
-        return weeks * n + bisect_right(positions, w - _EPOCH_MONDAY - weeks * _WEEK) - 1
+    def guess(local: datetime) -> int:
+        since = local - epoch_local
+        weeks = since // _WEEK
+        return weeks * n + bisect_right(positions, since - weeks * _WEEK) - 1
 
     return _Edges(tz, wall, guess), states
 
@@ -173,30 +185,30 @@ class _CompiledLayer:
         else:
             self.active, self.states = act
 
-    def state(self, t: datetime) -> tuple[str | None, datetime, datetime]:
+    def state(self, t: datetime, local: datetime) -> tuple[str | None, datetime, datetime]:
         """Who this layer puts on call at t (None: nobody), and the span around t where that
-        holds."""
+        holds. `local` is t in the rota's zone."""
         if self.active is False or not self.members:
             return None, _PAST, _FUTURE
         lo, hi = _PAST, _FUTURE
         if self.active is not True:
-            j = self.active.index(t)
+            j = self.active.index(t, local)
             lo, hi = self.active.at(j), self.active.at(j + 1)
             if not self.states[j % len(self.states)]:
                 return None, lo, hi
         if t < self.first:
-            return None, lo, min(hi, self.first)
+            return None, lo, (hi if hi < self.first else self.first)
         n = len(self.members)
         if self.every is not None:
             k = (t - self.first) // self.every
             a, b = self.first + k * self.every, self.first + (k + 1) * self.every
         else:
             assert self.turns is not None
-            k = self.turns.index(t)
+            k = self.turns.index(t, local)
             a, b = self.turns.at(k), self.turns.at(k + 1)
         if n == 1:
             a, b = self.first, _FUTURE  # one member: the turn never passes
-        return self.members[k % n], max(lo, a), min(hi, b)
+        return self.members[k % n], (a if a > lo else lo), (b if b < hi else hi)
 
 
 def _override_timeline(overrides: tuple[Override, ...]) -> list[tuple[datetime, datetime, str]]:
@@ -218,10 +230,11 @@ def _override_timeline(overrides: tuple[Override, ...]) -> list[tuple[datetime, 
 
 
 class _CompiledRota:
-    __slots__ = ("layers", "ov_ends", "ov_starts", "ov_who", "rota")
+    __slots__ = ("layers", "ov_ends", "ov_starts", "ov_who", "rota", "tz")
 
     def __init__(self, rota: Rota) -> None:
         self.rota = rota  # keeps the rota alive, so its id() stays unique while memoised
+        self.tz = rota.timezone
         self.layers = [_CompiledLayer(layer, rota.timezone) for layer in reversed(rota.layers)]
         timeline = _override_timeline(rota.overrides)
         self.ov_starts = [a for a, _, _ in timeline]
@@ -239,9 +252,13 @@ class _CompiledRota:
             lo = self.ov_ends[i]
         if i + 1 < len(self.ov_starts):
             hi = self.ov_starts[i + 1]
+        local = t.astimezone(self.tz)
         for layer in self.layers:
-            who, a, b = layer.state(t)
-            lo, hi = max(lo, a), min(hi, b)
+            who, a, b = layer.state(t, local)
+            if a > lo:
+                lo = a
+            if b < hi:
+                hi = b
             if who is not None:
                 return who, layer.name, lo, hi
         return None, "", lo, hi
@@ -278,7 +295,7 @@ def on_call(rota: Rota, t: datetime) -> Shift | None:
             break
         b = b2
     while a > floor:
-        prev, prev_layer, a2, _ = c.piece(a - timedelta(microseconds=1))
+        prev, prev_layer, a2, _ = c.piece(a - _INSTANT)
         if prev != who:
             break
         a, layer = a2, prev_layer
@@ -308,6 +325,7 @@ def _pieces(rota: Rota, start: datetime, end: datetime) -> list[tuple[str | None
     end = end.astimezone(UTC)
     while t < end:
         who, layer, _, b = c.piece(t)
+        assert b > t, "each piece ends after it starts"
         b = min(b, end)
         if out and out[-1][0] == who:
             out[-1] = (who, out[-1][1], out[-1][2], b)
