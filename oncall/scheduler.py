@@ -53,7 +53,12 @@ class Scheduler:
         while True:
             now = self.clock()
             routed = await s.route_events(now)
-            fired = await s.fire_due(now)
+            fired = 0
+            while True:  # every due timer before any sending: sends compete for the loop
+                n = await s.fire_due(now)
+                fired += n
+                if n < s.fire_batch:
+                    break
             sent = await s.send_pages(now)
             self.rounds += 1
             if not (routed or fired or sent):

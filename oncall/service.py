@@ -234,6 +234,7 @@ class Service:
             clock=send_clock or time.monotonic,
             sleep=send_sleep or asyncio.sleep,
         )
+        self.fire_batch = 500  # timers per transaction
         self._worlds: dict[int, tuple[Config, World]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
@@ -356,7 +357,7 @@ class Service:
                         when = world.next_open(at)
                         if when is not None:
                             store.set_timer(conn, DIGEST, when)
-                self._apply(conn, out, now, batch)
+                self._apply(conn, out, now, batch, index=True)
                 store.record_route(conn, ev.id, d.rule.name, d.action, out.incident.id, None, now)
         # Later events that close the loop on earlier incidents.
         keys = store.subject_keys(ev)
@@ -369,7 +370,9 @@ class Service:
 
     # -- timers ------------------------------------------------------------------------------
 
-    async def fire_due(self, now: datetime, limit: int = 500) -> int:
+    async def fire_due(self, now: datetime, limit: int | None = None) -> int:
+        """Runs every timer due at `now` (at most `limit`, default `fire_batch`, per call)."""
+        limit = limit or self.fire_batch
         config = self.config()
         if config is None:
             return 0
@@ -633,10 +636,13 @@ class Service:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _apply(self, conn: Connection, out: Outcome, now: datetime, batch: _Batch) -> None:
-        """Writes an outcome of the core and queues its effects for after the commit."""
+    def _apply(
+        self, conn: Connection, out: Outcome, now: datetime, batch: _Batch, *, index: bool = False
+    ) -> None:
+        """Writes an outcome of the core and queues its effects for after the commit; `index`
+        when the outcome added events."""
         inc = out.incident
-        store.save_incident(conn, inc)
+        store.save_incident(conn, inc, index=index)
         pages = [a for a in out.actions if isinstance(a, Page)]
         if pages:
             batch.pages += store.add_pages(conn, inc.id, pages, now)
@@ -685,7 +691,7 @@ class Service:
     def _append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
         inc = store.get_incident(conn, incident_id)
         if inc is not None:
-            store.save_incident(conn, replace(inc, timeline=(*inc.timeline, entry)))
+            store.save_incident(conn, replace(inc, timeline=(*inc.timeline, entry)), index=False)
 
     async def _record_one(self, incident_id: int, text: str) -> None:
         await self._record_many((incident_id,), text)

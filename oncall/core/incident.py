@@ -296,11 +296,9 @@ def _tick(inc: Incident, now: datetime, world: World) -> Outcome:
     if inc.state == "held":
         return _end_hold(inc, now, world)
     if inc.state == "acknowledged":  # a snooze ran out
-        inc = _to(inc, "triggered", now, "snooze ended: escalation starts again", SYSTEM)
-        inc = replace(inc, round=0, step_index=-1, acknowledged_by=None)
-        return _fire(inc, now, world, advance=True)
+        return _fire(inc, now, world, restart="snooze ended: escalation starts again")
     if inc.state == "triggered":
-        return _fire(inc, now, world, advance=True)
+        return _fire(inc, now, world)
     return Outcome(replace(inc, wake_at=None), (WakeAt(None),), ok=False, text="not due")
 
 
@@ -314,25 +312,28 @@ def _end_hold(inc: Incident, now: datetime, world: World) -> Outcome:
         what = f"cancelled at the end of the hold: {_n(live, 'live event')}, threshold {inc.threshold}"
         inc = _to(inc, "cancelled", now, what, SYSTEM)
         return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="cancelled")
-    inc = _to(inc, "triggered", now, f"triggered: {_n(live, 'live event')} at the end of the hold", SYSTEM)
-    out = _fire(replace(inc, round=0, step_index=-1), now, world, advance=True)
+    out = _fire(inc, now, world, restart=f"triggered: {_n(live, 'live event')} at the end of the hold")
     extra: tuple[Action, ...] = ()
     if inc.reassure and not world.is_open(now):
         extra = (Reassure(inc.reassure),)
     return Outcome(out.incident, (*out.actions, *extra), text="triggered")
 
 
-def _fire(inc: Incident, now: datetime, world: World, *, advance: bool) -> Outcome:
-    """Move to the next step of the policy (or the next round) and page its targets."""
+def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = None) -> Outcome:
+    """Move to the next step of the policy (or the next round) and page its targets.
+
+    `restart` (the timeline's reason) moves the incident to `triggered` and starts the policy
+    from its first step: the end of a hold, the end of a snooze. One `replace` for all of it:
+    this runs for every due timer."""
     policy = world.config.rules.policies.get(inc.policy or "")
     steps = policy.steps if policy is not None else ()
-    rnd, idx = inc.round, inc.step_index + (1 if advance else 0)
+    rnd, idx = (0, 0) if restart else (inc.round, inc.step_index + 1)
     if idx >= len(steps) and steps:
         rnd, idx = rnd + 1, 0
     repeat = policy.repeat if policy is not None else 0
-    entries: list[Entry] = []
+    entries: list[Entry] = [Entry(now, restart, SYSTEM)] if restart else []
     if not steps:
-        if inc.step_index >= 0:  # the fallback was paged already: nothing more to do
+        if inc.step_index >= 0 and not restart:  # the fallback was paged already: nothing more to do
             return Outcome(replace(inc, wake_at=None), (WakeAt(None),), text="exhausted")
         entries.append(Entry(now, f"policy “{inc.policy}” is unknown or empty: paging the fallback", SYSTEM))
         targets: Sequence[Target] = (world.config.rules.shop.fallback,)
@@ -376,6 +377,8 @@ def _fire(inc: Incident, now: datetime, world: World, *, advance: bool) -> Outco
     wake = now + ack_within if ack_within is not None else None
     inc = replace(
         inc,
+        state="triggered",
+        acknowledged_by=None if restart else inc.acknowledged_by,
         round=rnd,
         step_index=idx,
         wake_at=wake,

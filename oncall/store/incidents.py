@@ -172,7 +172,9 @@ def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) 
     return int(row[0])
 
 
-def save_incident(conn: Connection, inc: Incident) -> None:
+def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> None:
+    """Writes the incident; `index` also records its events' subject keys (needed only when
+    events were added: a timer or an ack changes none)."""
     conn.execute(
         "UPDATE incidents SET state = ?, open_key = ?, updated_at = ?, wake_at = ?, data = ? WHERE id = ?",
         (
@@ -184,8 +186,10 @@ def save_incident(conn: Connection, inc: Incident) -> None:
             inc.id,
         ),
     )
+    if not index or not inc.is_open:
+        return
     keys = {k for e in inc.events for k in subject_keys(e)}
-    if keys and inc.is_open:
+    if keys:
         conn.executemany(
             "INSERT INTO incident_keys (key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(k, inc.id) for k in sorted(keys)],
