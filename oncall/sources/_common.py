@@ -67,7 +67,7 @@ def body_hash(body: bytes) -> str:
 def dig(obj: Any, *path: str) -> Any:
     """obj[path[0]][path[1]]…, or None where any step is missing or not a mapping."""
     for key in path:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             return None
         obj = obj.get(key)
     return obj
@@ -148,4 +148,4 @@ def summary(*parts: str | None) -> str:
 def section(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     """obj[key] when it is an object, else an empty one."""
     value = obj.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}

@@ -20,6 +20,28 @@ from oncall.sources._common import PayloadError, first, lower, summary, text, ti
 UPDATED_STATUSES = frozenset({"solved", "closed", "resolved", "pending", "on-hold", "on hold", "hold"})
 
 
+# Zendesk's {{ticket.requester.language}} renders the language's name, not its code.
+_LANGUAGE_NAMES = {
+    "español": "es", "spanish": "es", "castellano": "es", "english": "en", "inglés": "en",
+    "français": "fr", "french": "fr", "deutsch": "de", "german": "de", "italiano": "it",
+    "italian": "it", "português": "pt", "portuguese": "pt", "català": "ca", "catalan": "ca",
+    "nederlands": "nl", "dutch": "nl", "euskara": "eu", "galego": "gl",
+}  # fmt: skip
+
+
+def language_code(value: Any) -> str | None:
+    """ "es", "es-ES", "es_ES", "Español" or "Spanish" → "es"."""
+    t = lower(value)
+    if t is None:
+        return None
+    t = t.split(" ")[0].strip("()")
+    code = _LANGUAGE_NAMES.get(t)
+    if code is not None:
+        return code
+    base = t.replace("_", "-").split("-")[0]
+    return base if 2 <= len(base) <= 3 and base.isalpha() else None
+
+
 def _blank(value: Any) -> Any:
     # An unfilled placeholder ("{{ticket.requester.phone}}") or an empty one means "absent".
     t = text(value)
@@ -29,10 +51,10 @@ def _blank(value: Any) -> Any:
 def ticket_event(
     source: str, label: str, payload: Any, received_at: datetime, dedup_key: str | None, body_hash: str
 ) -> Event:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise PayloadError(f"a {label} webhook body is a JSON object")
     classic = payload.get("freshdesk_webhook")
-    if isinstance(classic, Mapping):
+    if isinstance(classic, dict):
         t: Mapping[str, Any] = {
             "id": classic.get("ticket_id"),
             "subject": classic.get("ticket_subject"),
@@ -49,7 +71,7 @@ def ticket_event(
         declared = _blank(classic.get("event")) or _blank(payload.get("event"))
     else:
         raw_ticket = payload.get("ticket")
-        if not isinstance(raw_ticket, Mapping):
+        if not isinstance(raw_ticket, dict):
             return Event(
                 source=source,
                 kind="unrecognised",
@@ -59,7 +81,7 @@ def ticket_event(
             )
         t = raw_ticket
         r = t.get("requester")
-        req = r if isinstance(r, Mapping) else {}
+        req = r if isinstance(r, dict) else {}
         declared = _blank(payload.get("event"))
     status = lower(_blank(t.get("status")))
     priority = lower(_blank(t.get("priority")))
@@ -74,7 +96,7 @@ def ticket_event(
         name=_blank(req.get("name")),
         email=_blank(req.get("email")),
         phone=_blank(req.get("phone")),
-        language=lower(_blank(req.get("language")) or _blank(req.get("locale"))),
+        language=language_code(_blank(req.get("language")) or _blank(req.get("locale"))),
     )
     if dedup_key is None and ticket.id and updated:
         dedup_key = f"{ticket.id}:{updated}"

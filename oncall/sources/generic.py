@@ -52,7 +52,7 @@ def sign(body: bytes, secret: bytes, now: datetime) -> dict[str, str]:
 def normalise(
     payload: Any, headers: Mapping[str, str] | None = None, *, received_at: datetime, body: bytes = b""
 ) -> Event:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise PayloadError('a generic event is a JSON object with at least a "kind"')
     given_kind = lower(payload.get("kind"))
     kind = given_kind if given_kind in EVENT_KINDS else "unrecognised"

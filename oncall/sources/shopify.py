@@ -70,7 +70,7 @@ def _customer(p: Mapping[str, Any]) -> Customer:
 def normalise(
     payload: Any, headers: Mapping[str, str] | None = None, *, received_at: datetime, body: bytes = b""
 ) -> Event:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise PayloadError("a Shopify webhook body is a JSON object")
     headers = headers or {}
     topic = lower(headers.get("x-shopify-topic")) or ""

@@ -25,6 +25,7 @@ from oncall.sources._common import (
     money,
     number,
     require_secrets,
+    section,
     summary,
     text,
     timestamp,
@@ -127,20 +128,20 @@ def _kind(event_type: str, obj: Mapping[str, Any]) -> str:
 def normalise(
     payload: Any, headers: Mapping[str, str] | None = None, *, received_at: datetime, body: bytes = b""
 ) -> Event:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise PayloadError("a Stripe event is a JSON object")
     event_type = text(payload.get("type")) or ""
     obj = dig(payload, "data", "object")
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         obj = {}
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    meta = section(obj, "metadata")
     billing = first_mapping(
         obj.get("billing_details"),
         dig(obj, "last_payment_error", "payment_method", "billing_details"),
         dig(obj, "payment_method_details", "billing_details"),
         dig(obj, "latest_charge", "billing_details"),
     )
-    details = obj.get("customer_details") if isinstance(obj.get("customer_details"), Mapping) else {}
+    details = section(obj, "customer_details")
     customer = Customer(
         name=first(
             billing.get("name"), details.get("name"), obj.get("customer_name"),
@@ -201,6 +202,6 @@ def normalise(
 def first_mapping(*values: Any) -> Mapping[str, Any]:
     """The first mapping with any non-empty value (Stripe sends all-null billing_details)."""
     for value in values:
-        if isinstance(value, Mapping) and any(v for v in value.values() if not isinstance(v, Mapping)):
+        if isinstance(value, dict) and any(v for v in value.values() if not isinstance(v, dict)):
             return value
     return {}

@@ -76,7 +76,7 @@ def _language(payload: Mapping[str, Any]) -> str | None:
     meta = payload.get("meta_data")
     if isinstance(meta, list):
         for item in meta:
-            if isinstance(item, Mapping) and item.get("key") in (
+            if isinstance(item, dict) and item.get("key") in (
                 "wpml_language",
                 "pll_language",
                 "_language",
@@ -88,7 +88,7 @@ def _language(payload: Mapping[str, Any]) -> str | None:
 def normalise(
     payload: Any, headers: Mapping[str, str] | None = None, *, received_at: datetime, body: bytes = b""
 ) -> Event:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise PayloadError("a WooCommerce webhook body is a JSON object")
     headers = headers or {}
     topic = lower(headers.get("x-wc-webhook-topic")) or ""

@@ -19,25 +19,30 @@ _INSERT = (
     f"INSERT INTO events ({COLUMNS}, raw) VALUES ({', '.join('?' * 22)})"
     " ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id"
 )
+_INSERT_SQLITE = _INSERT.removesuffix(" RETURNING id")
 _FIND = "SELECT id FROM events WHERE source = ? AND dedup_key = ?"
 
 
 def insert_event(conn: Connection, event: Event, raw_body: bytes) -> tuple[int, bool]:
     """(id, duplicate): a (source, dedup_key) already stored returns the first one's id."""
     c, o, t = event.customer, event.order, event.ticket
-    row = conn.fetchone(
-        _INSERT,
-        (
+    values = (
             event.source, event.dedup_key, event.kind, event.external_type, event.received_at,
             event.occurred_at, event.summary, event.severity,
             c.name, c.email, c.phone, c.language,
             o.id, o.number, o.amount, o.currency,
             t.id, t.priority, t.status, t.subject,
-            json.dumps(list(event.tags)), raw_body,
-        ),
+            json.dumps(list(event.tags)) if event.tags else "[]", raw_body,
     )  # fmt: skip
-    if row is not None:
-        return int(row[0]), False
+    if conn.dialect == "sqlite":
+        # Cheaper than RETURNING: rowcount says whether the row was new, lastrowid is its id.
+        cursor = conn.raw.execute(_INSERT_SQLITE, values)
+        if cursor.rowcount == 1:
+            return int(cursor.lastrowid), False
+    else:
+        row = conn.fetchone(_INSERT, values)
+        if row is not None:
+            return int(row[0]), False
     existing = conn.fetchone(_FIND, (event.source, event.dedup_key))
     assert existing is not None  # the conflict that skipped the insert is this row
     return int(existing[0]), True

@@ -41,6 +41,23 @@ class _AsgiEndpoint:
         await self.app(scope, receive, send)
 
 
+class OncallApp(FastAPI):
+    """FastAPI with a fast path: `POST /webhooks/*` goes straight to the intake endpoint,
+    skipping the middleware stack and the router (a third of the CPU of a webhook). Routes
+    for the same paths exist too, so the app behaves the same when mounted or wrapped."""
+
+    webhook_endpoints: dict[str, Callable[..., Awaitable[None]]]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.webhook_endpoints.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def load_config_into(app: FastAPI) -> None:
     """Loads the owner's files into `app.state.config`; a failure keeps the previous one.
 
@@ -118,7 +135,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
         settings = Settings(**overrides)
     elif overrides:
         settings = settings.model_copy(update=overrides)
-    app = FastAPI(title="oncall", version=__version__, lifespan=_lifespan)
+    app = OncallApp(title="oncall", version=__version__, lifespan=_lifespan)
     state = app.state
     state.settings = settings
     state.db = open_database(settings.database_url)
@@ -131,8 +148,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     state.migrate_on_start = migrate
 
     intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored)
-    for source in SOURCE_NAMES:
-        app.router.routes.append(Route(f"/webhooks/{source}", _AsgiEndpoint(intake.endpoint(source))))
+    app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
+    for path, endpoint in app.webhook_endpoints.items():
+        app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))
     app.include_router(health.router)
     api.install(app)  # escalation: the owner's API, the service and its scheduler
     # Other parts add their routers here, one line each.

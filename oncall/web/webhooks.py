@@ -62,7 +62,13 @@ class WebhookIntake:
         module = SOURCES[source]
 
         async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-            await self.handle(source, module, scope, receive, send)
+            try:
+                await self.handle(source, module, scope, receive, send)
+            except Exception:
+                # Outside the middleware stack nobody else turns a bug into a 500; the
+                # platform retries a 500, so nothing is lost.
+                log.exception("webhook %s failed", source)
+                await _respond(send, 500, {"error": "internal error; the delivery was not stored"})
 
         return asgi
 
@@ -169,7 +175,8 @@ class WebhookIntake:
 
 async def _respond(send: Send, status: int, answer: Mapping[str, Any]) -> None:
     body = _DUMPS(answer).encode()
-    await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -29,4 +29,3 @@ CREATE TABLE events (
     UNIQUE (source, dedup_key)
 );
 CREATE INDEX events_unrouted ON events (id) WHERE routed_at IS NULL;
-CREATE INDEX events_received_at ON events (received_at);
