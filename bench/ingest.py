@@ -167,8 +167,13 @@ def main() -> int:
     db_path = Path(tmp.name) / "bench.db"
     database_url = args.database_url or f"sqlite:///{db_path}"
     port = free_port()
-    env = dict(os.environ, ONCALL_DATABASE_URL=database_url, ONCALL_STRIPE_SECRET=SECRET,
-               ONCALL_RULES_FILE=str(Path(tmp.name) / "none.toml"), ONCALL_ROTAS_DIR=str(Path(tmp.name) / "none"))  # fmt: skip
+    env = dict(
+        os.environ,
+        ONCALL_DATABASE_URL=database_url,
+        ONCALL_STRIPE_SECRET=SECRET,
+        ONCALL_RULES_FILE=str(Path(tmp.name) / "none.toml"),
+        ONCALL_ROTAS_DIR=str(Path(tmp.name) / "none"),
+    )
     log = open(Path(tmp.name) / "server.log", "wb")  # noqa: SIM115 - closed in finally
     server = subprocess.Popen(
         [sys.executable, "-m", "oncall.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
@@ -213,20 +218,20 @@ def main() -> int:
         print("no answers", statuses)
         return 1
     q = statistics.quantiles(latencies, n=100)
-    print(
-        f"database:            {database_url.split('://')[0]}{' (temporary file, WAL, synchronous=FULL)' if stored is not None else ''}"
+    answered = len(latencies)
+    kind = database_url.split("://")[0] + (
+        " (temporary file, WAL, synchronous=FULL)" if stored is not None else ""
     )
+    by_thread = sorted(((v, k) for k, v in threads.items() if v), reverse=True)
+    split = ", ".join(f"{name} {v / answered * 1e6:.0f}" for v, name in by_thread)
+    print(f"database:            {kind}")
     print(f"connections:         {args.connections}, {elapsed:.1f} s")
     print(f"answers:             {dict(sorted(statuses.items()))}")
     print(f"stored webhooks/s:   {accepted / elapsed:,.0f}")
     print(
         f"latency p50 / p99:   {q[49] * 1000:.2f} ms / {q[98] * 1000:.2f} ms (max {latencies[-1] * 1000:.1f} ms)"
     )
-    print(f"server CPU/webhook:  {cpu / max(1, len(latencies)) * 1e6:.0f} µs (user+system, all threads)")
-    answered = max(1, len(latencies))
-    split = ", ".join(
-        f"{k} {v / answered * 1e6:.0f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v
-    )
+    print(f"server CPU/webhook:  {cpu / answered * 1e6:.0f} µs (user+system, all threads)")
     print(f"  by thread (µs):    {split}")
     print(f"server RSS:          {rss:.0f} MiB")
     if stored is not None:
