@@ -228,9 +228,8 @@ def main() -> int:
     print(f"connections:         {args.connections}, {elapsed:.1f} s")
     print(f"answers:             {dict(sorted(statuses.items()))}")
     print(f"stored webhooks/s:   {accepted / elapsed:,.0f}")
-    print(
-        f"latency p50 / p99:   {q[49] * 1000:.2f} ms / {q[98] * 1000:.2f} ms (max {latencies[-1] * 1000:.1f} ms)"
-    )
+    p50, p99, worst = q[49] * 1000, q[98] * 1000, latencies[-1] * 1000
+    print(f"latency p50 / p99:   {p50:.2f} ms / {p99:.2f} ms (max {worst:.1f} ms)")
     print(f"server CPU/webhook:  {cpu / answered * 1e6:.0f} µs (user+system, all threads)")
     print(f"  by thread (µs):    {split}")
     print(f"server RSS:          {rss:.0f} MiB")
