@@ -142,19 +142,21 @@ async def lateness(db_url: str, cfg: Config, due: datetime) -> list[float]:
     db = open_database(db_url)
     service = Service(db, lambda: cfg, {"telegram": NullChannel()}, Settings(_env_file=None))  # type: ignore[call-arg]
     late: list[float] = []
+    all_fired = asyncio.Event()
     fire = service.fire_due
 
     async def timed(now: datetime, limit: int | None = None) -> int:
         n = await fire(now, limit)
         committed = datetime.now(UTC)
         late.extend([(committed - due).total_seconds()] * n)
+        if len(late) >= 1000:
+            all_fired.set()
         return n
 
     service.fire_due = timed  # type: ignore[method-assign]
     scheduler = Scheduler(service)
     scheduler.start()
-    while len(late) < 1000:
-        await asyncio.sleep(0.05)
+    await all_fired.wait()
     await scheduler.stop()
     await db.aclose()
     return late
@@ -162,21 +164,24 @@ async def lateness(db_url: str, cfg: Config, due: datetime) -> list[float]:
 
 def routing() -> float:
     kinds = ["payment_failed", "checkout_error", "ticket_created", "dispute_opened", "order_created"]
-    rules = tuple(
-        Rule(
-            f"r{i}",
-            Match(
-                kind=frozenset({kinds[i % 5]}),
-                hours="closed" if i % 2 else "any",
-                severity=frozenset({"high"}) if i % 3 == 0 else None,
-                amount_at_least=float(i) if i % 4 == 0 else None,
-                text=re.compile(rf"(?i)error {i}\b") if i % 5 == 0 else None,
-            ),
-            "page",
-            policy="p",
-        )
-        for i in range(199)
-    ) + (Rule("catch-all", Match(), "post"),)
+    rules = (
+        *(
+            Rule(
+                f"r{i}",
+                Match(
+                    kind=frozenset({kinds[i % 5]}),
+                    hours="closed" if i % 2 else "any",
+                    severity=frozenset({"high"}) if i % 3 == 0 else None,
+                    amount_at_least=float(i) if i % 4 == 0 else None,
+                    text=re.compile(rf"(?i)error {i}\b") if i % 5 == 0 else None,
+                ),
+                "page",
+                policy="p",
+            )
+            for i in range(199)
+        ),
+        Rule("catch-all", Match(), "post"),
+    )
     cfg = replace(config().rules, rules=rules)
     router = Router(cfg)
     world = make_world(replace(config(), rules=cfg))
@@ -201,9 +206,7 @@ def main() -> None:
 
         seed(url, cfg, 10_000, datetime.now(UTC) + timedelta(hours=1))
         used = asyncio.run(idle_cpu(url, cfg, args.idle))
-        print(
-            f"idle: 10,000 held incidents, CPU over {args.idle:g} s idle: {used * 1000:.1f} ms (target ≤ 30 ms)"
-        )
+        print(f"idle: 10,000 held incidents, CPU over {args.idle:g} s: {used * 1000:.1f} ms (target ≤ 30 ms)")
 
         due = datetime.now(UTC) + timedelta(seconds=3)
         seed(url, cfg, 1000, due, offset=10_000)
