@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from oncall.core.calendar import closed_spans, is_open, local_to_utc, next_close, next_open
 from oncall.core.models import BusinessHours, Window
+from tests.test_rota_properties import TRANSITIONS, ZONES
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -182,23 +184,38 @@ class TestWallTimeRule:
         assert next_close(night, MADRID, opening) == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
 
 
-ZONES = [ZoneInfo(z) for z in ("Europe/Madrid", "America/New_York", "Australia/Adelaide", "Europe/London")]
+@st.composite
+def instants(draw: st.DrawFn) -> tuple[ZoneInfo, datetime]:
+    """A zone and an instant: often within two days of one of its clock changes in 2026-2030."""
+    if draw(st.booleans()):
+        zone, change = draw(st.sampled_from(TRANSITIONS))
+        return zone, change + timedelta(minutes=draw(st.integers(-2 * 1440, 2 * 1440)))
+    zone = ZoneInfo(draw(st.sampled_from(ZONES)))
+    day = draw(st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31)))
+    return zone, datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+        minutes=draw(st.integers(0, 1439))
+    )
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    zone=st.sampled_from(ZONES),
-    day=st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31)),
-    minute=st.integers(min_value=0, max_value=3 * 24 * 60),
-)
-def test_open_close_and_closed_spans_agree(zone: ZoneInfo, day: date, minute: int) -> None:
+@settings(max_examples=80, deadline=None)
+@given(where=instants())
+def test_open_close_and_closed_spans_agree(where: tuple[ZoneInfo, datetime]) -> None:
     """At any instant, is_open, next_open, next_close and closed_spans tell one story."""
+    zone, t = where
     hours = BusinessHours(
         week={d: windows("01:30-02:30", "03:00-12:00", "16:00-24:00") for d in range(6)},
         holidays_country="ES",
     )
-    t = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(minutes=minute)
     spans = closed_spans(hours, zone, t - timedelta(days=2), t + timedelta(days=2))
+    assert all(a < b < c for (a, b), (c, _) in pairwise(spans))
+    for _, b in spans:  # a closed span ends where a window opens, in wall time
+        local = b.astimezone(zone)
+        if b < t + timedelta(days=2):
+            wall = local.hour * 60 + local.minute
+            assert (
+                wall in (90, 180, 960)
+                or (b - timedelta(seconds=1)).astimezone(zone).utcoffset() != local.utcoffset()
+            )
     closed_at_t = any(a <= t < b for a, b in spans)
     assert is_open(hours, zone, t) is not closed_at_t
     opening, closing = next_open(hours, zone, t), next_close(hours, zone, t)
