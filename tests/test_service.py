@@ -276,3 +276,31 @@ async def test_the_scheduler_sleeps_until_the_next_due_time(shop: Shop) -> None:
     due = await shop.service.next_due()
     assert due is not None and hhmm(due) == "23:15"
     assert due - shop.now == timedelta(minutes=5)
+
+
+async def test_two_instances_firing_the_same_timers_page_once(shop: Shop, db_url: str) -> None:
+    await saturday_burst(shop)
+    other_db = open_database(db_url)
+    other_channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    vt = VirtualTime()
+    other = Service(
+        other_db,
+        lambda: shop.config,
+        other_channels,
+        Settings(public_url="https://oncall.example", _env_file=None),  # type: ignore[call-arg]
+        bundle_window=0.0,
+        send_clock=vt.clock,
+        send_sleep=vt.sleep,
+    )
+    now = madrid("2026-11-28 23:15")
+    try:
+        await asyncio.gather(
+            Scheduler(shop.service, clock=lambda: now).run_once(),
+            Scheduler(other, clock=lambda: now).run_once(),
+        )
+        await asyncio.gather(shop.service.drain(), other.drain())
+    finally:
+        await other.aclose()
+        await other_db.aclose()
+    both = shop.sent() + sorted((m.person.id, ch) for ch, c in other_channels.items() for m in c.sent)
+    assert sorted(both) == [("ana", "slack"), ("ana", "telegram")]
