@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from oncall.core.calendar import closed_spans, is_open, local_to_utc, next_close, next_open
 from oncall.core.models import BusinessHours, Window
-from tests.test_rota_properties import TRANSITIONS, ZONES
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -182,6 +181,18 @@ class TestWallTimeRule:
         opening = next_open(night, MADRID, mad(2026, 10, 25, 0, 0))
         assert opening == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
         assert next_close(night, MADRID, opening) == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
+
+
+ZONES = ("Europe/Madrid", "America/New_York", "Australia/Adelaide", "Europe/London")
+
+
+def _changes(zone: ZoneInfo) -> list[datetime]:
+    """The hours (UTC) during which `zone` changes its offset, 2026-2030."""
+    hours = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(5 * 366 * 24)]
+    return [b for a, b in pairwise(hours) if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset()]
+
+
+TRANSITIONS = [(ZoneInfo(z), t) for z in ZONES for t in _changes(ZoneInfo(z))]
 
 
 @st.composite
