@@ -1,0 +1,208 @@
+"""`oncall check [--weeks N]`: validate every file, then warn about what would go wrong.
+
+Errors (the files cannot be used) go to stderr as `error: …`, exit 1. Otherwise a short summary
+goes to stdout and warnings to stderr as `warning: …`, exit 0:
+
+- closed hours in the next N weeks when a rota a policy pages has nobody on call;
+- people a policy pages by a channel they have no details for;
+- channels a policy uses that have no credentials (their pages go to the console log);
+- rules that post to the team channel when there is none.
+
+The warning functions are pure (`now` is an argument); `run` is the only place that reads the
+clock, the environment and the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from oncall.config import ConfigError, load_config
+from oncall.config.rotas import PEOPLE_FILE
+from oncall.core.calendar import closed_spans
+from oncall.core.customer_text import check_messages
+from oncall.core.models import Config, Rota, Target
+from oncall.core.rota import gaps
+from oncall.settings import Settings
+
+DASH = "\N{EN DASH}"  # between the ends of a span, as the SPEC writes them
+
+# What `Person` lacks, in the owner's words, per channel.
+_DETAIL = {"telegram": "telegram id", "slack": "slack member id", "sms": "phone"}
+
+
+def run(args: argparse.Namespace) -> int:
+    weeks: int = args.weeks
+    if weeks < 0:
+        print("error: --weeks must be 0 or more", file=sys.stderr)
+        return 2
+    settings = Settings()
+    try:
+        config = load_config(settings.rules_file, settings.rotas_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    errors = check_messages(config.rules, settings.rules_file.name)
+    if errors:
+        for problem in errors:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+
+    people_label = f"{settings.rotas_dir.name}/{PEOPLE_FILE}" if settings.rotas_dir.name else PEOPLE_FILE
+    print(summary(config))
+    found = [
+        *gap_warnings(config, datetime.now(UTC), weeks),
+        *contact_warnings(config, people_label),
+        *channel_warnings(config, enabled_channels(settings)),
+        *team_channel_warnings(config),
+    ]
+    for warning in found:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def summary(config: Config) -> str:
+    shop = config.rules.shop
+    lines = [
+        f"{shop.name} ({shop.timezone.key}): {len(config.rules.rules)} rules, "
+        f"{len(config.rules.policies)} policies ({', '.join(config.rules.policies)}), "
+        f"{len(config.people)} people, {len(config.rotas)} rotas",
+    ]
+    for name, rota in sorted(config.rotas.items()):
+        lines.append(f"  rota {name}: {', '.join(rota_people(rota)) or 'nobody'}")
+    return "\n".join(lines)
+
+
+def rota_people(rota: Rota) -> list[str]:
+    """Everyone a rota can put on call, layers first, in order of appearance."""
+    seen: dict[str, None] = {}
+    for layer in rota.layers:
+        seen.update(dict.fromkeys(layer.members))
+    seen.update(dict.fromkeys(o.who for o in rota.overrides))
+    return list(seen)
+
+
+def paged_rotas(config: Config) -> list[str]:
+    """The rotas a page can go to: policy targets and the fallback."""
+    targets: list[Target] = [config.rules.shop.fallback]
+    for policy in config.rules.policies.values():
+        for step in policy.steps:
+            targets.extend(step.notify)
+    return sorted({t.name for t in targets if t.kind == "rota" and t.name in config.rotas})
+
+
+def gap_warnings(config: Config, now: datetime, weeks: int) -> list[str]:
+    """`rota weekend: nobody on call Sat 2026-11-28 09:00 to 18:00 (shop closed)` (an en dash, not
+    "to"), for each
+    closed span of the next `weeks` weeks that a paged rota leaves uncovered."""
+    shop_tz = config.rules.shop.timezone
+    end = now + timedelta(weeks=weeks)
+    closed = closed_spans(config.rules.business_hours, shop_tz, now, end)
+    out: list[str] = []
+    for name in paged_rotas(config):
+        for a, b in intersect(closed, gaps(config.rotas[name], now, end)):
+            out.append(f"rota {name}: nobody on call {format_span(a, b, shop_tz)} (shop closed)")
+    return out
+
+
+def intersect(
+    xs: Iterable[tuple[datetime, datetime]], ys: Iterable[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The overlaps of two sorted lists of disjoint [start, end) spans."""
+    xs, ys = list(xs), list(ys)
+    out: list[tuple[datetime, datetime]] = []
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        a, b = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if a < b:
+            out.append((a, b))
+        if xs[i][1] <= ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def format_span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """`Sat 2026-11-28 09:00 DASH 18:00`, or with both dates when it crosses midnight; an end at
+    midnight is written `24:00` of the day before."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    first = f"{a:%a %Y-%m-%d %H:%M}"
+    if b.date() == a.date():
+        return f"{first} {DASH} {b:%H:%M}"
+    if b.date() == a.date() + timedelta(days=1) and (b.hour, b.minute) == (0, 0):
+        return f"{first} {DASH} 24:00"
+    return f"{first} {DASH} {b:%a %Y-%m-%d %H:%M}"
+
+
+def contact_warnings(config: Config, people_label: str = f"rotas/{PEOPLE_FILE}") -> list[str]:
+    """`policy weekend step 2 pages luis by sms but rotas/people.toml has no phone for luis`."""
+    out: dict[str, None] = {}  # ordered set: two targets may name the same person
+    for policy in config.rules.policies.values():
+        for number, step in enumerate(policy.steps, start=1):
+            for pid in _step_people(config, step.notify):
+                person = config.people[pid]
+                for channel in step.via:
+                    if not person.has(channel):
+                        detail = _DETAIL.get(channel, channel)
+                        out[
+                            f"policy {policy.name} step {number} pages {pid} by {channel} but "
+                            f"{people_label} has no {detail} for {pid}"
+                        ] = None
+    return list(out)
+
+
+def _step_people(config: Config, targets: Iterable[Target]) -> list[str]:
+    found: dict[str, None] = {}
+    for target in targets:
+        if target.kind == "person":
+            found[target.name] = None
+        elif target.name in config.rotas:
+            found.update(dict.fromkeys(rota_people(config.rotas[target.name])))
+    return [pid for pid in found if pid in config.people]
+
+
+def enabled_channels(settings: Settings) -> dict[str, list[str]]:
+    """Channel -> the settings it still lacks (empty when it is on)."""
+    needs: Mapping[str, Mapping[str, object]] = {
+        "telegram": {"ONCALL_TELEGRAM_BOT_TOKEN": settings.telegram_bot_token},
+        "slack": {"ONCALL_SLACK_BOT_TOKEN": settings.slack_bot_token},
+        "sms": {
+            "ONCALL_TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+            "ONCALL_TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+            "ONCALL_TWILIO_FROM": settings.twilio_from,
+        },
+    }
+    return {channel: [k for k, v in env.items() if not v] for channel, env in needs.items()}
+
+
+def channel_warnings(config: Config, missing: Mapping[str, list[str]]) -> list[str]:
+    """`channel sms is off (set ONCALL_TWILIO_…): its pages go to the console log`, for each
+    channel a policy or the team channel uses."""
+    used: dict[str, None] = {}
+    for policy in config.rules.policies.values():
+        for step in policy.steps:
+            used.update(dict.fromkeys(step.via))
+    team = config.rules.shop.team_channel
+    if team is not None:
+        used[team.partition(":")[0]] = None
+    return [
+        f"channel {channel} is off (set {', '.join(missing[channel])}): its messages go to the console log"
+        for channel in used
+        if missing.get(channel)
+    ]
+
+
+def team_channel_warnings(config: Config) -> list[str]:
+    if config.rules.shop.team_channel is not None:
+        return []
+    return [
+        f'rule "{rule.name}" posts to the team channel but shop.team_channel is not set '
+        "(its posts go to the console log)"
+        for rule in config.rules.rules
+        if rule.action == "post"
+    ]
