@@ -129,6 +129,28 @@ def timestamp(value: Any) -> datetime | None:
     return None
 
 
+# Zendesk's {{ticket.requester.language}} renders the language's name, not its code.
+_LANGUAGE_NAMES = {
+    "español": "es", "spanish": "es", "castellano": "es", "english": "en", "inglés": "en",
+    "français": "fr", "french": "fr", "deutsch": "de", "german": "de", "italiano": "it",
+    "italian": "it", "português": "pt", "portuguese": "pt", "català": "ca", "catalan": "ca",
+    "nederlands": "nl", "dutch": "nl", "euskara": "eu", "galego": "gl",
+}  # fmt: skip
+
+
+def language_code(value: Any) -> str | None:
+    """ "es", "es-ES", "es_ES", "Español" or "Spanish" → "es"."""
+    t = lower(value)
+    if t is None:
+        return None
+    t = t.split(" ")[0].strip("()")
+    code = _LANGUAGE_NAMES.get(t)
+    if code is not None:
+        return code
+    base = t.replace("_", "-").split("-")[0]
+    return base if 2 <= len(base) <= 3 and base.isalpha() else None
+
+
 def join_name(*parts: Any) -> str | None:
     return text(" ".join(t for t in (text(p) for p in parts) if t))
 

@@ -14,32 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from oncall.core.models import Customer, Event, Ticket
-from oncall.sources._common import PayloadError, first, lower, summary, text, timestamp
+from oncall.sources._common import PayloadError, first, language_code, lower, summary, text, timestamp
 
 # Without an explicit "event", a ticket in one of these states is an update, not a new ticket.
 UPDATED_STATUSES = frozenset({"solved", "closed", "resolved", "pending", "on-hold", "on hold", "hold"})
-
-
-# Zendesk's {{ticket.requester.language}} renders the language's name, not its code.
-_LANGUAGE_NAMES = {
-    "español": "es", "spanish": "es", "castellano": "es", "english": "en", "inglés": "en",
-    "français": "fr", "french": "fr", "deutsch": "de", "german": "de", "italiano": "it",
-    "italian": "it", "português": "pt", "portuguese": "pt", "català": "ca", "catalan": "ca",
-    "nederlands": "nl", "dutch": "nl", "euskara": "eu", "galego": "gl",
-}  # fmt: skip
-
-
-def language_code(value: Any) -> str | None:
-    """ "es", "es-ES", "es_ES", "Español" or "Spanish" → "es"."""
-    t = lower(value)
-    if t is None:
-        return None
-    t = t.split(" ")[0].strip("()")
-    code = _LANGUAGE_NAMES.get(t)
-    if code is not None:
-        return code
-    base = t.replace("_", "-").split("-")[0]
-    return base if 2 <= len(base) <= 3 and base.isalpha() else None
 
 
 def _blank(value: Any) -> Any:

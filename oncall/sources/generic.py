@@ -16,6 +16,7 @@ from oncall.sources._common import (
     body_hash,
     first,
     hmac_sha256,
+    language_code,
     lower,
     matches_any,
     money,
@@ -59,7 +60,7 @@ def normalise(
     c, o, t = section(payload, "customer"), section(payload, "order"), section(payload, "ticket")
     customer = Customer(
         name=text(c.get("name")), email=text(c.get("email")), phone=text(c.get("phone")),
-        language=lower(c.get("language")),
+        language=language_code(c.get("language")),
     )  # fmt: skip
     order = Order(
         id=text(o.get("id")), number=text(o.get("number")), amount=number(o.get("amount")),

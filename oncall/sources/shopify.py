@@ -18,6 +18,7 @@ from oncall.sources._common import (
     first,
     hmac_b64,
     join_name,
+    language_code,
     lower,
     matches_any,
     money,
@@ -63,7 +64,7 @@ def _customer(p: Mapping[str, Any]) -> Customer:
         ),
         email=first(p.get("email"), p.get("contact_email"), cust.get("email")),
         phone=first(p.get("phone"), cust.get("phone"), billing.get("phone")),
-        language=first(p.get("customer_locale"), cust.get("locale")),
+        language=language_code(first(p.get("customer_locale"), cust.get("locale"))),
     )
 
 

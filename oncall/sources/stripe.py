@@ -20,6 +20,7 @@ from oncall.sources._common import (
     dig,
     first,
     hmac_sha256,
+    language_code,
     lower,
     matches_any,
     money,
@@ -134,7 +135,12 @@ def normalise(
     obj = dig(payload, "data", "object")
     if not isinstance(obj, dict):
         obj = {}
-    meta = section(obj, "metadata")
+    # Plugins put the order in the object's metadata; invoices carry the subscription's.
+    meta = (
+        section(obj, "metadata")
+        or section(section(section(obj, "parent"), "subscription_details"), "metadata")
+        or section(section(obj, "subscription_details"), "metadata")
+    )
     billing = first_mapping(
         obj.get("billing_details"),
         dig(obj, "last_payment_error", "payment_method", "billing_details"),
@@ -156,7 +162,7 @@ def normalise(
             billing.get("phone"), details.get("phone"), obj.get("customer_phone"),
             dig(obj, "shipping", "phone"), meta.get("customer_phone"), meta.get("phone"),
         ),
-        language=first(meta.get("language"), meta.get("locale"), obj.get("locale")),
+        language=language_code(first(meta.get("language"), meta.get("locale"), obj.get("locale"))),
     )  # fmt: skip
     currency = lower(obj.get("currency"))
     raw_amount = next(

@@ -23,6 +23,7 @@ from oncall.sources._common import (
     first,
     hmac_b64,
     join_name,
+    language_code,
     lower,
     matches_any,
     money,
@@ -81,7 +82,7 @@ def _language(payload: Mapping[str, Any]) -> str | None:
                 "pll_language",
                 "_language",
             ):
-                return text(item.get("value"))
+                return language_code(item.get("value"))
     return None
 
 

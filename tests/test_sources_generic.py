@@ -1,0 +1,47 @@
+"""Generic: `X-Oncall-Signature: sha256=HEX` and SPEC §4's generic event."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from oncall.sources import SignatureError
+from oncall.sources import generic as source
+from tests.fixtures.platforms import generic_headers, load
+
+SECRET = "generic-secret"
+NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
+
+
+def test_the_documented_example_becomes_a_checkout_error_with_every_field() -> None:
+    body = load("generic/checkout_error.json")
+    headers = {k.lower(): v for k, v in generic_headers(body, SECRET).items()}
+    source.verify(headers, body, [SECRET.encode()], NOW)
+    event = source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    assert (event.kind, event.dedup_key, event.summary, event.severity) == (
+        "checkout_error", "sentry-4f1c2a", "Checkout returns 500", "high",
+    )  # fmt: skip
+    assert event.occurred_at == datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
+    assert event.tags == ("storefront", "payments")
+    assert (event.order.amount, event.customer.language, event.ticket.id) == (189.9, "es", None)
+
+
+def test_without_an_id_the_body_hash_is_the_dedup_key_so_an_identical_resend_is_a_duplicate() -> None:
+    body = load("generic/minimal.json")
+    a = source.normalise(json.loads(body), received_at=NOW, body=body)
+    b = source.normalise(json.loads(body), received_at=NOW, body=body)
+    assert a.dedup_key == b.dedup_key and a.dedup_key.startswith("sha256:")
+    assert (a.kind, a.summary) == ("payment_failed", "payment failed")
+
+
+def test_an_unknown_kind_is_kept_as_unrecognised_with_the_given_kind() -> None:
+    event = source.normalise({"kind": "stock_out"}, received_at=NOW, body=b'{"kind": "stock_out"}')
+    assert (event.kind, event.external_type) == ("unrecognised", "stock_out")
+
+
+@pytest.mark.parametrize("header", ["", "sha256=", "md5=abc", "sha256=00ff"])
+def test_bad_signatures_are_refused(header: str) -> None:
+    with pytest.raises(SignatureError):
+        source.verify({"x-oncall-signature": header} if header else {}, b"{}", [SECRET.encode()], NOW)

@@ -1,0 +1,89 @@
+"""Zendesk and Freshdesk: the ticket body the owner pastes (SPEC §4), as the helpdesks render it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from oncall.core.models import Event
+from oncall.sources import SignatureError, freshdesk, zendesk
+from tests.fixtures.platforms import freshdesk_headers, load, zendesk_headers
+
+NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
+
+
+def lower(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class TestZendesk:
+    secret = "dGhpc19zZWNyZXQ="
+
+    def event(self, name: str, invocation: str = "8432910576") -> Event:
+        body = load(f"zendesk/{name}.json")
+        headers = lower(zendesk_headers(body, self.secret, invocation))
+        zendesk.verify(headers, body, [self.secret.encode()], NOW)
+        return zendesk.normalise(json.loads(body), headers, received_at=NOW, body=body)
+
+    def test_an_urgent_new_ticket_carries_its_requester_in_their_language(self) -> None:
+        event = self.event("ticket_created")
+        assert (event.kind, event.dedup_key) == ("ticket_created", "8432910576")
+        assert (event.ticket.id, event.ticket.priority, event.ticket.status, event.ticket.subject) == (
+            "35436", "urgent", "new", "No puedo pagar mi pedido 1042",
+        )  # fmt: skip
+        # An empty placeholder ("phone": "") is no phone; "Español" is the language's name.
+        assert (event.customer.name, event.customer.phone, event.customer.language) == (
+            "Lucía Fernández", None, "es",
+        )  # fmt: skip
+
+    def test_without_an_event_field_a_solved_ticket_is_an_update_and_locale_gives_the_language(self) -> None:
+        event = self.event("ticket_solved_without_event")
+        assert (event.kind, event.ticket.status, event.customer.language) == (
+            "ticket_updated",
+            "solved",
+            "es",
+        )
+
+    def test_the_signature_covers_the_timestamp(self) -> None:
+        body = load("zendesk/ticket_created.json")
+        headers = lower(zendesk_headers(body, self.secret, "1"))
+        headers["x-zendesk-webhook-signature-timestamp"] = "2026-11-28T22:12:06Z"
+        with pytest.raises(SignatureError, match="does not match"):
+            zendesk.verify(headers, body, [self.secret.encode()], NOW)
+        del headers["x-zendesk-webhook-signature-timestamp"]
+        with pytest.raises(SignatureError, match="Timestamp"):
+            zendesk.verify(headers, body, [self.secret.encode()], NOW)
+
+
+class TestFreshdesk:
+    token = "fd-token-31f9"
+
+    def event(self, name: str) -> Event:
+        body = load(f"freshdesk/{name}.json")
+        headers = lower(freshdesk_headers(self.token))
+        freshdesk.verify(headers, body, [b"old-token", self.token.encode()], NOW)
+        return freshdesk.normalise(json.loads(body), headers, received_at=NOW, body=body)
+
+    def test_a_new_high_ticket_is_keyed_by_ticket_and_update_time(self) -> None:
+        event = self.event("ticket_created")
+        assert (event.kind, event.dedup_key, event.ticket.priority, event.customer.email) == (
+            "ticket_created", "1187:2026-11-28T22:14:09Z", "high", "tom.baker@example.co.uk",
+        )  # fmt: skip
+
+    def test_the_classic_freshdesk_webhook_body_is_understood(self) -> None:
+        event = self.event("classic_pending")
+        ticket, customer = event.ticket, event.customer
+        assert (event.kind, ticket.id, ticket.status, customer.name, customer.phone) == (
+            "ticket_updated", "1188", "pending", "Marta Ruiz", None,
+        )  # fmt: skip
+        assert event.dedup_key == "1188:2026-11-28 23:30:11 +0100"
+
+    @pytest.mark.parametrize(
+        "auth", [None, "Bearer wrong", "Basic ZmQtdG9rZW4tMzFmOQ==", "fd-token-31f9", "Bearer "]
+    )
+    def test_anything_but_the_configured_bearer_token_is_refused(self, auth: str | None) -> None:
+        headers = {} if auth is None else {"authorization": auth}
+        with pytest.raises(SignatureError):
+            freshdesk.verify(headers, b"{}", [self.token.encode()], NOW)
