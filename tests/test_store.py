@@ -4,6 +4,7 @@ answer, migrations applied once, and a store that cannot write says so (StoreUna
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -65,13 +66,9 @@ async def test_the_same_delivery_twenty_times_at_once_is_one_event(db: Database)
 async def test_an_event_reads_back_as_it_was_stored_with_aware_times(db: Database) -> None:
     event_id, _ = await db.store_event(event("evt_2"), b'{"raw": "body"}')
     stored = db.transaction_sync(lambda conn: get_event(conn, event_id))
-    assert stored == event("evt_2").__class__(**{**_fields(event("evt_2")), "id": event_id})
+    assert stored == dataclasses.replace(event("evt_2"), id=event_id)
     assert stored is not None and stored.received_at.utcoffset() == timedelta(0)
     assert db.transaction_sync(lambda conn: get_raw_body(conn, event_id)) == b'{"raw": "body"}'
-
-
-def _fields(e: Event) -> dict[str, object]:
-    return {name: getattr(e, name) for name in e.__slots__}  # type: ignore[attr-defined]
 
 
 async def test_events_stay_unrouted_until_marked_so_a_restart_can_route_them(db: Database) -> None:
