@@ -7,7 +7,6 @@ requires) and its `value` the incident id. A delivered page is referred to as
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -127,6 +126,14 @@ class SlackChannel:
         except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
             return failure(exc)
         return Delivery(ok=True, ref=ref)
+
+    async def ephemeral(self, channel: str, user: str, text: str) -> Delivery:
+        """A reply only `user` sees (a refusal, "already resolved")."""
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
+            return failure(exc)
+        return Delivery(ok=True)
 
     async def aclose(self) -> None:
         return None

@@ -12,7 +12,6 @@ request and the header kept where `send()` can read it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextvars
 import re
@@ -249,6 +248,10 @@ class SmsChannel:
         if not result.ok:
             self._confirmed.discard((to, short))
         return result
+
+    def mark_confirmed(self, phone: str, text: str) -> None:
+        """The person already has this confirmation (as the answer to their own reply)."""
+        self._confirmed.add((self.address(phone.removeprefix("whatsapp:")), fit(text, max_segments=1)))
 
     async def aclose(self) -> None:
         return None

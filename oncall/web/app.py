@@ -23,6 +23,7 @@ from oncall import __version__
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
+from oncall.web import ack as paging_ack
 from oncall.web import api, health
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     app.include_router(health.router)
     api.install(app)  # escalation: the owner's API, the service and its scheduler
     # Other parts add their routers here, one line each.
+    paging_ack.install(app)  # paging: /ack, /telegram, /slack, /twilio and the ack-link key
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

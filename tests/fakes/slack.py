@@ -52,6 +52,8 @@ class FakeSlack(FakeServer):
             self.texts[key] = str(p.get("text", ""))
             self.blocks[key] = _blocks(p.get("blocks"))
             return Reply(200, {"ok": True, "channel": key[0], "ts": key[1], "text": p.get("text")})
+        if call.path == "chat.postEphemeral":
+            return Reply(200, {"ok": True, "message_ts": f"{1764000000 + next(self._ts)}.000200"})
         if call.path == "auth.test":
             return Reply(200, {"ok": True, "user_id": "UBOT", "team_id": "T1"})
         return Reply(200, {"ok": False, "error": "unknown_method"})

@@ -1,0 +1,167 @@
+"""`POST /telegram/webhook`: button presses and commands from the Telegram bot.
+
+Telegram proves itself with `X-Telegram-Bot-Api-Secret-Token` (the secret `oncall telegram
+setup` registered), compared in constant time; a missing or wrong one is 401. It redelivers an
+update until it gets a 2xx, so `update_id`s already handled are answered 200 and skipped.
+
+Buttons: callback data `ack:N`, `resolve:N`, `snooze:N` (see `channels.telegram`). Commands:
+`/oncall` (who now, until when, who next), `/incidents`, `/ack N`, `/resolve N`, `/snooze N`.
+People not in `rotas/people.toml` are refused and nothing changes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from oncall.channels.telegram import parse_callback
+from oncall.core.models import Config, Person
+from oncall.web.ack import (
+    REFUSAL,
+    SNOOZE,
+    ServiceLike,
+    channel_of,
+    clock,
+    config_of,
+    find_person,
+    first_time,
+    service_of,
+)
+
+log = logging.getLogger("oncall.telegram")
+
+router = APIRouter(tags=["paging"])
+
+HELP = "Commands: /oncall, /incidents, /ack N, /resolve N, /snooze N"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+@router.post("/telegram/webhook")
+async def webhook(request: Request) -> JSONResponse:
+    settings = request.app.state.settings
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        return _error(413, "body over the size limit")
+    secret = settings.telegram_webhook_secret
+    given = request.headers.get("x-telegram-bot-api-secret-token", "")
+    if secret is None or not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        return _error(401, "missing or wrong X-Telegram-Bot-Api-Secret-Token")
+    try:
+        update = json.loads(body)
+        update_id = int(update["update_id"])
+    except (ValueError, KeyError, TypeError):
+        return _error(400, "not a Telegram update")
+    now = clock(request)
+    if not await first_time(request.app.state.db, "telegram", str(update_id), now):
+        return JSONResponse({"ok": True, "duplicate": True})
+    service = service_of(request)
+    if service is None:
+        return _error(503, "the escalation service is not running")
+    if isinstance(update.get("callback_query"), dict):
+        await _button(request, service, update["callback_query"], now)
+    elif isinstance(update.get("message"), dict):
+        await _command(request, service, update["message"], now)
+    return JSONResponse({"ok": True})
+
+
+async def _button(request: Request, service: ServiceLike, query: dict[str, Any], now: datetime) -> None:
+    channel = channel_of(request, "telegram")
+    user = query.get("from", {}).get("id")
+    actor = find_person(config_of(request), telegram=int(user)) if isinstance(user, int) else None
+    if actor is None:
+        await channel.answer_callback(str(query.get("id")), REFUSAL)
+        return
+    cb = parse_callback(query.get("data"))
+    if cb is None:
+        await channel.answer_callback(str(query.get("id")), "This button is no longer understood.")
+        return
+    snooze = SNOOZE if cb.verb == "snooze" else None
+    result = await service.act(cb.incident_id, actor, cb.verb, "telegram", now, snooze)
+    # The service edits every message of the incident (this one included) to name who acted.
+    await channel.answer_callback(str(query.get("id")), result.text)
+
+
+async def _command(request: Request, service: ServiceLike, message: dict[str, Any], now: datetime) -> None:
+    text = str(message.get("text") or "").strip()
+    chat = message.get("chat", {}).get("id")
+    user = message.get("from", {}).get("id")
+    if not text.startswith("/") or not isinstance(chat, int):
+        return
+    channel = channel_of(request, "telegram")
+    config = config_of(request)
+    actor = find_person(config, telegram=int(user)) if isinstance(user, int) else None
+    if actor is None:
+        await channel.send_text(chat, REFUSAL)
+        return
+    reply = await answer(service, config, actor, text, now)
+    await channel.send_text(chat, reply)
+
+
+async def answer(
+    service: ServiceLike,
+    config: Config | None,
+    actor: Person,
+    text: str,
+    now: datetime,
+    via: str = "telegram",
+) -> str:
+    """The reply to one command (also used by the Slack slash command for `/oncall`)."""
+    words = text.split()
+    command = words[0].lower().split("@", 1)[0].lstrip("/")
+    arg = words[1].lstrip("#") if len(words) > 1 else ""
+    if command == "oncall":
+        return who_text(service, config, now)
+    if command == "incidents":
+        return await incidents_text(service)
+    if command in ("ack", "resolve", "snooze"):
+        if arg and not arg.isdigit():
+            return f"Usage: /{command} N (the incident number)"
+        iid = int(arg) if arg else None
+        result = await service.act(iid, actor, command, via, now, SNOOZE if command == "snooze" else None)
+        return str(result.text)
+    return HELP
+
+
+def who_text(service: ServiceLike, config: Config | None, now: datetime) -> str:
+    tz = config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
+    lines = []
+    for r in service.who(now):
+        if r.person is None:
+            line = f"{r.rota}: nobody on call"
+        else:
+            line = f"{r.rota}: {r.person}"
+            if r.until is not None:
+                line += f" until {_when(r.until, tz, now)}"
+        if r.next is not None:
+            line += f"; next {r.next}"
+            if getattr(r, "next_at", None) is not None and r.next_at != r.until:
+                line += f" from {_when(r.next_at, tz, now)}"
+        lines.append(line)
+    return "\n".join(lines) or "No rotas are configured."
+
+
+def _when(at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    local = at.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%a %d %b %H:%M")
+
+
+async def incidents_text(service: ServiceLike) -> str:
+    items = await service.incidents(True)
+    if not items:
+        return "No open incidents."
+    lines = [f"#{i.id} [{i.state}] {i.summary}" for i in items[:20]]
+    if len(items) > 20:
+        lines.append(f"… and {len(items) - 20} more")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""`POST /twilio/sms` (replies to SMS / WhatsApp pages) and `POST /twilio/status` (delivery
+reports).
+
+Twilio signs each request with `X-Twilio-Signature` over the URL it called — which it knows as
+`{ONCALL_PUBLIC_URL}/twilio/…`, not as whatever host a proxy hands us — and the form fields;
+the SDK's `RequestValidator` checks it, and a bad one is 401. Twilio retries a webhook it got
+no answer to, so each `MessageSid` is handled once.
+
+Replies: `1a` / `1r` / `1s` act on incident 1, `a 1` and `ACK 1` too, and `ack` alone on the
+newest incident paged to that number. The answer is TwiML confirming what happened; a reply
+that is not understood gets a short help text, at most a few an hour per number. A number that
+is not in `rotas/people.toml` is refused (as rarely) and changes nothing. `STOP`/`START` are
+Twilio's to handle.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from oncall.channels.sms import fit, parse_reply
+from oncall.store.database import Connection
+from oncall.web.ack import (
+    REFUSAL,
+    SNOOZE,
+    channel_of,
+    clock,
+    config_of,
+    find_person,
+    first_time,
+    help_allowed,
+    normalise_phone,
+    service_of,
+)
+
+log = logging.getLogger("oncall.twilio")
+
+router = APIRouter(tags=["paging"])
+
+HELP = "oncall: reply 1a to ack incident 1, 1r to resolve, 1s to snooze 30m; ack = newest incident."
+STOP_WORDS = {"stop", "start", "unstop", "stopall", "unsubscribe", "cancel", "end", "quit", "help", "info"}
+FAILED = ("undelivered", "failed")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def twiml(text: str | None) -> Response:
+    reply = MessagingResponse()
+    if text:
+        reply.message(fit(text, max_segments=1))
+    return Response(str(reply), media_type="application/xml")
+
+
+async def _verified(request: Request, path: str) -> dict[str, str] | JSONResponse:
+    settings = request.app.state.settings
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        return _error(413, "body over the size limit")
+    token = settings.twilio_auth_token
+    if token is None:
+        return _error(401, "ONCALL_TWILIO_AUTH_TOKEN is not set")
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = f"{settings.public_url}{path}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    signature = request.headers.get("x-twilio-signature", "")
+    if not signature or not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+        return _error(401, "missing or wrong X-Twilio-Signature")
+    return form
+
+
+@router.post("/twilio/sms")
+async def sms(request: Request) -> Response:
+    got = await _verified(request, "/twilio/sms")
+    if isinstance(got, JSONResponse):
+        return got
+    form = got
+    sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
+    if not sid or not sender:
+        return _error(400, "MessageSid and From are required")
+    db = request.app.state.db
+    now = clock(request)
+    if not await first_time(db, "twilio", sid, now):
+        return twiml(None)
+    service = service_of(request)
+    if service is None:
+        return _error(503, "the escalation service is not running")
+    number = normalise_phone(sender)
+    if body.strip().lower() in STOP_WORDS:
+        return twiml(None)
+    actor = find_person(config_of(request), phone=number)
+    if actor is None:
+        return twiml(REFUSAL if await help_allowed(db, number, now) else None)
+    parsed = parse_reply(body)
+    if parsed is None:
+        return twiml(HELP if await help_allowed(db, number, now) else None)
+    verb, incident_id = parsed
+    result = await service.act(incident_id, actor, verb, "sms", now, SNOOZE if verb == "snooze" else None)
+    if result.ok:
+        # This reply is the sender's confirmation; the service's follow-up SMS would repeat it.
+        sms_channel = channel_of(request, "sms")
+        mark = getattr(sms_channel, "mark_confirmed", None)
+        if mark is not None:
+            mark(sender, result.text)
+    return twiml(result.text)
+
+
+@router.post("/twilio/status")
+async def status(request: Request) -> Response:
+    got = await _verified(request, "/twilio/status")
+    if isinstance(got, JSONResponse):
+        return got
+    form = got
+    state = form.get("MessageStatus", "")
+    sid, to = form.get("MessageSid", ""), form.get("To", "")
+    if state not in FAILED or not sid:
+        return Response(status_code=204)
+    reason = f"was {state}" + (f" (Twilio error {form['ErrorCode']})" if form.get("ErrorCode") else "")
+    log.warning("SMS %s to %s %s", sid, to, reason)
+    await failed(request, f"{sid}|{to}", reason, clock(request))
+    return Response(status_code=204)
+
+
+async def failed(request: Request, ref: str, reason: str, now: datetime) -> None:
+    """A page that never reached the phone: recorded as failed, and the person is paged by
+    their other channels (the service's fail-over), unless the incident was acted on since."""
+    service = service_of(request)
+    if service is None:
+        return
+    db = request.app.state.db
+    config = config_of(request)
+    failover = getattr(service, "_failover", None)
+
+    def tx(conn: Connection) -> list[Any]:
+        from oncall.store import incidents as store
+
+        rows = conn.fetchall("SELECT key, incident_id FROM pages WHERE ref = ? AND state = 'sent'", (ref,))
+        pages: list[Any] = []
+        for key, incident_id in rows:
+            conn.execute("UPDATE pages SET state = 'failed', error = ? WHERE key = ?", (f"sms {reason}", key))
+            page = next((p for p in store.pages_of(conn, int(incident_id)) if p.key == key), None)
+            inc = store.get_incident(conn, int(incident_id))
+            if page is None or inc is None or inc.state != "triggered":
+                continue
+            person = config.people.get(page.person) if config is not None else None
+            if person is not None and failover is not None:
+                failover(conn, page, person, now)
+                pages.append(page)
+        return pages
+
+    try:
+        pages = await db.transaction(tx)
+    except Exception:  # the pages table belongs to the service; never fail Twilio's callback
+        log.exception("recording the failed SMS %s", ref)
+        return
+    if pages:
+        wake = getattr(service, "wake", None)
+        if wake is not None:
+            wake()
