@@ -31,10 +31,12 @@ def suggest(word: str, known: Iterable[str]) -> str:
     return f"(known: {', '.join(known)})" if known else "(there are none)"
 
 
-def known_list(known: Iterable[str]) -> str:
-    """`(known: a, b)`: how the SPEC words an unknown reference to a named thing."""
-    names = sorted(known)
-    return f"(known: {', '.join(names)})" if names else "(there are none)"
+def known_list(known: Iterable[str], hint: str = "") -> str:
+    """`(known: weekend, owner-only)`, in the order given (the file's), as the SPEC words an
+    unknown reference to a named thing; `hint` is appended after a semicolon."""
+    names = list(known)
+    text = f"known: {', '.join(names)}" if names else "there are none"
+    return f"({text}; {hint})" if hint else f"({text})"
 
 
 class Problems:

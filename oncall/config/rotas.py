@@ -158,7 +158,7 @@ def _check_person(t: Table, where: str, pid: str, people: Mapping[str, Person] |
     if people is not None and pid not in people:
         t.problems.add(
             where,
-            f'unknown person "{pid}" {known_list(people)} (people are [person.ID] in rotas/people.toml)',
+            f'unknown person "{pid}" {known_list(people, "people are [person.ID] in rotas/people.toml")}',
         )
         return False
     return True

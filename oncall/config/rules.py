@@ -135,12 +135,13 @@ class _Refs:
             return None
         if target.kind == "rota" and self.rotas is not None and target.name not in self.rotas:
             problems.add(
-                where, f'unknown rota "{target.name}" {known_list(self.rotas)} (rota:NAME is rotas/NAME.toml)'
+                where,
+                f'unknown rota "{target.name}" {known_list(self.rotas, "rota:NAME is rotas/NAME.toml")}',
             )
             return None
         if target.kind == "person" and self.people is not None and target.name not in self.people:
-            problems.add(where, f'unknown person "{target.name}" {known_list(self.people)} (person:ID is '
-                                "[person.ID] in rotas/people.toml)")  # fmt: skip
+            hint = "person:ID is [person.ID] in rotas/people.toml"
+            problems.add(where, f'unknown person "{target.name}" {known_list(self.people, hint)}')
             return None
         return target
 
@@ -404,7 +405,8 @@ def _rule(t: Table, policies: Mapping[str, Policy | None], messages: Mapping[str
     reassure = t.text("reassure")
     if reassure is not None and reassure not in messages:
         t.report(
-            "reassure", f'unknown message "{reassure}" {known_list(messages)} (add [message.{reassure}])'
+            "reassure",
+            f'unknown message "{reassure}" {known_list(messages, f"add a [message.{reassure}] table")}',
         )
         ok = False
     auto_resolve = t.flag("auto_resolve") if "auto_resolve" in t else False

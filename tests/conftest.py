@@ -1,0 +1,40 @@
+"""Shared fixtures. Keep this small: fixtures of one area belong in its test module."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Channel credentials that change what `oncall check` and the channels report.
+_CHANNEL_ENV = (
+    "ONCALL_TELEGRAM_BOT_TOKEN",
+    "ONCALL_SLACK_BOT_TOKEN",
+    "ONCALL_TWILIO_ACCOUNT_SID",
+    "ONCALL_TWILIO_AUTH_TOKEN",
+    "ONCALL_TWILIO_FROM",
+)
+
+
+@pytest.fixture
+def shop_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped example configuration: tmp_path/escalation_rules.toml and
+    tmp_path/rotas/, safe to edit."""
+    shutil.copy(REPO / "escalation_rules.toml", tmp_path / "escalation_rules.toml")
+    shutil.copytree(REPO / "rotas", tmp_path / "rotas")
+    return tmp_path
+
+
+@pytest.fixture
+def shop_env(shop_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`shop_dir`, with the working directory and ONCALL_RULES_FILE / ONCALL_ROTAS_DIR pointing
+    at it and no channel credentials, as a fresh install sees it."""
+    monkeypatch.chdir(shop_dir)
+    monkeypatch.setenv("ONCALL_RULES_FILE", str(shop_dir / "escalation_rules.toml"))
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(shop_dir / "rotas"))
+    for name in _CHANNEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return shop_dir
