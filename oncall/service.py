@@ -254,13 +254,10 @@ class Service:
         return w
 
     def _default_ack_link(self, person: Person, ids: tuple[int, ...]) -> str:
-        try:  # the paging part's signed, expiring tokens, when present
-            from oncall.web import ack  # type: ignore[attr-defined]
+        # The paging part's signed, expiring token (its key is loaded from the store at start).
+        from oncall.web.ack import ack_link
 
-            link: str = ack.ack_link(self.settings, person, ids)
-            return link
-        except (ImportError, AttributeError):
-            return f"{self.settings.public_url}/ack/{'-'.join(map(str, ids))}"
+        return ack_link(self.settings, person, ids)
 
     # -- waking the scheduler ----------------------------------------------------------------
 
@@ -521,6 +518,13 @@ class Service:
             )
             try:
                 result = await self.dispatcher.send(message)
+            except asyncio.CancelledError:
+                # Shutting down. A page still waiting in a bundle never reached its channel:
+                # back to `pending`, so the next start sends it. One cancelled during the
+                # provider call stays `sending` (outcome unknown, see the module doc).
+                if self._queued(message):
+                    await self.db.transaction(lambda conn: store.unclaim_page(conn, page.key))
+                raise
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -682,11 +686,24 @@ class Service:
             if not done:
                 break
 
-    async def aclose(self, within: float = 10.0) -> None:
+    async def aclose(self, within: float = 2.0) -> None:
+        """Lets background work finish for `within` seconds, then cancels the rest (pages
+        waiting in a bundle go back to `pending` for the next start)."""
         await self.drain(within)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.aclose()
+
+    def _queued(self, message: PageMessage) -> bool:
+        """Whether `message` is still waiting in the dispatcher's bundle (not yet handed to the
+        channel)."""
+        bundles = getattr(self.dispatcher, "_bundles", {})
+        bundle = bundles.get((message.person.id, message.channel))
+        pending = getattr(bundle, "pending", ())
+        return any(m.key == message.key for m, _ in pending)
 
     def _append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
         inc = store.get_incident(conn, incident_id)

@@ -7,6 +7,7 @@ due timer in the store and pages — once, in the log (console channel) and in t
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -64,14 +65,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, rules: str = RULES, rotas: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.db = tmp / "oncall.db"
         self.log = tmp / "serve.log"
         (tmp / "rotas").mkdir()
-        (tmp / "escalation_rules.toml").write_text(RULES, encoding="utf-8")
-        (tmp / "rotas" / "people.toml").write_text(PEOPLE, encoding="utf-8")
+        (tmp / "escalation_rules.toml").write_text(rules, encoding="utf-8")
+        for name, text in (rotas or {"people": PEOPLE}).items():
+            (tmp / "rotas" / f"{name}.toml").write_text(text, encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -117,14 +119,21 @@ class Server:
         if self.proc is not None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(10)
             self.proc = None
 
     def pages(self) -> list[tuple[str, str, str]]:
         with sqlite3.connect(self.db) as conn:
             return [tuple(r) for r in conn.execute("SELECT key, state, sent_via FROM pages ORDER BY key")]
+
+    def post(self, payload: dict[str, object]) -> None:
+        body = json.dumps(payload).encode()
+        headers = generic.sign(body, SECRET, datetime.now(UTC))
+        r = httpx.post(f"{self.url}/webhooks/generic", content=body, headers=headers, timeout=5)
+        assert r.status_code == 202, r.text
 
     def incidents(self) -> list[dict[str, object]]:
         r = httpx.get(f"{self.url}/api/incidents", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
@@ -175,3 +184,101 @@ def test_a_server_killed_during_the_hold_pages_exactly_once_after_restart(server
     assert server.log.read_text().count("PAGE console:") == 1
     [incident] = server.incidents()
     assert incident["state"] == "triggered"
+
+
+# The weekend story at 1/300 scale (seconds for minutes): the same rule, policy and rotas shape.
+WEEKEND_RULES = """
+[shop]
+name = "Tienda Ejemplo"
+timezone = "Europe/Madrid"
+language = "es"
+fallback = "person:owner"
+
+[[policy]]
+name = "weekend"
+repeat = 1
+  [[policy.step]]
+  notify = ["rota:weekend"]
+  via = ["telegram", "slack"]
+  ack_within = "1s"
+  [[policy.step]]
+  notify = ["rota:weekend"]
+  via = ["sms"]
+  ack_within = "1s"
+  [[policy.step]]
+  notify = ["rota:weekend-backup", "person:owner"]
+  via = ["sms", "telegram"]
+  ack_within = "1s"
+
+[[rule]]
+name = "payment failures while closed"
+match = { kind = ["payment_failed"], hours = "closed" }
+group_by = ["kind"]
+hold = "2s"
+cancel_on = ["payment_succeeded"]
+policy = "weekend"
+"""
+
+ALWAYS = """
+[[layer]]
+name = "all"
+members = ["{who}"]
+rotation = "daily"
+handoff = "09:00"
+start = "2026-01-01"
+"""
+
+WEEKEND_ROTAS = {
+    "people": """
+[person.ana]
+name = "Ana García"
+phone = "+34600111222"
+telegram = 111
+slack = "U0ANA12345"
+[person.luis]
+name = "Luis Pérez"
+phone = "+34600333444"
+telegram = 222
+[person.owner]
+name = "Olga Dueña"
+phone = "+34600777888"
+telegram = 444
+""",
+    "weekend": ALWAYS.format(who="ana"),
+    "weekend-backup": ALWAYS.format(who="luis"),
+}
+
+
+@pytest.mark.slow
+def test_the_weekend_story_runs_end_to_end_through_oncall_serve(tmp_path: Path) -> None:
+    server = Server(tmp_path, WEEKEND_RULES, WEEKEND_ROTAS)
+    try:
+        server.start()
+        for i in range(5):  # a failure plus four more within the hold: one incident, one page
+            server.post(
+                {
+                    "id": f"f{i}",
+                    "kind": "payment_failed",
+                    "order": {"id": f"o{i}", "amount": 37.98, "currency": "EUR"},
+                }
+            )
+        assert wait_for(lambda: any("escalation exhausted" in str(i) for i in _timelines(server)), 15)
+        with sqlite3.connect(server.db) as conn:
+            rows = conn.execute("SELECT key, created_at FROM pages ORDER BY created_at, key").fetchall()
+        # round:step in the order the steps fired, each page recorded once: 2 + 1 + 4, twice
+        steps = [":".join(k.split(":")[1:3]) for k, _ in rows]
+        assert steps == ["1:1"] * 2 + ["1:2"] + ["1:3"] * 4 + ["2:1"] * 2 + ["2:2"] + ["2:3"] * 4
+        times = sorted({datetime.fromisoformat(t) for _, t in rows})
+        gaps = [round((b - a).total_seconds()) for a, b in itertools.pairwise(times)]
+        assert gaps == [1, 1, 1, 1, 1]  # ack_within = 1s: every step one second after the last
+        log = server.log.read_text()
+        assert "5 payment failures since" in log and "189.90 EUR" in log
+        for name in ("Ana García (ana)", "Luis Pérez (luis)", "Olga Dueña (owner)"):
+            assert f"to {name}" in log  # the console stands in for Telegram, Slack and SMS
+    finally:
+        server.stop()
+
+
+def _timelines(server: Server) -> list[object]:
+    items = server.incidents()
+    return [i.get("timeline") for i in items]

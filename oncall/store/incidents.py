@@ -354,6 +354,13 @@ def finish_page(
     )
 
 
+def unclaim_page(conn: Connection, key: str) -> None:
+    """A claimed page that certainly never reached its channel goes back to `pending`."""
+    conn.execute(
+        "UPDATE pages SET state = 'pending', sent_at = NULL WHERE key = ? AND state = 'sending'", (key,)
+    )
+
+
 def interrupted_pages(conn: Connection) -> list[PageRow]:
     """Pages handed to a channel by a process that died before recording the outcome: they are
     marked `unknown` and not re-sent."""

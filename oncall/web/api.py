@@ -19,8 +19,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from oncall.channels.base import Channel
 from oncall.core.models import Person
 from oncall.service import Service
+from oncall.settings import Settings
 
 log = logging.getLogger("oncall.api")
 
@@ -140,13 +142,15 @@ def install(app: FastAPI) -> None:
     app.state.shutdown_hooks.append(_stop)
 
 
-def build_channels(settings: Any) -> dict[str, Any]:
-    try:
-        from oncall.channels import build_channels as build  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("no paging channels available: every page goes to the console (log)")
-        return {}
-    channels: dict[str, Any] = build(settings)
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The paging channels; one without credentials is reported as not configured and its
+    pages go to the console (log)."""
+    from oncall.channels import build_channels as build
+
+    channels = build(settings)
+    off = [name for name, c in channels.items() if not c.configured()]
+    if off:
+        log.info("channels without credentials (pages go to the console log): %s", ", ".join(off))
     return channels
 
 
