@@ -4,7 +4,8 @@ State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (
 `Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
 set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
-lists of `async def hook(app)`; shutdown hooks run in reverse order.
+lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
+raises `StoreError` (database down) is logged and listed in `/readyz`; the app still serves.
 """
 
 from __future__ import annotations
@@ -114,11 +115,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.describe(),
         describe_setup(app.state.settings),
     )
-    started: list[Hook] = []
     try:
         for hook in list(app.state.startup_hooks):
-            await hook(app)
-            started.append(hook)
+            try:
+                await hook(app)
+            except StoreError as exc:
+                # The database is down at start: keep taking webhooks (503 until it is back, so
+                # platforms retry) and let /readyz report the part that did not start.
+                name = getattr(hook, "__qualname__", repr(hook))
+                app.state.startup_errors.append(f"{name}: {exc}")
+                log.error("start-up step %s failed: %s", name, exc)
         yield
     finally:
         for hook in reversed(list(app.state.shutdown_hooks)):
@@ -145,6 +151,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     state.service = None
     state.on_event_stored = None
     state.startup_hooks = []
+    state.startup_errors = []
     state.shutdown_hooks = []
     state.migrate_on_start = migrate
 

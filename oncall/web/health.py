@@ -38,6 +38,8 @@ async def readyz(request: Request) -> JSONResponse:
         error = getattr(state, "config_error", None)
         detail = "configuration not loaded" + (f": {error}" if error else "")
         checks["config"] = {"ok": False, "detail": detail}
+    errors = getattr(state, "startup_errors", [])
+    checks["startup"] = {"ok": not errors, "detail": "; ".join(errors) or "complete"}
     ready = all(c["ok"] for c in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
