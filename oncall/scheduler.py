@@ -125,3 +125,50 @@ async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+class Heartbeat:
+    """Fetches ONCALL_HEARTBEAT_URL every `every` seconds while the scheduler is healthy, so an
+    outside dead-man's switch notices when oncall is down or stuck (SPEC §5)."""
+
+    def __init__(self, url: str, scheduler: Scheduler, *, every: float = 60.0, timeout: float = 10.0) -> None:
+        self.url = url
+        self.scheduler = scheduler
+        self.every = every
+        self.timeout = timeout
+        self.beats = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def beat(self) -> bool:
+        """One fetch, if the scheduler is healthy; True when the URL answered 2xx."""
+        if not self.scheduler.healthy:
+            return False
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(self.url)
+        except httpx.HTTPError as exc:
+            log.warning("heartbeat failed: %s", type(exc).__name__)  # never the URL: it may hold a key
+            return False
+        if response.is_success:
+            self.beats += 1
+            return True
+        log.warning("heartbeat answered %d", response.status_code)
+        return False
+
+    async def run(self) -> None:
+        while True:
+            await self.beat()
+            await asyncio.sleep(self.every)
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name="oncall-heartbeat")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

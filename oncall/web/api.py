@@ -155,7 +155,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 
 async def _start(app: FastAPI) -> None:
-    from oncall.scheduler import Scheduler
+    from oncall.scheduler import Heartbeat, Scheduler
 
     state = app.state
     settings = state.settings
@@ -180,9 +180,15 @@ async def _start(app: FastAPI) -> None:
     scheduler = Scheduler(service, on_idle=watcher, idle_every=2.0)
     state.scheduler = scheduler
     scheduler.start()
+    if settings.heartbeat_url:
+        state.heartbeat = Heartbeat(settings.heartbeat_url, scheduler)
+        state.heartbeat.start()
 
 
 async def _stop(app: FastAPI) -> None:
+    heartbeat = getattr(app.state, "heartbeat", None)
+    if heartbeat is not None:
+        await heartbeat.stop()
     scheduler = getattr(app.state, "scheduler", None)
     if scheduler is not None:
         await scheduler.stop()
