@@ -77,3 +77,31 @@ def test_a_bad_when_is_an_input_error(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / "e.json").write_text('{"kind": "payment_failed"}', encoding="utf-8")
     assert main(["simulate", str(tmp_path / "e.json"), "--at", "saturday night"]) == 1
+
+
+def test_a_platform_payload_is_read_with_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = {
+        "id": "evt_1",
+        "type": "payment_intent.payment_failed",
+        "created": 1764367800,
+        "data": {
+            "object": {
+                "id": "pi_1",
+                "amount": 18990,
+                "currency": "eur",
+                "receipt_email": "lucia@example.com",
+                "metadata": {"order_id": "1001", "order_number": "1001"},
+            }
+        },
+    }
+    (tmp_path / "stripe.json").write_text(json.dumps(payload), encoding="utf-8")
+    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
+    monkeypatch.chdir(tmp_path)
+    args = ["simulate", str(tmp_path / "stripe.json"), "--source", "stripe", "--at", "2026-11-28T23:10"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Event: payment_failed from stripe at Sat 28 Nov 23:10")
+    assert "1 payment failure since 23:10, 189.90 EUR" in out

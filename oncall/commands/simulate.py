@@ -67,9 +67,23 @@ def read_event(path: Path, source: str | None, when: datetime) -> Event:
     name = source or "generic"
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
-    ev = SOURCES[name].normalise(payload, {}, received_at=when, body=raw)
+    from oncall.sources import WebhookError
+
+    try:
+        ev = SOURCES[name].normalise(payload, _headers(name, payload), received_at=when, body=raw)
+    except WebhookError as exc:
+        raise ValueError(str(exc)) from exc
     # The dry run happens at WHEN: the event's own timestamp would make "since …" disagree.
     return replace(ev, id=1, received_at=when, occurred_at=None)
+
+
+def _headers(source: str, payload: Any) -> dict[str, str]:
+    """What the platform would have sent beside the body, when the payload alone does not say:
+    Shopify names its topic only in a header."""
+    if source == "shopify" and isinstance(payload, dict):
+        topic = "order_transactions/create" if "kind" in payload and "status" in payload else "orders/create"
+        return {"x-shopify-topic": topic}
+    return {}
 
 
 def simulate(ev: Event, config: Config, when: datetime) -> str:
