@@ -48,7 +48,10 @@ def load_config(rules_file: Path, rotas_dir: Path) -> Config:
 
     found = rules_problems.items + found
     if found or rules is None or people is None:
-        raise ConfigError(found)
+        # Every None above comes with a reported problem; never fail without saying why.
+        raise ConfigError(
+            found or [f"{rules_file.name}: could not be loaded (no details: please report this)"]
+        )
     return Config(rules=rules, people=MappingProxyType(people), rotas=MappingProxyType(rotas))
 
 

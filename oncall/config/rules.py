@@ -332,7 +332,7 @@ def _policies(top: Table, refs: _Refs) -> dict[str, Policy | None]:
             t.report("repeat", f"must be 0 or more, not {repeat} (how many times the whole chain runs again)")
             repeat = None
         step_tables = t.tables("step", ("notify", "via", "ack_within"))
-        if not step_tables and "step" not in t:
+        if not step_tables and not t.data.get("step"):  # a bad type is reported by tables()
             t.report("step", "missing (add at least one [[policy.step]] with notify, via and ack_within)")
         steps = [_step(s, refs) for s in step_tables]
         if name is None:
@@ -354,9 +354,11 @@ def _step(t: Table, refs: _Refs) -> Step | None:
         t.report("notify", 'names nobody (list "rota:NAME" or "person:ID" targets)')
     channels = t.texts("via", required=f"the channels of this step, any of {', '.join(CHANNELS)}")
     via: list[str] = []
+    ok = True
     for where, channel in channels or []:
         if channel not in CHANNELS:
             t.problems.add(where, f'unknown channel "{channel}" {known_list(CHANNELS)}')
+            ok = False
         elif channel not in via:
             via.append(channel)
     if channels is not None and not channels:
@@ -365,7 +367,7 @@ def _step(t: Table, refs: _Refs) -> Step | None:
     if ack_within is not None and ack_within <= timedelta(0):
         t.report("ack_within", "must be longer than 0s (how long to wait before the next step)")
         ack_within = None
-    if not entries or None in targets or not via or len(via) != len(channels or []) or ack_within is None:
+    if not ok or not entries or None in targets or not via or ack_within is None:
         return None
     return Step(tuple(x for x in targets if x is not None), tuple(via), ack_within)
 
