@@ -638,6 +638,42 @@ class Service:
 
         await self.reassurer.reassure(iid, eff.message, customers, config, eff.now, record)
 
+    async def tell_fallback(self, text: str, now: datetime) -> None:
+        """A message for the owner (`shop.fallback`), by every channel they have, e.g. "your
+        edit of escalation_rules.toml was not applied"."""
+        config = self.config()
+        if config is None:
+            log.error("%s (no configuration to find shop.fallback in)", text)
+            return
+        target = config.rules.shop.fallback
+        pid = self.world(config).on_call(target.name, now) if target.kind == "rota" else target.name
+        person = config.people.get(pid or "")
+        if person is None:
+            log.error("%s (shop.fallback %s has nobody to tell)", text, target)
+            return
+        usable = [
+            c for c in CHANNELS if person.has(c) and c in self.channels and self.channels[c].configured()
+        ]
+        title = text.split("\n", 1)[0]
+        for channel in usable or ["console"]:
+            message = PageMessage(
+                key=f"notice:{now.isoformat()}:{channel}",
+                person=person,
+                channel=channel,
+                incident_ids=(),
+                title=title,
+                body=text,
+                sms=pagetext.sms_fit(text, ""),
+                ack_url="",
+            )
+            result = await self.dispatcher.send(message)
+            if not result.ok:
+                log.error("telling %s by %s failed: %s", person.name, channel, result.error)
+
+    def notify_fallback(self, text: str) -> None:
+        """`tell_fallback` in the background (from synchronous code such as the config watcher)."""
+        self._spawn(self.tell_fallback(text, utcnow()))
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _apply(

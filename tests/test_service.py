@@ -304,3 +304,9 @@ async def test_two_instances_firing_the_same_timers_page_once(shop: Shop, db_url
         await other_db.aclose()
     both = shop.sent() + sorted((m.person.id, ch) for ch, c in other_channels.items() for m in c.sent)
     assert sorted(both) == [("ana", "slack"), ("ana", "telegram")]
+
+
+async def test_the_owner_is_told_by_every_channel_they_have(shop: Shop) -> None:
+    await shop.service.tell_fallback("Tienda Ejemplo: your edit was not applied", madrid("2026-11-28 23:00"))
+    await shop.service.drain()
+    assert shop.sent() == [("owner", "sms"), ("owner", "telegram")]  # Olga has no Slack id

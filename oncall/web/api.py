@@ -176,7 +176,7 @@ async def _start(app: FastAPI) -> None:
             previous(event_id)
 
     state.on_event_stored = stored
-    watcher = _watcher(app)
+    watcher = _watcher(app, service)
     scheduler = Scheduler(service, on_idle=watcher, idle_every=2.0)
     state.scheduler = scheduler
     scheduler.start()
@@ -194,29 +194,36 @@ async def _stop(app: FastAPI) -> None:
         await scheduler.stop()
 
 
-def _watcher(app: FastAPI) -> Any:
-    """Re-reads the owner's files when they change (SPEC §2.2: in force within 5 s); a bad edit
-    keeps the last good configuration and is logged."""
+def _watcher(app: FastAPI, service: Service) -> Any:
+    """Re-reads the owner's files when they change (SPEC §2.2: in force within 5 s). A bad edit
+    keeps the last good configuration; the owner is told in the log, in /readyz and by a
+    message to `shop.fallback`."""
     try:
         from oncall.config.watch import ConfigWatcher
     except ImportError:
         return None
     settings = app.state.settings
     watcher = ConfigWatcher(settings.rules_file, settings.rotas_dir)
+    first = [True]
 
     def poll() -> None:
         change = watcher.poll()
         if change is None:
             return
+        starting, first[0] = first[0], False
         if change.ok and change.config is not None:
-            if app.state.config is not None:
+            if not starting:
                 log.info("configuration reloaded")
             app.state.config, app.state.config_error = change.config, None
-        else:
-            app.state.config_error = "; ".join(change.problems)
-            log.error(
-                "configuration change not applied (keeping the last good one): %s", app.state.config_error
-            )
+            return
+        app.state.config_error = "; ".join(change.problems)
+        if starting:
+            return  # the app has already logged why the files did not load
+        log.error("configuration change not applied (keeping the last good one): %s", app.state.config_error)
+        if app.state.config is not None:
+            shop = app.state.config.rules.shop.name
+            head = f"{shop}: your edit was not applied; the previous configuration stays in force."
+            service.notify_fallback("\n".join([head, *change.problems]))
 
     poll()
     return poll
