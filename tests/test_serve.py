@@ -1,0 +1,131 @@
+"""A real `oncall serve` process: `oncall trigger` samples reach it signed, its events are on
+disk after it is killed, and `oncall migrate` prepares the database first."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oncall.sources.samples import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+SECRETS = {
+    "ONCALL_STRIPE_SECRET": "whsec_serve",
+    "ONCALL_SHOPIFY_SECRET": "shopify-serve",
+    "ONCALL_WOOCOMMERCE_SECRET": "woo-serve",
+    "ONCALL_ZENDESK_SECRET": "zendesk-serve",
+    "ONCALL_FRESHDESK_TOKEN": "freshdesk-serve",
+    "ONCALL_GENERIC_SECRET": "generic-serve",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def environment(tmp_path: Path, port: int) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")},
+        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path}/oncall.db",
+        "ONCALL_RULES_FILE": str(tmp_path / "escalation_rules.toml"),
+        "ONCALL_ROTAS_DIR": str(tmp_path / "rotas"),
+        "ONCALL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **SECRETS,
+    }
+
+
+def oncall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oncall.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@contextmanager
+def server(tmp_path: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    log = open(tmp_path / f"serve-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oncall.cli", "serve", "--port", str(port), *extra],
+        env=environment(tmp_path, port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, Path(log.name).read_text()
+                assert time.monotonic() < deadline, "oncall serve did not start"
+                time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        log.close()
+
+
+def test_every_trigger_sample_is_accepted_and_kept_after_the_server_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(tmp_path, port)
+    with server(tmp_path, port) as proc:
+        for source, kinds in SAMPLES.items():
+            for kind in kinds:
+                done = oncall("trigger", source, kind, env=env)
+                assert done.returncode == 0, done.stderr
+                assert "-> 202" in done.stdout
+        proc.send_signal(signal.SIGKILL)  # no shutdown: only what was committed survives
+        proc.wait(10)
+    with sqlite3.connect(tmp_path / "oncall.db") as db:
+        rows = db.execute("SELECT source, kind FROM events ORDER BY id").fetchall()
+    assert rows == [(source, kind) for source, kinds in SAMPLES.items() for kind in kinds]
+
+
+def test_serve_logs_its_setup_without_secrets_and_applies_migrations(tmp_path: Path) -> None:
+    port = free_port()
+    with server(tmp_path, port) as proc:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    log = next(tmp_path.glob("serve-*.log")).read_text()
+    assert "webhook sources with a secret: shopify, stripe, woocommerce, zendesk, freshdesk, generic" in log
+    assert "database migrations applied: 0001_events" in log
+    assert not any(secret in log for secret in SECRETS.values())
+
+
+def test_migrate_then_serve_without_migrating(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(tmp_path, port)
+    first = oncall("migrate", env=env)
+    assert first.returncode == 0 and "applied" in first.stdout and "0001_events" in first.stdout
+    assert "up to date" in oncall("migrate", env=env).stdout
+    with server(tmp_path, port, "--no-migrate"):
+        done = oncall("trigger", "stripe", "payment_failed", env=env)
+        assert "-> 202" in done.stdout
+
+
+def test_trigger_explains_what_is_missing(tmp_path: Path) -> None:
+    env = environment(tmp_path, free_port())
+    unknown = oncall("trigger", "stripe", "refund", env=env)
+    assert unknown.returncode == 1
+    assert "no stripe sample of kind 'refund' (known: payment_failed" in unknown.stderr
+    no_secret = oncall("trigger", "shopify", "payment_failed", env={**env, "ONCALL_SHOPIFY_SECRET": ""})
+    assert no_secret.returncode == 1 and "ONCALL_SHOPIFY_SECRET is not set" in no_secret.stderr
+    down = oncall("trigger", "generic", "checkout_error", "--url", "http://127.0.0.1:9", env=env)
+    assert down.returncode == 1 and "cannot post to http://127.0.0.1:9/webhooks/generic" in down.stderr
