@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from oncall.core.calendar import local_to_utc
 from oncall.core.durations import parse_clock
 from oncall.core.models import DAYS, ActiveWindow, Handoff, Target, Window
 
@@ -103,26 +104,10 @@ def parse_local_datetime(text: str) -> datetime:
 
 
 def localize(wall: datetime, tz: ZoneInfo) -> datetime:
-    """A naive local time in `tz`, made aware the way SPEC §2.2 says: a time that occurs twice
-    is its first occurrence; a time the clocks jump over is the first instant after the jump."""
-    aware = wall.replace(tzinfo=tz, fold=0)
-    if _exists(aware):
-        return aware
-    # Walk forward to the first wall minute that exists; jumps are at most a few hours.
-    probe = wall.replace(second=0, microsecond=0)
-    for _ in range(24 * 60):
-        probe += timedelta(minutes=1)
-        candidate = probe.replace(tzinfo=tz, fold=0)
-        if _exists(candidate):
-            return candidate
-    return aware  # unreachable for real zones
-
-
-def _exists(aware: datetime) -> bool:
-    tz = aware.tzinfo
-    assert tz is not None
-    back = aware.astimezone(ZoneInfo("UTC")).astimezone(tz)
-    return back.replace(tzinfo=None) == aware.replace(tzinfo=None)
+    """A naive local time in `tz`, made aware by the SPEC §2.2 rule the rota resolver uses: a
+    time that occurs twice is its first occurrence; a time the clocks jump over is the first
+    instant after the jump."""
+    return local_to_utc(wall, tz).astimezone(tz)
 
 
 def parse_target(text: str) -> Target:
