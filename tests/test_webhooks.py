@@ -344,6 +344,20 @@ async def test_a_locked_database_is_503_so_the_platform_retries_and_readyz_says_
         assert stored(app) == 1
 
 
+async def test_a_database_without_its_schema_is_503_not_500(tmp_path: Path) -> None:
+    app = create_app(database_url=f"sqlite:///{tmp_path}/empty.db", migrate=False, **SECRETS)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncall.test") as client,
+    ):
+        body = p.load("stripe/charge.failed.json")
+        answer = await client.post("/webhooks/stripe", content=body, headers=p.stripe_headers(body, STRIPE))
+        assert (answer.status_code, answer.json()) == (
+            503,
+            {"error": "the event could not be stored; retry later"},
+        )
+
+
 async def test_an_unreachable_postgresql_is_503(tmp_path: Path) -> None:
     async with running(tmp_path, database_url="postgresql://nobody@127.0.0.1:1/oncall") as (_app, client):
         body = p.load("stripe/charge.failed.json")

@@ -5,7 +5,7 @@ State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (
 set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
 lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
-raises `StoreError` (database down) is logged and listed in `/readyz`; the app still serves.
+raises (e.g. database down) is logged and listed in `/readyz`; webhook intake still serves.
 """
 
 from __future__ import annotations
@@ -119,12 +119,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in list(app.state.startup_hooks):
             try:
                 await hook(app)
-            except StoreError as exc:
-                # The database is down at start: keep taking webhooks (503 until it is back, so
-                # platforms retry) and let /readyz report the part that did not start.
+            except Exception as exc:
+                # E.g. the database is down at start: keep taking webhooks (503 until it is
+                # back, so platforms retry) and let /readyz report the part that did not start.
                 name = getattr(hook, "__qualname__", repr(hook))
                 app.state.startup_errors.append(f"{name}: {exc}")
-                log.error("start-up step %s failed: %s", name, exc)
+                log.exception("start-up step %s failed", name)
         yield
     finally:
         for hook in reversed(list(app.state.shutdown_hooks)):

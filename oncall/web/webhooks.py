@@ -99,6 +99,10 @@ class WebhookIntake:
                     raise _Refused(
                         503, "the event store is unavailable; retry later", "store_unavailable"
                     ) from None
+                except Exception:
+                    # E.g. a schema not migrated: still "not stored, retry", never a lost 2xx.
+                    log.exception("storing a %s webhook failed", source)
+                    raise _Refused(503, "the event could not be stored; retry later", "store_error") from None
                 if duplicate:
                     status, answer, outcome = 200, {"status": "duplicate", "event_id": event_id}, "duplicate"
                 else:
