@@ -12,18 +12,23 @@ and its page records together; only after it committed are messages sent:
 
 Page idempotency: a page is a row keyed (incident, round, step, person, channel), inserted as
 `pending` in the transaction that decided it — a second insert of the key does nothing, so no
-replay or second instance pages twice. It becomes `sending` in its own transaction right
-before the channel is called, and `sent`/`failed` after. At start, `pending` pages (never
-handed to a channel) are sent — nothing is skipped — and `sending` pages (the process died
-during the call, outcome unknown) are marked `unknown` and not re-sent, with a timeline note:
-the escalation continues on schedule, so the next step still reaches someone (docs/escalation.md).
+replay or second instance pages twice. Sending takes it `queued` (claimed by this process; it
+may wait in a bundle or for a rate limit), then `sending` in its own transaction right before
+the provider is called, then `sent`/`failed`. After a crash, `pending` pages and `queued` ones
+(whose claim lapses after `QUEUE_LEASE`) never reached a channel and are sent — nothing is
+skipped; `sending` ones (the process died during the provider call, outcome unknown) are
+marked `unknown` and not re-sent, with a timeline note: the escalation continues on schedule,
+so the next step still reaches someone (docs/escalation.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -225,8 +230,11 @@ class Service:
         self.settings = settings
         self.reassurer = reassurer
         self.ack_link = ack_link or self._default_ack_link
+        # Who this process is, for the pages it claims (several instances share one store).
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._claimed: set[str] = set()
         self.dispatcher = Dispatcher(
-            self.channels,
+            _MarkingChannels(self),
             window=bundle_window,
             relink=self.ack_link,
             record=self._record_one,
@@ -289,8 +297,12 @@ class Service:
     async def recover(self, now: datetime) -> int:
         """At start: pages whose send was interrupted are marked `unknown` (not re-sent)."""
 
+        # On PostgreSQL other instances may be sending right now: only calls older than any
+        # send can take (3 tries, 30 s apart at most) are surely dead. SQLite has one instance.
+        before = now + timedelta(days=1) if self.db.dialect == "sqlite" else now - timedelta(minutes=5)
+
         def tx(conn: Connection) -> int:
-            pages = store.interrupted_pages(conn)
+            pages = store.interrupted_pages(conn, before)
             for p in pages:
                 note = (
                     f"{p.channel} page to {p.person} (step {p.step}, round {p.round}) may not have been"
@@ -476,7 +488,7 @@ class Service:
             return 0
 
         def tx(conn: Connection) -> list[tuple[store.PageRow, Incident | None]]:
-            claimed = store.claim_pending_pages(conn, now)
+            claimed = store.claim_pending_pages(conn, now, self.instance)
             cache: dict[int, Incident | None] = {}
             for p in claimed:
                 if p.incident_id not in cache:
@@ -485,6 +497,7 @@ class Service:
 
         claimed = await self.db.transaction(tx)
         for page, inc in claimed:
+            self._claimed.add(page.key)
             self._spawn(self._send_one(page, inc, config, now))
         return len(claimed)
 
@@ -522,8 +535,8 @@ class Service:
                 # Shutting down. A page still waiting in a bundle never reached its channel:
                 # back to `pending`, so the next start sends it. One cancelled during the
                 # provider call stays `sending` (outcome unknown, see the module doc).
-                if self._queued(message):
-                    await self.db.transaction(lambda conn: store.unclaim_page(conn, page.key))
+                await self.db.transaction(lambda conn: store.unclaim_page(conn, page.key, self.instance))
+                self._claimed.discard(page.key)
                 raise
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
@@ -542,6 +555,7 @@ class Service:
                 self._failover(conn, page, person, done)
 
         await self.db.transaction(tx)
+        self._claimed.discard(page.key)
         if not result.ok:
             self.wake()
 
@@ -553,7 +567,7 @@ class Service:
             for p in store.pages_of(conn, page.incident_id)
             if p.person == page.person and p.step == page.step and p.round == page.round
         ]
-        if any(p.state in ("pending", "sending", "sent", "unknown") for p in siblings):
+        if any(p.state in ("pending", "queued", "sending", "sent", "unknown") for p in siblings):
             return
         tried = {p.channel for p in siblings} | {p.sent_via for p in siblings if p.sent_via}
         others = [c for c in CHANNELS if c not in tried and person.has(c)]
@@ -733,14 +747,6 @@ class Service:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.aclose()
 
-    def _queued(self, message: PageMessage) -> bool:
-        """Whether `message` is still waiting in the dispatcher's bundle (not yet handed to the
-        channel)."""
-        bundles = getattr(self.dispatcher, "_bundles", {})
-        bundle = bundles.get((message.person.id, message.channel))
-        pending = getattr(bundle, "pending", ())
-        return any(m.key == message.key for m, _ in pending)
-
     def _append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
         inc = store.get_incident(conn, incident_id)
         if inc is not None:
@@ -783,3 +789,47 @@ def who(config: Config, now: datetime) -> list[OnCallView]:
             )
         )
     return out
+
+
+class _Marking:
+    """A channel as the dispatcher sees it: right before the real call, the pages a message
+    carries go from `queued` to `sending` — the line between "certainly never sent" (sent again
+    after a crash) and "maybe sent" (never sent again)."""
+
+    def __init__(self, inner: Channel, service: Service) -> None:
+        self.inner = inner
+        self.service = service
+        self.name = inner.name
+
+    def configured(self) -> bool:
+        return self.inner.configured()
+
+    async def send(self, message: PageMessage) -> Delivery:
+        s = self.service
+        keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
+        if keys:
+            now = utcnow()
+            held = await s.db.transaction(lambda conn: store.mark_sending(conn, keys, s.instance, now))
+            if held == 0:
+                return Delivery(ok=False, error="taken over by another instance")
+        return await self.inner.send(message)
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        return await self.inner.update(ref, text)
+
+
+class _MarkingChannels(Mapping[str, Channel]):
+    """The service's channels, each wrapped in `_Marking`, read live (a test or a reload may
+    change `service.channels`)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def __getitem__(self, name: str) -> Channel:
+        return _Marking(self.service.channels[name], self.service)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.service.channels)
+
+    def __len__(self) -> int:
+        return len(self.service.channels)

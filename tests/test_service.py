@@ -18,7 +18,7 @@ from oncall.scheduler import Scheduler
 from oncall.service import Service
 from oncall.settings import Settings
 from oncall.store import incidents as store
-from oncall.store.database import Database, open_database
+from oncall.store.database import Connection, Database, open_database
 from tests.recording import PEOPLE, RecordingChannel, event, hhmm, madrid, postgres_base_url, shop_config
 
 
@@ -310,3 +310,27 @@ async def test_the_owner_is_told_by_every_channel_they_have(shop: Shop) -> None:
     await shop.service.tell_fallback("Tienda Ejemplo: your edit was not applied", madrid("2026-11-28 23:00"))
     await shop.service.drain()
     assert shop.sent() == [("owner", "sms"), ("owner", "telegram")]  # Olga has no Slack id
+
+
+async def test_after_a_crash_a_page_that_never_reached_its_channel_is_sent_and_one_that_may_have_is_not(
+    shop: Shop,
+) -> None:
+    await saturday_burst(shop)
+    at_1515 = madrid("2026-11-28 23:15")
+    await shop.service.fire_due(at_1515)  # the step is decided and its two pages recorded...
+
+    def dead_process(conn: Connection) -> None:
+        # ...then a process claimed both, called Telegram, and died before recording anything.
+        store.claim_pending_pages(conn, at_1515, "dead")
+        store.mark_sending(conn, ["1:1:1:ana:telegram"], "dead", at_1515)
+
+    await shop.db.transaction(dead_process)
+    await shop.at("2026-11-28 23:16")  # the dead claim has not lapsed yet: nothing is sent twice
+    assert shop.sent() == []
+    await shop.service.recover(madrid("2026-11-28 23:21"))  # the next start
+    await shop.at("2026-11-28 23:21")
+    assert shop.sent() == [("ana", "slack")]  # never reached Slack: sent now; Telegram: maybe, so not
+    pages = {p.key: p.state for p in await shop.db.transaction(lambda c: store.pages_of(c, 1))}
+    assert pages == {"1:1:1:ana:telegram": "unknown", "1:1:1:ana:slack": "sent"}
+    view = await shop.service.incident(1)
+    assert view is not None and any("may not have been delivered" in t["what"] for t in view.timeline)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from oncall.core.incident import OPEN_STATES, Entry, Incident, Page, Paged
@@ -234,7 +234,10 @@ def next_due(conn: Connection) -> datetime | None:
     """The earliest time any timer (incident or named) falls due."""
     a = conn.fetchone("SELECT MIN(wake_at) FROM incidents WHERE wake_at IS NOT NULL")
     b = conn.fetchone("SELECT MIN(due) FROM timers")
+    c = conn.fetchone("SELECT MIN(sent_at) FROM pages WHERE state = 'queued'")
     times = [_as_dt(r[0]) for r in (a, b) if r is not None and r[0] is not None]
+    if c is not None and c[0] is not None:
+        times.append(_as_dt(c[0]) + QUEUE_LEASE)  # when a dead claim may be taken again
     return min(times, default=None)
 
 
@@ -287,7 +290,7 @@ class PageRow:
     channel: str
     step: int
     round: int
-    state: str  # pending | sending | sent | failed | unknown
+    state: str  # pending | queued | sending | sent | failed | unknown
     created_at: datetime
     sent_via: str | None = None
     sent_at: datetime | None = None
@@ -330,19 +333,43 @@ def add_pages(conn: Connection, incident_id: int, pages: Sequence[Page], now: da
     return n
 
 
-def claim_pending_pages(conn: Connection, now: datetime, limit: int = 200) -> list[PageRow]:
-    """Takes the pages never handed to a channel and marks them `sending`: from here on, a
-    crash leaves them `sending`, and they are not sent again (see docs/escalation.md)."""
+# A page `queued` longer than this was claimed by a process that died before handing it to
+# its channel (bundling holds a page up to 60 s, rate limits a little longer): it is taken again.
+QUEUE_LEASE = timedelta(seconds=120)
+
+
+def claim_pending_pages(conn: Connection, now: datetime, instance: str, limit: int = 200) -> list[PageRow]:
+    """Takes pages never handed to a channel — `pending` ones, and `queued` ones whose claim
+    expired — and marks them `queued` by `instance`."""
     rows = conn.fetchall(
         _locked(
-            conn, f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'pending' ORDER BY created_at, key LIMIT ?"
+            conn,
+            f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'pending' OR (state = 'queued' AND sent_at < ?)"
+            " ORDER BY created_at, key LIMIT ?",
         ),
-        (limit,),
+        (now - QUEUE_LEASE, limit),
     )
     claimed = [_page(r) for r in rows]
     for p in claimed:
-        conn.execute("UPDATE pages SET state = 'sending', sent_at = ? WHERE key = ?", (now, p.key))
+        conn.execute(
+            "UPDATE pages SET state = 'queued', claimed_by = ?, sent_at = ? WHERE key = ?",
+            (instance, now, p.key),
+        )
     return claimed
+
+
+def mark_sending(conn: Connection, keys: Sequence[str], instance: str, now: datetime) -> int:
+    """Right before the channel is called: `queued` (by this instance) → `sending`. Returns how
+    many of `keys` this instance still holds (0: another instance took them over)."""
+    n = 0
+    for key in keys:
+        cur = conn.execute(
+            "UPDATE pages SET state = 'sending', sent_at = ? WHERE key = ? AND claimed_by = ?"
+            " AND state IN ('queued', 'sending')",
+            (now, key, instance),
+        )
+        n += max(0, cur.rowcount)
+    return n
 
 
 def finish_page(
@@ -354,17 +381,21 @@ def finish_page(
     )
 
 
-def unclaim_page(conn: Connection, key: str) -> None:
-    """A claimed page that certainly never reached its channel goes back to `pending`."""
+def unclaim_page(conn: Connection, key: str, instance: str) -> None:
+    """A claimed page that never reached its channel goes back to `pending`."""
     conn.execute(
-        "UPDATE pages SET state = 'pending', sent_at = NULL WHERE key = ? AND state = 'sending'", (key,)
+        "UPDATE pages SET state = 'pending', claimed_by = NULL, sent_at = NULL"
+        " WHERE key = ? AND state = 'queued' AND claimed_by = ?",
+        (key, instance),
     )
 
 
-def interrupted_pages(conn: Connection) -> list[PageRow]:
-    """Pages handed to a channel by a process that died before recording the outcome: they are
-    marked `unknown` and not re-sent."""
-    rows = conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'sending' ORDER BY key")
+def interrupted_pages(conn: Connection, before: datetime) -> list[PageRow]:
+    """Pages whose channel call started before `before` and never finished: the process died
+    during the call. They are marked `unknown` and not re-sent."""
+    rows = conn.fetchall(
+        f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'sending' AND sent_at < ? ORDER BY key", (before,)
+    )
     pages = [_page(r) for r in rows]
     for p in pages:
         conn.execute("UPDATE pages SET state = 'unknown' WHERE key = ? AND state = 'sending'", (p.key,))

@@ -27,7 +27,8 @@ CREATE TABLE incident_keys (
 
 -- Every page, written as `pending` in the same transaction that decided it, before it is
 -- sent: the primary key (incident, round, step, person, channel) makes a second send of the
--- same page impossible; `sending` marks the moment the channel is called.
+-- same page impossible. `queued`: taken by the instance `claimed_by` (at `sent_at`), waiting
+-- for its bundle or rate limit; `sending`: the channel is being called; then `sent`/`failed`.
 CREATE TABLE pages (
     key TEXT PRIMARY KEY,
     incident_id INTEGER NOT NULL,
@@ -37,12 +38,13 @@ CREATE TABLE pages (
     step INTEGER NOT NULL,
     round INTEGER NOT NULL,
     state TEXT NOT NULL,
+    claimed_by TEXT,
     created_at TIMESTAMP NOT NULL,
     sent_at TIMESTAMP,
     ref TEXT,
     error TEXT
 );
-CREATE INDEX pages_open ON pages (state) WHERE state IN ('pending', 'sending');
+CREATE INDEX pages_open ON pages (state) WHERE state IN ('pending', 'queued', 'sending');
 CREATE INDEX pages_incident ON pages (incident_id);
 
 -- What routing did with each event (rule, action), including events stored during a
