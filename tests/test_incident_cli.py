@@ -1,0 +1,68 @@
+"""`oncall incidents`, `oncall ack ID`, `oncall resolve ID` on the server's store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from oncall.cli import main
+from oncall.config import load_config
+from oncall.scheduler import Scheduler
+from oncall.service import Service
+from oncall.settings import Settings
+from oncall.store.database import open_database
+from tests.recording import event, madrid
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store_with_an_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'oncall.db'}"
+    monkeypatch.setenv("ONCALL_DATABASE_URL", url)
+    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(ROOT / "escalation_rules.toml", ROOT / "rotas")
+
+    async def seed() -> None:
+        db = open_database(url)
+        await asyncio.to_thread(db.migrate)
+        service = Service(db, lambda: config, {}, Settings(_env_file=None), bundle_window=0.0)  # type: ignore[call-arg]
+        await db.store_event(event(at=madrid("2026-11-28 23:10"), customer="Lucia"), b"{}")
+        await Scheduler(service, clock=lambda: madrid("2026-11-28 23:10")).run_once()
+        await service.aclose()
+        await db.aclose()
+
+    asyncio.run(seed())
+    return url
+
+
+def test_list_ack_and_resolve_from_the_terminal(
+    store_with_an_incident: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["incidents"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["ID", "STATE", "OPENED", "RULE", "WHAT"]
+    assert out[1].startswith("1   held   Sat 28 Nov 23:10  payment failures while closed")
+    assert out[1].endswith("1 payment failure since 23:10, 37.98 EUR")
+
+    assert main(["ack", "1"]) == 0
+    assert capsys.readouterr().out.startswith("Incident 1 acknowledged by the owner (terminal) at ")
+    assert main(["ack", "1"]) == 1
+    assert "already acknowledged" in capsys.readouterr().err
+    assert main(["resolve", "1"]) == 0
+    capsys.readouterr()
+    assert main(["incidents"]) == 0
+    assert capsys.readouterr().out.strip() == "no incidents"  # resolved ones only with --all
+    assert main(["incidents", "--all"]) == 0
+    assert " resolved " in capsys.readouterr().out
+
+
+def test_an_unknown_incident_is_an_error(
+    store_with_an_incident: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["resolve", "42"]) == 1
+    assert "There is no incident 42" in capsys.readouterr().err
