@@ -91,6 +91,7 @@ async def test_many_concurrent_events_are_all_committed_and_a_failing_unit_spoil
     assert isinstance(results[0], ValueError)
     assert all(isinstance(r, tuple) and r[1] is False for r in results[1:])
     assert db.transaction_sync(count_events) == 200
+    assert db.transactions < db.units  # grouped: fewer commits than units of work
     stored = db.transaction_sync(lambda conn: get_event(conn, first[0]))
     assert stored is not None and stored.summary == "Stripe payment failed, 189.90 EUR"
 

@@ -344,6 +344,28 @@ async def test_a_locked_database_is_503_so_the_platform_retries_and_readyz_says_
         assert stored(app) == 1
 
 
+async def test_a_full_disk_is_503_and_the_next_retry_succeeds_once_there_is_room(
+    served: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = served
+    db = app.state.db
+
+    def fill(conn: Any) -> None:
+        pages = conn.fetchone("PRAGMA page_count")[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # this connection can grow no more
+
+    await db.transaction(fill)
+    # Big enough to need new pages whatever room the last page has left.
+    body = json.dumps({"id": "big-1", "kind": "checkout_error", "details": {"trace": "x" * 50_000}}).encode()
+    headers = p.generic_headers(body, SECRETS["generic_secret"])
+    full = await client.post("/webhooks/generic", content=body, headers=headers)
+    assert (full.status_code, full.json()) == (503, {"error": "the event store is unavailable; retry later"})
+    assert stored(app) == 0
+    # The failed connection is dropped; the retry gets a fresh one without the limit.
+    retry = await client.post("/webhooks/generic", content=body, headers=headers)
+    assert retry.status_code == 202
+
+
 async def test_a_database_without_its_schema_is_503_not_500(tmp_path: Path) -> None:
     app = create_app(database_url=f"sqlite:///{tmp_path}/empty.db", migrate=False, **SECRETS)
     async with (

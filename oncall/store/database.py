@@ -204,6 +204,9 @@ class Database:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        # Committed transactions and the units of work in them (units/transactions = batching).
+        self.transactions = 0
+        self.units = 0
 
     def __repr__(self) -> str:  # never the password of a PostgreSQL URL
         return f"<Database {self.dialect} {self.describe()}>"
@@ -345,6 +348,8 @@ class Database:
                     job.error = exc
                 raw.execute("RELEASE SAVEPOINT job")
             raw.execute("ROLLBACK" if alone and batch[0].error is not None else "COMMIT")
+            self.transactions += 1
+            self.units += len(batch)
         except BaseException as exc:
             failure = self._unavailable(exc) if _is_unavailable(exc) else exc
             if self._conn is not None:
