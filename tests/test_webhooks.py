@@ -472,3 +472,18 @@ async def test_get_on_a_webhook_is_405_json(served: tuple[FastAPI, httpx.AsyncCl
     _, client = served
     answer = await client.get("/webhooks/stripe")
     assert (answer.status_code, answer.json()) == (405, {"error": "use POST for /webhooks/stripe"})
+
+
+async def test_on_postgresql_twenty_deliveries_are_one_event_that_survives_a_restart(tmp_path: Path) -> None:
+    from tests.fixtures.databases import postgres_url
+
+    with postgres_url() as url:
+        name, body, headers = deliveries()["shopify"]()
+        async with running(tmp_path, database_url=url) as (app, client):
+            answers = await asyncio.gather(
+                *(client.post(f"/webhooks/{name}", content=body, headers=headers) for _ in range(20))
+            )
+            assert sorted(a.status_code for a in answers) == [200] * 19 + [202]
+        async with running(tmp_path, database_url=url) as (app, client):
+            assert stored(app) == 1
+            assert event(app, 1).kind == "payment_failed"
