@@ -97,6 +97,10 @@ class Scheduler:
             log.exception("idle hook failed")
 
     async def _delay(self) -> float:
+        if self.service.config() is None:
+            # No valid configuration yet: timers cannot run, so do not spin on them; the
+            # config re-check (idle hook) or a new event wakes us.
+            return self.idle_every or MAX_SLEEP
         due = await self.service.next_due()
         if due is None:
             return MAX_SLEEP

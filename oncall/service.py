@@ -67,6 +67,7 @@ log = logging.getLogger("oncall.escalation")
 Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
 DIGEST = "digest"
+RETRY_AFTER_ERROR = timedelta(minutes=1)
 
 
 class Reassurer(Protocol):
@@ -328,7 +329,21 @@ class Service:
         def tx(conn: Connection) -> int:
             events = store.claim_unrouted(conn, limit)
             for ev in events:
-                self._route_one(conn, ev, world, now, batch)
+                # One event that cannot be routed (a bug) must not hold up the others: its work
+                # is rolled back to a savepoint, it is marked routed and the error recorded.
+                conn.execute("SAVEPOINT route_one")
+                one = _Batch()
+                try:
+                    self._route_one(conn, ev, world, now, one)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT route_one")
+                    log.exception("routing event %s failed", ev.id)
+                    assert ev.id is not None
+                    store.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
+                else:
+                    batch.effects += one.effects
+                    batch.pages += one.pages
+                conn.execute("RELEASE SAVEPOINT route_one")
                 conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, ev.id))
             return len(events)
 
@@ -391,7 +406,16 @@ class Service:
         def tx(conn: Connection) -> int:
             due = store.due_incidents(conn, now, limit)
             for inc in due:
-                self._apply(conn, step(inc, Tick(), now, world), now, batch)
+                try:
+                    out = step(inc, Tick(), now, world)
+                except Exception as exc:  # a bug must not stop every other timer: retry later
+                    log.exception("incident %s: timer failed", inc.id)
+                    what = f"internal error ({type(exc).__name__}: {exc}); trying again in a minute"
+                    retry = replace(
+                        inc, wake_at=now + RETRY_AFTER_ERROR, timeline=(*inc.timeline, Entry(now, what))
+                    )
+                    out = Outcome(retry, ok=False)
+                self._apply(conn, out, now, batch)
             if store.take_timer(conn, DIGEST, now) is not None:
                 self._digest(conn, world, now, batch)
             return len(due)

@@ -334,3 +334,54 @@ async def test_after_a_crash_a_page_that_never_reached_its_channel_is_sent_and_o
     assert pages == {"1:1:1:ana:telegram": "unknown", "1:1:1:ana:slack": "sent"}
     view = await shop.service.incident(1)
     assert view is not None and any("may not have been delivered" in t["what"] for t in view.timeline)
+
+
+class TestOneBrokenItemDoesNotStopTheRest:
+    async def test_an_event_that_cannot_be_routed_is_recorded_and_the_next_one_is_routed(
+        self, shop: Shop, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import oncall.service
+
+        real = oncall.service.route  # type: ignore[attr-defined]
+
+        def route(ev: Event, *args: object, **kwargs: object) -> object:
+            if ev.summary == "boom":
+                raise RuntimeError("a bug")
+            return real(ev, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(oncall.service, "route", route)
+        await shop.receive(replace(event(at=madrid("2026-11-28 23:10")), summary="boom"))
+        await shop.receive(event(at=madrid("2026-11-28 23:10"), order="6001"))
+        await shop.at("2026-11-28 23:10")
+        [inc] = await shop.service.incidents()
+        assert inc.state == "held" and inc.count == 1
+        rows = await shop.db.transaction(
+            lambda c: c.fetchall("SELECT action, note FROM event_routes ORDER BY event_id")
+        )
+        assert [(r[0], r[1]) for r in rows] == [("error", "RuntimeError: a bug"), ("page", None)]
+
+    async def test_a_timer_that_fails_is_retried_a_minute_later_and_the_others_fire(
+        self, shop: Shop, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import oncall.service
+
+        rules = (replace(shop.config.rules.rules[0], group_by=("order.id",)), *shop.config.rules.rules[1:])
+        shop.config = shop_config(rules)
+        for order in ("7001", "7002"):
+            await shop.receive(event(at=madrid("2026-11-28 23:10"), order=order))
+        await shop.at("2026-11-28 23:10")
+        real = oncall.service.step  # type: ignore[attr-defined]
+
+        def step(inc: object, *args: object) -> object:
+            if getattr(inc, "id", None) == 1:
+                raise KeyError("a bug")
+            return real(inc, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(oncall.service, "step", step)
+        await shop.at("2026-11-28 23:15")
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # incident 2
+        broken = await shop.service.incident(1)
+        assert broken is not None and broken.state == "held"
+        assert "internal error (KeyError: 'a bug'); trying again in a minute" in broken.timeline[-1]["what"]
+        due = await shop.service.next_due()
+        assert due is not None and hhmm(due) == "23:16"
