@@ -93,7 +93,8 @@ def page_sms(message: PageMessage) -> str:
     """The SMS text of a page: the core's `sms` text when it already ends with its codes, else
     the title with codes and link appended, always within two segments."""
     if message.sms and "Reply" in message.sms:
-        return fit(message.sms)
+        cut = message.sms.rfind("Reply")
+        return fit(message.sms[:cut], message.sms[cut:])
     link = f" {message.ack_url}" if message.ack_url else ""
     return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
 

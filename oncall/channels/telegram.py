@@ -156,4 +156,5 @@ class TelegramChannel:
 
     async def aclose(self) -> None:
         if self._bot is not None:
-            await self.bot.shutdown()
+            # Not `bot.shutdown()`: it only closes what `initialize()` (a getMe call) opened.
+            await self._bot.request.shutdown()

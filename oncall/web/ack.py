@@ -164,11 +164,14 @@ async def help_allowed(db: Database, number: str, now: datetime) -> bool:
 # Signing
 
 _signer: AckSigner | None = None
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
-def set_signer(signer: AckSigner | None) -> None:
-    global _signer
+def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = None) -> None:
+    """The key links are signed with, and (for tests in virtual time) the clock they use."""
+    global _signer, _now
     _signer = signer
+    _now = now or (lambda: datetime.now(UTC))
 
 
 def signer() -> AckSigner:
@@ -182,7 +185,7 @@ def signer() -> AckSigner:
 
 def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
     """`{ONCALL_PUBLIC_URL}/ack/{token}`: what the service puts in every page."""
-    return signer().url(settings.public_url, ids, person.id, datetime.now(UTC))
+    return signer().url(settings.public_url, ids, person.id, _now())
 
 
 async def load_signer(app: FastAPI) -> None:
