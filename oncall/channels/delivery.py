@@ -43,7 +43,7 @@ FAILOVER_ORDER: tuple[str, ...] = ("telegram", "slack", "sms")
 MAX_WAIT = 30.0
 
 # Seconds between two sends sharing a key: the providers' documented limits.
-TELEGRAM_GLOBAL = 1 / 30
+TELEGRAM_GLOBAL = 0.034  # a hair under 30/s, so rounding never lets a 31st into a second
 PER_CHAT = 1.0
 
 

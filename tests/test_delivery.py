@@ -1,0 +1,343 @@
+"""Delivery discipline through the real SDKs against the fake providers, in virtual seconds:
+retries honouring retry_after, provider rate limits, bundling, fail-over, nothing after an ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
+
+from oncall.acktoken import AckSigner
+from oncall.channels import build_channels
+from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.delivery import Dispatcher, RateLimiter, merge
+from oncall.channels.sms import segments
+from oncall.core.models import Person
+from oncall.settings import Settings
+from tests.fakes import FakeServer
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twilio import FakeTwilio
+
+ANA = Person("ana", "Ana García", phone="+34600111222", telegram=111, slack="UANA")
+SIGNER = AckSigner(b"k" * 32)
+T = TypeVar("T")
+NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
+
+
+class VirtualTime:
+    """Seconds that pass only when everything is waiting: a sleeper wakes when the clock,
+    moved by `run()` from one wake-up to the next, reaches its time. A send started at virtual
+    time T is recorded at T exactly, however long the real HTTP call takes."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.in_flight = 0  # provider calls under way (real I/O): the clock waits for them
+        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def clock(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._heap, (self.t + seconds, next(self._seq), fut))
+        await fut
+
+    async def run(self, aw: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(aw)
+        while not task.done():
+            if self.in_flight:
+                await asyncio.sleep(0.001)
+                continue
+            for _ in range(20):
+                await asyncio.sleep(0)
+            if task.done() or self.in_flight:
+                continue
+            if not self._heap:
+                await asyncio.sleep(0.001)
+                continue
+            when, _, fut = heapq.heappop(self._heap)
+            self.t = max(self.t, when)
+            if not fut.done():
+                fut.set_result(None)
+        return task.result()
+
+
+class Timed:
+    """A real channel, with the virtual time of every call it gets."""
+
+    def __init__(self, inner: Channel, vt: VirtualTime) -> None:
+        self.inner = inner
+        self.vt = vt
+        self.name = inner.name
+        self.calls: list[float] = []
+
+    def configured(self) -> bool:
+        return self.inner.configured()
+
+    async def send(self, message: PageMessage) -> Delivery:
+        self.calls.append(self.vt.t)
+        self.vt.in_flight += 1
+        try:
+            return await self.inner.send(message)
+        finally:
+            self.vt.in_flight -= 1
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        self.vt.in_flight += 1
+        try:
+            return await self.inner.update(ref, text)
+        finally:
+            self.vt.in_flight -= 1
+
+
+@dataclass
+class Providers:
+    telegram: FakeTelegram
+    slack: FakeSlack
+    twilio: FakeTwilio
+    vt: VirtualTime
+    channels: dict[str, Channel]
+
+    def fake(self, channel: str) -> FakeServer:
+        return {"telegram": self.telegram, "slack": self.slack, "sms": self.twilio}[channel]
+
+    def sends(self, channel: str) -> list[float]:
+        """When each send was handed to the SDK, in virtual seconds; checked against what the
+        fake provider received."""
+        timed = self.channels[channel]
+        assert isinstance(timed, Timed)
+        path = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
+        assert len(self.fake(channel).called(path)) == len(timed.calls)
+        return timed.calls
+
+    def dispatcher(self, **kw: object) -> Dispatcher:
+        return Dispatcher(
+            self.channels,
+            clock=self.vt.clock,
+            sleep=self.vt.sleep,
+            relink=lambda p, ids: SIGNER.url("https://oncall.example", ids, p.id, NOW),
+            sms_sender="+15550001111",
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    return VirtualTime()
+
+
+@pytest.fixture
+async def providers(vt: VirtualTime) -> AsyncIterator[Providers]:
+    tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token="1:T",
+        telegram_api_url=tg.api_url,
+        slack_bot_token="xoxb-1",
+        slack_api_url=sl.api_url,
+        twilio_account_sid="AC1",
+        twilio_auth_token="tok",
+        twilio_from="+15550001111",
+        twilio_api_url=tw.api_url,
+    )
+    real = build_channels(settings, timeout=0.2)
+    yield Providers(tg, sl, tw, vt, {n: Timed(c, vt) for n, c in real.items()})
+    for ch in real.values():
+        await ch.aclose()  # type: ignore[attr-defined]
+    for f in (tg, sl, tw):
+        f.stop()
+
+
+def page(incident: int, channel: str, person: Person = ANA) -> PageMessage:
+    return PageMessage(
+        key=f"{incident}:0:0:{person.id}:{channel}",
+        person=person,
+        channel=channel,
+        incident_ids=(incident,),
+        title=f"Tienda Ejemplo: payment failure #{incident}",
+        body=f"Tienda Ejemplo: payment failure for order 10{incident}",
+        sms=f"Tienda Ejemplo: payment failure for order 10{incident}",
+        ack_url=SIGNER.url("https://oncall.example", (incident,), person.id, NOW),
+    )
+
+
+CHANNELS = ["telegram", "slack", "sms"]
+
+
+class TestRetries:
+    @pytest.mark.parametrize("channel", CHANNELS)
+    async def test_a_429_is_tried_again_only_after_the_wait_the_provider_asked_for(
+        self, providers: Providers, channel: str
+    ) -> None:
+        only = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
+        providers.fake(channel).fail("429", retry_after=7, only=only)
+        result = await providers.vt.run(providers.dispatcher().send(page(1, channel)))
+        assert result.ok
+        first, second = providers.sends(channel)
+        assert second - first >= 7
+
+    @pytest.mark.parametrize("channel", CHANNELS)
+    async def test_two_500s_then_success_is_delivered_on_the_third_try(
+        self, providers: Providers, channel: str
+    ) -> None:
+        only = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
+        providers.fake(channel).fail("500", times=2, only=only)
+        result = await providers.vt.run(providers.dispatcher().send(page(1, channel)))
+        assert result.ok
+        assert len(providers.sends(channel)) == 3
+        times = providers.sends(channel)
+        waits = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert all(0 < w <= 30 for w in waits)
+
+    async def test_a_provider_that_hangs_times_out_and_is_tried_three_times(
+        self, providers: Providers
+    ) -> None:
+        providers.telegram.fail("hang", times=3)
+        result = await providers.vt.run(providers.dispatcher().send(page(1, "telegram")))
+        assert not result.ok and result.retryable
+        assert len(providers.sends("telegram")) == 3
+
+    async def test_a_refusal_that_will_not_change_is_not_retried(self, providers: Providers) -> None:
+        no_slack = Person("x", "X", telegram=5)
+        d = providers.dispatcher()
+        result = await providers.vt.run(d.send(PageMessage("k", no_slack, "slack", (1,), "t", "b", "s", "")))
+        assert not result.ok and not result.retryable
+        timed = providers.channels["slack"]
+        assert isinstance(timed, Timed) and len(timed.calls) == 1  # one try only
+        assert providers.slack.calls == []
+
+    async def test_back_off_never_exceeds_30_seconds_even_when_asked_for_more(
+        self, providers: Providers
+    ) -> None:
+        providers.twilio.fail("429", retry_after=120)
+        result = await providers.vt.run(providers.dispatcher().send(page(1, "sms")))
+        assert result.ok
+        first, second = providers.sends("sms")
+        assert 30 <= second - first < 31
+
+
+class TestRateLimits:
+    async def test_telegram_never_more_than_30_a_second_overall(self, providers: Providers) -> None:
+        people = [Person(f"p{i}", f"P{i}", telegram=1000 + i) for i in range(60)]
+        d = providers.dispatcher()
+        results = await providers.vt.run(
+            asyncio.gather(*(d.send(page(i, "telegram", p)) for i, p in enumerate(people)))
+        )
+        assert all(r.ok for r in results)
+        times = sorted(providers.sends("telegram"))
+        assert len(times) == 60
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= 1 / 30
+        assert all(sum(1 for t in times if s <= t < s + 1) <= 30 for s in times)
+
+    async def test_one_message_a_second_to_one_telegram_chat(self, providers: Providers) -> None:
+        d = providers.dispatcher(window=0.0)  # no bundling: the limiter alone
+        await providers.vt.run(asyncio.gather(*(d.send(page(i, "telegram")) for i in range(5))))
+        times = sorted(providers.sends("telegram"))
+        assert [round(b - a, 6) >= 1 for a, b in zip(times, times[1:], strict=False)] == [True] * 4
+
+    async def test_twilio_one_sms_a_second_from_the_sender(self, providers: Providers) -> None:
+        people = [Person(f"p{i}", f"P{i}", phone=f"+3460000000{i}") for i in range(6)]
+        d = providers.dispatcher()
+        await providers.vt.run(asyncio.gather(*(d.send(page(i, "sms", p)) for i, p in enumerate(people))))
+        times = sorted(providers.sends("sms"))
+        assert len(times) == 6
+        assert all(b - a >= 1 for a, b in zip(times, times[1:], strict=False))
+
+    async def test_slack_one_message_a_second_per_channel(self, providers: Providers) -> None:
+        d = providers.dispatcher(window=0.0)
+        await providers.vt.run(asyncio.gather(*(d.send(page(i, "slack")) for i in range(4))))
+        times = sorted(providers.sends("slack"))
+        assert all(b - a >= 1 for a, b in zip(times, times[1:], strict=False))
+
+    async def test_after_a_429_the_whole_chat_waits(self, vt: VirtualTime) -> None:
+        limiter = RateLimiter(vt.clock, vt.sleep)
+        keys = [("telegram:1", 1.0)]
+        await vt.run(limiter.wait(keys))
+        limiter.hold(keys, 10)
+        before = vt.t
+        await vt.run(limiter.wait(keys))
+        assert vt.t - before >= 10
+
+
+class TestBundling:
+    async def test_fifty_incidents_in_a_minute_reach_ana_as_two_messages_per_channel(
+        self, providers: Providers
+    ) -> None:
+        d = providers.dispatcher()
+        sends = [d.send(page(i, ch)) for i in range(1, 51) for ch in CHANNELS]
+        results = await providers.vt.run(asyncio.gather(*sends))
+        assert all(r.ok for r in results)
+        for ch in CHANNELS:
+            times = providers.sends(ch)
+            assert len(times) == 2, ch  # the first at once, the other 49 together a minute later
+            assert times[1] - times[0] >= 60
+        bundle = providers.telegram.sent()[1].params
+        assert "Tienda Ejemplo: 49 incidents" in bundle["text"]
+        rows = json.loads(bundle["reply_markup"])["inline_keyboard"]
+        assert rows[0][0] == {"text": "Ack #2", "callback_data": "ack:2"}
+        sms = providers.twilio.sent()[1].params["Body"]
+        assert segments(sms) <= 2
+        assert "https://oncall.example/ack/" in sms
+        claim = SIGNER.verify(sms.rsplit("/ack/", 1)[1].split()[0], NOW)
+        assert claim.incident_ids == tuple(range(2, 51))  # the bundle's link covers all 49
+        # Every bundled page got the bundle's delivery, so an ack can edit it later.
+        assert len({r.ref for r in results[3:] if r.ref and r.ref.startswith("111:")}) == 1
+
+    async def test_a_page_acknowledged_while_waiting_for_its_bundle_is_not_sent(
+        self, providers: Providers
+    ) -> None:
+        d = providers.dispatcher()
+        first = asyncio.ensure_future(d.send(page(1, "telegram")))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(d.send(page(2, "telegram")))
+        await asyncio.sleep(0)
+        d.settle(2)
+        assert (await providers.vt.run(first)).ok
+        late = await providers.vt.run(second)
+        assert not late.ok and "acknowledged" in (late.error or "")
+        assert len(providers.sends("telegram")) == 1
+
+    def test_a_merged_page_keeps_every_incident_once(self) -> None:
+        merged = merge([page(3, "sms"), page(4, "sms"), page(3, "sms")], "https://oncall.example/ack/x")
+        assert merged.incident_ids == (3, 4)
+        assert merged.ack_url == "https://oncall.example/ack/x"
+
+
+class TestFailOver:
+    async def test_when_telegram_is_down_ana_gets_an_sms_and_the_timeline_says_so(
+        self, providers: Providers
+    ) -> None:
+        notes: list[tuple[int, str]] = []
+
+        async def record(incident: int, text: str) -> None:
+            notes.append((incident, text))
+
+        providers.telegram.down = "500"
+        d = providers.dispatcher(record=record)
+        outcome = await providers.vt.run(d.page(ANA, ["telegram"], lambda ch: page(7, ch)))
+        assert outcome.reached
+        assert [m.channel for m, r in outcome.deliveries if r.ok] == ["slack"]  # next in order
+        assert notes == [(7, outcome.note)]
+        assert "not reached by telegram" in (outcome.note or "")
+
+    async def test_an_sms_reported_undelivered_goes_by_her_other_channels(self, providers: Providers) -> None:
+        d = providers.dispatcher()
+        sent = await providers.vt.run(d.send(page(8, "sms")))
+        assert sent.ok and sent.ref
+        again = await providers.vt.run(d.delivery_failed(sent.ref, "was undelivered"))
+        assert again is not None and again.ok
+        assert len(providers.telegram.sent()) == 1
