@@ -199,7 +199,7 @@ class TestRetries:
         assert result.ok
         assert len(providers.sends(channel)) == 3
         times = providers.sends(channel)
-        waits = [b - a for a, b in zip(times, times[1:], strict=False)]
+        waits = [b - a for a, b in itertools.pairwise(times)]
         assert all(0 < w <= 30 for w in waits)
 
     async def test_a_provider_that_hangs_times_out_and_is_tried_three_times(
@@ -239,7 +239,7 @@ class TestRateLimits:
         assert all(r.ok for r in results)
         times = sorted(providers.sends("telegram"))
         assert len(times) == 60
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 1 / 30
         assert all(sum(1 for t in times if s <= t < s + 1) <= 30 for s in times)
 
@@ -247,7 +247,7 @@ class TestRateLimits:
         d = providers.dispatcher(window=0.0)  # no bundling: the limiter alone
         await providers.vt.run(asyncio.gather(*(d.send(page(i, "telegram")) for i in range(5))))
         times = sorted(providers.sends("telegram"))
-        assert [round(b - a, 6) >= 1 for a, b in zip(times, times[1:], strict=False)] == [True] * 4
+        assert [round(b - a, 6) >= 1 for a, b in itertools.pairwise(times)] == [True] * 4
 
     async def test_twilio_one_sms_a_second_from_the_sender(self, providers: Providers) -> None:
         people = [Person(f"p{i}", f"P{i}", phone=f"+3460000000{i}") for i in range(6)]
@@ -255,13 +255,13 @@ class TestRateLimits:
         await providers.vt.run(asyncio.gather(*(d.send(page(i, "sms", p)) for i, p in enumerate(people))))
         times = sorted(providers.sends("sms"))
         assert len(times) == 6
-        assert all(b - a >= 1 for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= 1 for a, b in itertools.pairwise(times))
 
     async def test_slack_one_message_a_second_per_channel(self, providers: Providers) -> None:
         d = providers.dispatcher(window=0.0)
         await providers.vt.run(asyncio.gather(*(d.send(page(i, "slack")) for i in range(4))))
         times = sorted(providers.sends("slack"))
-        assert all(b - a >= 1 for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= 1 for a, b in itertools.pairwise(times))
 
     async def test_after_a_429_the_whole_chat_waits(self, vt: VirtualTime) -> None:
         limiter = RateLimiter(vt.clock, vt.sleep)
