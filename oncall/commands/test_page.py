@@ -1,0 +1,78 @@
+"""`oncall test-page PERSON [--via CHANNEL]`: a real message to one person, to check the
+credentials and their contact details end to end. Exit 0 when every channel delivered."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from oncall.channels import build_channels
+from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.config import ConfigError, load_config
+from oncall.core.models import CHANNELS, Person
+from oncall.settings import Settings
+
+
+def message(person: Person, channel: str, shop: str, public_url: str, now: datetime) -> PageMessage:
+    text = f"{shop}: test page for {person.name} via {channel} at {now:%H:%M} UTC. Nothing to do."
+    return PageMessage(
+        key=f"test:{person.id}:{channel}:{now.isoformat()}",
+        person=person,
+        channel=channel,
+        incident_ids=(0,),
+        title=text,
+        body=text + "\nThe buttons of a real page acknowledge, resolve or snooze its incident.",
+        sms=f"{text} Reply codes come with real pages.",
+        ack_url="",
+    )
+
+
+async def send_all(channels: dict[str, Channel], messages: list[PageMessage]) -> list[Delivery]:
+    try:
+        return list(await asyncio.gather(*(channels[m.channel].send(m) for m in messages)))
+    finally:
+        for ch in channels.values():
+            close = getattr(ch, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        config = load_config(settings.rules_file, settings.rotas_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    person = config.people.get(args.person)
+    if person is None:
+        known = ", ".join(sorted(config.people)) or "none"
+        print(f"error: unknown person {args.person!r} (known: {known})", file=sys.stderr)
+        return 1
+    if args.via is not None and args.via not in CHANNELS:
+        print(f"error: unknown channel {args.via!r} (known: {', '.join(CHANNELS)})", file=sys.stderr)
+        return 2
+    channels = build_channels(settings)
+    wanted = [args.via] if args.via else [c for c in CHANNELS if person.has(c)]
+    problems = [c for c in wanted if not person.has(c) or not channels[c].configured()]
+    for c in problems:
+        why = f"{person.name} has no {c} details" if not person.has(c) else f"{c} has no credentials"
+        print(f"error: {c}: {why}", file=sys.stderr)
+    todo = [c for c in wanted if c not in problems]
+    if not todo:
+        if not wanted:
+            print(f"error: {person.name} has no contact details for telegram, slack or sms", file=sys.stderr)
+        return 1
+    now = datetime.now(UTC)
+    shop = config.rules.shop.name
+    messages = [message(person, c, shop, settings.public_url, now) for c in todo]
+    results = asyncio.run(send_all(channels, messages))
+    for m, r in zip(messages, results, strict=True):
+        if r.ok:
+            print(f"{m.channel}: sent to {person.name} ({r.ref})")
+        else:
+            print(f"error: {m.channel}: {r.error}", file=sys.stderr)
+    return 0 if not problems and all(r.ok for r in results) else 1
