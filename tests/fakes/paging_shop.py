@@ -211,22 +211,21 @@ async def open_shop(
     vt = VirtualTime()
     fakes = (FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start())
     tg, sl, tw = fakes
-    s = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'oncall.db'}",
-        public_url=PUBLIC,
-        telegram_bot_token="123:TEST",
-        telegram_webhook_secret=TELEGRAM_SECRET,
-        telegram_api_url=tg.api_url,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SLACK_SECRET,
-        slack_api_url=sl.api_url,
-        twilio_account_sid="AC" + "1" * 32,
-        twilio_auth_token=TWILIO_TOKEN,
-        twilio_from=TWILIO_FROM,
-        twilio_api_url=tw.api_url,
-        **settings,
-    )
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'oncall.db'}",
+        "public_url": PUBLIC,
+        "telegram_bot_token": "123:TEST",
+        "telegram_webhook_secret": TELEGRAM_SECRET,
+        "telegram_api_url": tg.api_url,
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": SLACK_SECRET,
+        "slack_api_url": sl.api_url,
+        "twilio_account_sid": "AC" + "1" * 32,
+        "twilio_auth_token": TWILIO_TOKEN,
+        "twilio_from": TWILIO_FROM,
+        "twilio_api_url": tw.api_url,
+    }
+    s = Settings(_env_file=None, **(values | settings))  # type: ignore[call-arg]
     app = create_app(s)
     db: Database = app.state.db
     await asyncio.to_thread(db.migrate)

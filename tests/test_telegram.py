@@ -1,0 +1,176 @@
+"""The Telegram bot: webhook checks, commands, and `oncall telegram setup` / `oncall test-page`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from oncall.channels.telegram import parse_callback
+from oncall.cli import main
+from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.fakes.telegram import FakeTelegram
+from tests.recording import PEOPLE, event, madrid
+
+ANA = PEOPLE["ana"]
+LUIS = PEOPLE["luis"]
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
+    async with open_shop(tmp_path) as s:
+        yield s
+
+
+async def paged(shop: PagingShop) -> int:
+    await shop.receive(event(at=madrid("2026-11-28 23:10")))
+    await shop.at("2026-11-28 23:10")
+    await shop.at("2026-11-28 23:15")
+    [incident] = [i.id for i in await shop.service.incidents()]
+    return incident
+
+
+class TestTheWebhookIsTelegramsOnly:
+    async def test_a_missing_or_wrong_secret_is_401_and_changes_nothing(self, shop: PagingShop) -> None:
+        incident = await paged(shop)
+        update = {
+            "update_id": 1,
+            "callback_query": {"id": "q", "from": {"id": ANA.telegram}, "data": f"ack:{incident}"},
+        }
+        for secret in (None, "wrong", ""):
+            res = await shop.telegram_update(update, secret=secret)
+            assert res.status_code == 401
+            assert res.json() == {"error": "missing or wrong X-Telegram-Bot-Api-Secret-Token"}
+        assert await shop.state(incident) == "triggered"
+        assert shop.telegram.called("answerCallbackQuery") == []
+
+    async def test_an_update_delivered_twice_is_handled_once(self, shop: PagingShop) -> None:
+        await paged(shop)
+        update = {
+            "update_id": 77,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": ANA.telegram, "type": "private"},
+                        "from": {"id": ANA.telegram}, "text": "/incidents"},
+        }  # fmt: skip
+        first = await shop.telegram_update(update)
+        again = await shop.telegram_update(update)
+        assert first.status_code == again.status_code == 200
+        assert again.json()["duplicate"] is True
+        assert len(shop.telegram.sent()) == 2  # the page, and one answer
+
+    async def test_an_unreadable_body_is_400_after_the_secret_check(self, shop: PagingShop) -> None:
+        res = await shop.client.post(
+            "/telegram/webhook",
+            content=b"{not json",
+            headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret-123"},
+        )
+        assert res.status_code == 400
+
+    async def test_without_a_configured_secret_nothing_is_accepted(self, tmp_path: Path) -> None:
+        async with open_shop(tmp_path, telegram_webhook_secret=None) as shop:
+            res = await shop.telegram_update({"update_id": 1}, secret="")
+            assert res.status_code == 401
+
+
+class TestCommands:
+    async def test_oncall_says_who_until_when_and_who_is_next(self, shop: PagingShop) -> None:
+        shop.now = madrid("2026-11-28 23:20")
+        await shop.command(LUIS.telegram or 0, "/oncall")
+        [reply] = shop.telegram.sent()
+        assert reply.params["chat_id"] == str(LUIS.telegram)
+        assert "weekend: Ana García until Mon 30 Nov 09:00" in reply.params["text"]
+        assert "next Luis" in reply.params["text"]
+
+    async def test_incidents_lists_the_open_ones(self, shop: PagingShop) -> None:
+        incident = await paged(shop)
+        await shop.command(ANA.telegram or 0, "/incidents")
+        reply = shop.telegram.sent()[-1].params["text"]
+        assert reply.startswith(f"#{incident} [triggered] ")
+
+    async def test_ack_n_and_resolve_n(self, shop: PagingShop) -> None:
+        incident = await paged(shop)
+        shop.now = madrid("2026-11-28 23:16")
+        await shop.command(ANA.telegram or 0, f"/ack {incident}")
+        assert (
+            shop.telegram.sent()[-1].params["text"]
+            == f"Incident {incident} acknowledged by Ana García at 23:16"
+        )
+        assert await shop.state(incident) == "acknowledged"
+        await shop.command(ANA.telegram or 0, f"/resolve@oncall_bot {incident}")
+        assert await shop.state(incident) == "resolved"
+
+    async def test_a_stranger_gets_a_refusal_and_nothing_changes(self, shop: PagingShop) -> None:
+        incident = await paged(shop)
+        await shop.command(999, f"/ack {incident}")
+        assert "not on this shop's rota" in shop.telegram.sent()[-1].params["text"]
+        assert await shop.state(incident) == "triggered"
+
+    async def test_snooze_button_puts_the_incident_to_sleep_for_30_minutes(self, shop: PagingShop) -> None:
+        incident = await paged(shop)
+        shop.now = madrid("2026-11-28 23:16")
+        await shop.press(ANA.telegram or 0, f"snooze:{incident}")
+        answer = shop.telegram.called("answerCallbackQuery")[-1].params["text"]
+        assert answer == f"Incident {incident} snoozed by Ana García until 23:46"
+
+
+class TestCallbackData:
+    @pytest.mark.parametrize(
+        ("data", "parsed"),
+        [("ack:3", ("ack", 3)), ("resolve:12", ("resolve", 12)), ("snooze:9", ("snooze", 9)),
+         ("ack:", None), ("delete:3", None), ("ack:3x", None), (None, None)],
+    )  # fmt: skip
+    def test_only_our_buttons_are_understood(self, data: str | None, parsed: tuple[str, int] | None) -> None:
+        cb = parse_callback(data)
+        assert (None if cb is None else (cb.verb, cb.incident_id)) == parsed
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+class TestTheCommands:
+    def test_telegram_setup_registers_the_webhook_and_its_secret(
+        self, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:ABC")
+        monkeypatch.setenv("ONCALL_TELEGRAM_WEBHOOK_SECRET", "s3cret")
+        monkeypatch.setenv("ONCALL_TELEGRAM_API_URL", fake_telegram.api_url)
+        monkeypatch.setenv("ONCALL_PUBLIC_URL", "https://oncall.example")
+        assert main(["telegram", "setup"]) == 0
+        [call] = fake_telegram.called("setWebhook")
+        assert call.params["url"] == "https://oncall.example/telegram/webhook"
+        assert call.params["secret_token"] == "s3cret"
+        assert "s3cret" not in capsys.readouterr().out
+        assert fake_telegram.called("setMyCommands")
+
+    def test_telegram_setup_without_a_secret_explains_what_to_set(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:ABC")
+        monkeypatch.delenv("ONCALL_TELEGRAM_WEBHOOK_SECRET", raising=False)
+        assert main(["telegram", "setup"]) == 1
+        assert "ONCALL_TELEGRAM_WEBHOOK_SECRET=" in capsys.readouterr().err
+
+    def test_test_page_reaches_ana_on_telegram(
+        self,
+        shop_env: Path,
+        fake_telegram: FakeTelegram,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:ABC")
+        monkeypatch.setenv("ONCALL_TELEGRAM_API_URL", fake_telegram.api_url)
+        assert main(["test-page", "ana", "--via", "telegram"]) == 0
+        [sent] = fake_telegram.sent()
+        assert sent.params["chat_id"] == "123456789"  # rotas/people.toml
+        assert "test page for Ana García via telegram" in sent.params["text"]
+        assert capsys.readouterr().out.startswith("telegram: sent to Ana García")
+
+    def test_test_page_by_a_channel_without_credentials_fails_clearly(
+        self, shop_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["test-page", "ana", "--via", "sms"]) == 1
+        assert "error: sms: sms has no credentials" in capsys.readouterr().err
