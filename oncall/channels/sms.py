@@ -89,11 +89,15 @@ def reply_codes(incident_ids: Iterable[int]) -> str:
     return f"Reply {shown}{more} to ack; ack = newest"
 
 
+_CODES = re.compile(r"Reply \d+a\b")
+
+
 def page_sms(message: PageMessage) -> str:
     """The SMS text of a page: the core's `sms` text when it already ends with its codes, else
     the title with codes and link appended, always within two segments."""
-    if message.sms and "Reply" in message.sms:
-        cut = message.sms.rfind("Reply")
+    codes = list(_CODES.finditer(message.sms or ""))
+    if codes:
+        cut = codes[-1].start()
         return fit(message.sms[:cut], message.sms[cut:])
     link = f" {message.ack_url}" if message.ack_url else ""
     return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
