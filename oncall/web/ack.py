@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 from oncall.acktoken import AckSigner, InvalidToken, new_key
 from oncall.core.models import Config, Person
 from oncall.settings import Settings
-from oncall.store.database import Connection, Database
+from oncall.store.database import Connection, Database, StoreError
 
 log = logging.getLogger("oncall.ack")
 
@@ -190,7 +190,11 @@ def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
 
 async def load_signer(app: FastAPI) -> None:
     db: Database = app.state.db
-    key = await db.transaction(lambda conn: load_or_create_key(conn, datetime.now(UTC)))
+    try:
+        key = await db.transaction(lambda conn: load_or_create_key(conn, datetime.now(UTC)))
+    except StoreError as exc:  # keep serving: webhooks still answer 503 and /readyz says why
+        log.error("ack-link key not loaded (%s); links use a temporary key until a restart", exc)
+        return
     set_signer(AckSigner(key))
 
 

@@ -1,0 +1,182 @@
+"""The web ack link: signed, expiring, safe to open, acting only on POST."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oncall.acktoken import AckSigner, InvalidToken, decode_ids, encode_ids
+from oncall.core.models import Ticket
+from oncall.store.database import open_database
+from oncall.web.ack import first_time, help_allowed, load_or_create_key
+from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.recording import event, madrid, postgres_base_url
+
+NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
+SIGNER = AckSigner(b"0123456789abcdef0123456789abcdef")
+
+
+class TestTokens:
+    def test_a_token_names_its_incidents_and_person(self) -> None:
+        claim = SIGNER.verify(SIGNER.sign((3,), "ana", NOW), NOW + timedelta(hours=1))
+        assert claim.incident_ids == (3,) and claim.person_id == "ana"
+
+    def test_it_expires(self) -> None:
+        token = SIGNER.sign((3,), "ana", NOW)
+        with pytest.raises(InvalidToken, match="expired"):
+            SIGNER.verify(token, NOW + SIGNER.ttl)
+
+    def test_another_key_or_any_changed_character_is_refused(self) -> None:
+        token = SIGNER.sign((3,), "ana", NOW)
+        with pytest.raises(InvalidToken):
+            AckSigner(b"another key, 32 bytes long......").verify(token, NOW)
+        body, sig = token.split(".")
+        forged_body = AckSigner(b"x" * 32).sign((4,), "ana", NOW).split(".")[0]
+        for bad in (f"{forged_body}.{sig}", f"{body}.{sig[:-1]}A", "nonsense", "", "a.b.c"):
+            with pytest.raises(InvalidToken):
+                SIGNER.verify(bad, NOW)
+
+    def test_a_bundle_of_fifty_keeps_the_link_short_enough_for_an_sms(self) -> None:
+        url = SIGNER.url("https://oncall.example", tuple(range(2, 52)), "ana", NOW)
+        assert len(url) < 90
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.lists(st.integers(min_value=1, max_value=10**7), min_size=1, max_size=60))
+    def test_incident_ranges_round_trip(self, ids: list[int]) -> None:
+        assert decode_ids(encode_ids(tuple(ids))) == tuple(sorted(set(ids)))
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
+    async with open_shop(tmp_path) as s:
+        yield s
+
+
+async def paged(shop: PagingShop, n: int = 1) -> list[int]:
+    for i in range(n):
+        ticket = Ticket(id=f"T{i}", priority="urgent")
+        await shop.receive(event(at=madrid("2026-11-28 23:10"), kind="ticket_created", ticket=ticket))
+    await shop.at("2026-11-28 23:10")
+    return sorted(i.id for i in await shop.service.incidents())
+
+
+class TestThePage:
+    async def test_opening_the_link_shows_the_incident_and_changes_nothing(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        path = "/ack/" + SIGNER_OF(shop).sign((incident,), "ana", shop.now)
+        for _ in range(3):  # a link preview, a mail scanner, Ana herself
+            res = await shop.client.get(path)
+            assert res.status_code == 200
+        assert "width=device-width" in res.text and "noindex" in res.text
+        assert "Hello Ana García" in res.text
+        assert f"#{incident} " in res.text
+        assert await shop.state(incident) == "triggered"
+
+    async def test_an_expired_link_is_401_and_says_so(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        token = SIGNER_OF(shop).sign((incident,), "ana", shop.now - timedelta(days=4))
+        res = await shop.client.post(f"/ack/{token}", data={"verb": "ack"})
+        assert res.status_code == 401 and "expired" in res.text
+        assert await shop.state(incident) == "triggered"
+
+    async def test_a_link_acts_only_on_its_own_incidents(self, shop: PagingShop) -> None:
+        first, second = await paged(shop, 2)
+        path = "/ack/" + SIGNER_OF(shop).sign((first,), "ana", shop.now)
+        res = await shop.client.post(path, data={"verb": "resolve", "incident": str(second)})
+        assert res.status_code == 400
+        assert await shop.state(second) == "triggered"
+
+    async def test_a_bundle_link_acknowledges_all_its_incidents_at_once(self, shop: PagingShop) -> None:
+        ids = await paged(shop, 3)
+        path = "/ack/" + SIGNER_OF(shop).sign(tuple(ids), "luis", shop.now)
+        res = await shop.client.post(path, data={"verb": "ack"})
+        assert res.status_code == 200
+        assert res.text.count("acknowledged by Luis") == 3
+        assert [await shop.state(i) for i in ids] == ["acknowledged"] * 3
+
+    async def test_snooze_from_the_page(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        await shop.at("2026-11-28 23:11")
+        path = "/ack/" + SIGNER_OF(shop).sign((incident,), "ana", shop.now)
+        res = await shop.client.post(path, data={"verb": "snooze", "incident": str(incident)})
+        assert f"Incident {incident} snoozed by Ana García until 23:41" in res.text
+
+    async def test_a_person_no_longer_on_the_rota_is_refused(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        path = "/ack/" + SIGNER_OF(shop).sign((incident,), "former-employee", shop.now)
+        res = await shop.client.post(path, data={"verb": "ack"})
+        assert res.status_code == 403
+        assert await shop.state(incident) == "triggered"
+
+
+def SIGNER_OF(shop: PagingShop) -> AckSigner:
+    """The key the running app signs its links with (loaded from its database)."""
+    from oncall.web import ack
+
+    return ack.signer()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'oncall.db'}"
+        return
+    base = postgres_base_url()
+    if base is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is unreachable and CI=true")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user root or postgres) is unreachable")
+    schema = f"t_paging_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class TestTheStore:
+    async def test_the_key_is_made_once_and_shared_by_every_instance(self, db_url: str) -> None:
+        one, two = open_database(db_url), open_database(db_url)
+        try:
+            await asyncio.to_thread(one.migrate)
+            keys = await asyncio.gather(
+                one.transaction(lambda c: load_or_create_key(c, NOW)),
+                two.transaction(lambda c: load_or_create_key(c, NOW)),
+            )
+            again = await one.transaction(lambda c: load_or_create_key(c, NOW))
+            assert keys[0] == keys[1] == again and len(again) == 32
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    async def test_an_inbound_delivery_is_new_once(self, db_url: str) -> None:
+        db = open_database(db_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            assert await first_time(db, "telegram", "42", NOW)
+            assert not await first_time(db, "telegram", "42", NOW)
+            assert await first_time(db, "twilio", "42", NOW)
+        finally:
+            await db.aclose()
+
+    async def test_help_texts_are_limited_per_number_and_hour(self, db_url: str) -> None:
+        db = open_database(db_url)
+        try:
+            await asyncio.to_thread(db.migrate)
+            got = [await help_allowed(db, "+34600111222", NOW + timedelta(minutes=i)) for i in range(5)]
+            assert got == [True, True, True, False, False]
+            assert await help_allowed(db, "+34600999999", NOW)
+            assert await help_allowed(db, "+34600111222", NOW + timedelta(minutes=61))
+        finally:
+            await db.aclose()
