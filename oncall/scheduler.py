@@ -26,6 +26,8 @@ log = logging.getLogger("oncall.scheduler")
 # A bound on one sleep: it guards against a clock that jumped (suspend, NTP step) without
 # making the idle loop busy.
 MAX_SLEEP = 300.0
+# How long before a timer falls due its incidents are read ahead (see `Scheduler._sleep`).
+READ_AHEAD = 0.1
 
 
 class Scheduler:
@@ -78,11 +80,25 @@ class Scheduler:
                 log.exception("escalation round failed; retrying in 5 s")
                 await _sleep_or_wake(wake, 5.0)
                 continue
-            delay = await self._delay()
-            if self.on_idle is not None and self.idle_every is not None:
-                delay = min(delay, self.idle_every)
-            await _sleep_or_wake(wake, delay)
+            await self._sleep(wake)
             self._maybe_idle()
+
+    async def _sleep(self, wake: asyncio.Event) -> None:
+        """Sleeps until the next due time (or a wake-up, or the idle hook's interval). Just
+        before a timer falls due, the incidents due then are read ahead, so that when it comes
+        only the escalation step itself is left to do."""
+        delay, due = await self._next()
+        if self.on_idle is not None and self.idle_every is not None:
+            delay = min(delay, self.idle_every)
+        if due is None or (due - self.clock()).total_seconds() > delay or delay <= READ_AHEAD:
+            await _sleep_or_wake(wake, delay)
+            return
+        if await _sleep_or_wake(wake, delay - READ_AHEAD):
+            return
+        await self.service.read_ahead(due)
+        remaining = (due - self.clock()).total_seconds()
+        if remaining > 0:
+            await _sleep_or_wake(wake, remaining)
 
     def _maybe_idle(self) -> None:
         if self.on_idle is None or self.idle_every is None:
@@ -96,15 +112,16 @@ class Scheduler:
         except Exception:
             log.exception("idle hook failed")
 
-    async def _delay(self) -> float:
+    async def _next(self) -> tuple[float, datetime | None]:
+        """How long to sleep, and the due time that ends the sleep (None: nothing due)."""
         if self.service.config() is None:
             # No valid configuration yet: timers cannot run, so do not spin on them; the
             # config re-check (idle hook) or a new event wakes us.
-            return self.idle_every or MAX_SLEEP
+            return self.idle_every or MAX_SLEEP, None
         due = await self.service.next_due()
         if due is None:
-            return MAX_SLEEP
-        return min(MAX_SLEEP, max(0.0, (due - self.clock()).total_seconds()))
+            return MAX_SLEEP, None
+        return min(MAX_SLEEP, max(0.0, (due - self.clock()).total_seconds())), due
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name="oncall-scheduler")

@@ -244,6 +244,7 @@ class Service:
             sleep=send_sleep or asyncio.sleep,
         )
         self.fire_batch = 500  # timers per transaction
+        self._read: store.Versioned = {}  # incidents read ahead of their due time
         self._worlds: dict[int, tuple[Config, World]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
@@ -404,27 +405,36 @@ class Service:
         batch = _Batch()
 
         def tx(conn: Connection) -> int:
-            due = store.due_incidents(conn, now, limit)
+            due = store.due_incidents(conn, now, limit, self._read)
+            outs: list[Outcome] = []
             for inc in due:
                 try:
-                    out = step(inc, Tick(), now, world)
+                    outs.append(step(inc, Tick(), now, world))
                 except Exception as exc:  # a bug must not stop every other timer: retry later
                     log.exception("incident %s: timer failed", inc.id)
                     what = f"internal error ({type(exc).__name__}: {exc}); trying again in a minute"
                     retry = replace(
                         inc, wake_at=now + RETRY_AFTER_ERROR, timeline=(*inc.timeline, Entry(now, what))
                     )
-                    out = Outcome(retry, ok=False)
-                self._apply(conn, out, now, batch)
+                    outs.append(Outcome(retry, ok=False))
+            self._apply_many(conn, outs, now, batch)
             if store.take_timer(conn, DIGEST, now) is not None:
                 self._digest(conn, world, now, batch)
             return len(due)
 
         n = await self.db.transaction(tx)
+        if n < limit:
+            self._read = {}
         self._after(batch)
         if n == limit:
             self.wake()
         return n
+
+    async def read_ahead(self, until: datetime) -> int:
+        """Reads the incidents due by `until` ahead of time; `fire_due` uses each copy only if
+        nothing wrote the incident since (its version)."""
+        self._read = await self.db.transaction(lambda conn: store.read_due(conn, until))
+        return len(self._read)
 
     def _digest(self, conn: Connection, world: World, now: datetime, batch: _Batch) -> None:
         shop = world.config.rules.shop
@@ -723,7 +733,21 @@ class Service:
         store.save_incident(conn, inc, index=index)
         pages = [a for a in out.actions if isinstance(a, Page)]
         if pages:
-            batch.pages += store.add_pages(conn, inc.id, pages, now)
+            store.add_pages(conn, inc.id, pages, now)
+            batch.pages += len(pages)
+        self._effects(out, now, batch)
+
+    def _apply_many(self, conn: Connection, outs: Sequence[Outcome], now: datetime, batch: _Batch) -> None:
+        """`_apply` for many outcomes that added no events (timers), in two statements."""
+        store.save_incidents(conn, [o.incident for o in outs])
+        pages = [(o.incident.id, a) for o in outs for a in o.actions if isinstance(a, Page)]
+        store.add_pages_many(conn, pages, now)
+        batch.pages += len(pages)
+        for o in outs:
+            self._effects(o, now, batch)
+
+    def _effects(self, out: Outcome, now: datetime, batch: _Batch) -> None:
+        inc = out.incident
         for a in out.actions:
             if isinstance(a, Post):
                 batch.effects.append(_PostEffect(a.target, a.text))

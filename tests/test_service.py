@@ -385,3 +385,17 @@ class TestOneBrokenItemDoesNotStopTheRest:
         assert "internal error (KeyError: 'a bug'); trying again in a minute" in broken.timeline[-1]["what"]
         due = await shop.service.next_due()
         assert due is not None and hhmm(due) == "23:16"
+
+
+async def test_an_incident_read_ahead_of_its_timer_and_changed_since_fires_as_it_is_now(shop: Shop) -> None:
+    await saturday_burst(shop)
+    assert await shop.service.read_ahead(madrid("2026-11-28 23:15")) == 1
+    late = event(at=datetime.fromisoformat("2026-11-28T23:14:50+01:00"), customer="Nuria")
+    await shop.receive(late)  # joins after the read-ahead: the stale copy must not be used
+    await shop.service.route_events(late.received_at)
+    await shop.at("2026-11-28 23:15")
+    [page] = shop.channels["telegram"].sent
+    assert "6 payment failures since 23:10" in page.body
+    view = await shop.service.incident(1)
+    assert view is not None and view.state == "triggered"
+    assert any("joined (6 live events)" in t["what"] for t in view.timeline)  # not lost by the firing

@@ -19,7 +19,7 @@ from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store.database import Connection, Row
 from oncall.store.events import COLUMNS, event_from_row
 
-_FIELDS = "id, data"
+_FIELDS = "id, data, events"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,7 +86,6 @@ def incident_to_json(inc: Incident) -> str:
             "cancel_on": list(inc.cancel_on),
             "auto_resolve": inc.auto_resolve,
             "reassure": inc.reassure,
-            "events": [_event_json(e) for e in inc.events],
             "cancelled": sorted(inc.cancelled),
             "wake_at": _dt(inc.wake_at),
             "round": inc.round,
@@ -101,7 +100,13 @@ def incident_to_json(inc: Incident) -> str:
     )
 
 
-def incident_from_json(incident_id: int, text: str) -> Incident:
+def events_to_json(events: Sequence[Event]) -> str:
+    return json.dumps([_event_json(e) for e in events], ensure_ascii=False, separators=(",", ":"))
+
+
+def incident_from_json(incident_id: int, text: str, events: str) -> Incident:
+    """The incident from its two documents: `data` (state, timeline, …) and `events`, kept
+    apart so that a timer firing rewrites only the first."""
     d = json.loads(text)
     created, updated = _pdt(d["created_at"]), _pdt(d["updated_at"])
     assert created is not None and updated is not None
@@ -117,7 +122,7 @@ def incident_from_json(incident_id: int, text: str) -> Incident:
         cancel_on=tuple(d["cancel_on"]),
         auto_resolve=d["auto_resolve"],
         reassure=d["reassure"],
-        events=tuple(_event_from(e) for e in d["events"]),
+        events=tuple(_event_from(e) for e in json.loads(events)),
         cancelled=frozenset(d["cancelled"]),
         wake_at=_pdt(d["wake_at"]),
         round=d["round"],
@@ -130,7 +135,7 @@ def incident_from_json(incident_id: int, text: str) -> Incident:
 
 
 def _from_row(row: Row) -> Incident:
-    return incident_from_json(int(row[0]), row[1])
+    return incident_from_json(int(row[0]), row[1], row[2])
 
 
 def _locked(conn: Connection, sql: str) -> str:
@@ -172,21 +177,33 @@ def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) 
     return int(row[0])
 
 
+_SAVE = (
+    "UPDATE incidents SET state = ?, open_key = ?, updated_at = ?, wake_at = ?, data = ?,"
+    " version = version + 1 WHERE id = ?"
+)
+# An open incident keeps its open key: not rewriting it spares the unique index (timers).
+_SAVE_OPEN = (
+    "UPDATE incidents SET state = ?, updated_at = ?, wake_at = ?, data = ?,"
+    " version = version + 1 WHERE id = ?"
+)
+
+
+def _save_params(inc: Incident) -> tuple[Any, ...]:
+    key = open_key(inc.rule, inc.group_key) if inc.is_open else None
+    return (inc.state, key, inc.updated_at, inc.wake_at, incident_to_json(inc), inc.id)
+
+
 def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> None:
-    """Writes the incident; `index` also records its events' subject keys (needed only when
-    events were added: a timer or an ack changes none)."""
+    """Writes the incident; `index` when events were added (a timer or an ack adds none): their
+    document is rewritten and their subject keys recorded."""
+    conn.execute(_SAVE, _save_params(inc))
+    if not index:
+        return
     conn.execute(
-        "UPDATE incidents SET state = ?, open_key = ?, updated_at = ?, wake_at = ?, data = ? WHERE id = ?",
-        (
-            inc.state,
-            open_key(inc.rule, inc.group_key) if inc.is_open else None,
-            inc.updated_at,
-            inc.wake_at,
-            incident_to_json(inc),
-            inc.id,
-        ),
+        "UPDATE incidents SET events = ?, version = version + 1 WHERE id = ?",
+        (events_to_json(inc.events), inc.id),
     )
-    if not index or not inc.is_open:
+    if not inc.is_open:
         return
     keys = {k for e in inc.events for k in subject_keys(e)}
     if keys:
@@ -194,6 +211,18 @@ def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> Non
             "INSERT INTO incident_keys (key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(k, inc.id) for k in sorted(keys)],
         )
+
+
+def save_incidents(conn: Connection, incidents: Sequence[Incident]) -> None:
+    """Writes many incidents whose events did not change (timers firing), in two statements."""
+    still_open = [
+        (i.state, i.updated_at, i.wake_at, incident_to_json(i), i.id) for i in incidents if i.is_open
+    ]
+    closed = [_save_params(i) for i in incidents if not i.is_open]
+    if still_open:
+        conn.executemany(_SAVE_OPEN, still_open)
+    if closed:
+        conn.executemany(_SAVE, closed)
 
 
 def get_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Incident | None:
@@ -222,12 +251,49 @@ def open_incidents_about(conn: Connection, keys: Iterable[str]) -> list[Incident
     return [_from_row(r) for r in rows]
 
 
-def due_incidents(conn: Connection, now: datetime, limit: int = 500) -> list[Incident]:
+Versioned = dict[int, tuple[int, Incident]]  # id -> (version, incident)
+
+
+def read_due(conn: Connection, until: datetime, limit: int = 1000) -> Versioned:
+    """Incidents whose timer falls due by `until`, read ahead (no lock) with their versions."""
     rows = conn.fetchall(
-        _locked(conn, f"SELECT {_FIELDS} FROM incidents WHERE wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
+        f"SELECT {_FIELDS}, version FROM incidents WHERE wake_at <= ? ORDER BY wake_at, id LIMIT ?",
+        (until, limit),
+    )
+    return {int(r[0]): (int(r[3]), _from_row(r)) for r in rows}
+
+
+def due_incidents(
+    conn: Connection, now: datetime, limit: int = 500, read_ahead: Versioned | None = None
+) -> list[Incident]:
+    """Incidents whose timer is due at `now`, claimed (PostgreSQL: locked, skipping those
+    another instance holds). A `read_ahead` copy is used when its version is still current,
+    which spares parsing the incident while the timer is late."""
+    if not read_ahead:
+        rows = conn.fetchall(
+            _locked(conn, f"SELECT {_FIELDS} FROM incidents WHERE wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
+            (now, limit),
+        )
+        return [_from_row(r) for r in rows]
+    due = conn.fetchall(
+        _locked(conn, "SELECT id, version FROM incidents WHERE wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
         (now, limit),
     )
-    return [_from_row(r) for r in rows]
+    out: dict[int, Incident] = {}
+    stale: list[int] = []
+    for row in due:
+        iid, version = int(row[0]), int(row[1])
+        cached = read_ahead.get(iid)
+        if cached is not None and cached[0] == version:
+            out[iid] = cached[1]
+        else:
+            stale.append(iid)
+    for start in range(0, len(stale), 500):
+        chunk = stale[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.fetchall(f"SELECT {_FIELDS} FROM incidents WHERE id IN ({marks})", chunk):
+            out[int(r[0])] = _from_row(r)
+    return [out[int(row[0])] for row in due if int(row[0]) in out]
 
 
 def next_due(conn: Connection) -> datetime | None:
@@ -320,17 +386,26 @@ def _page(row: Row) -> PageRow:
     )
 
 
-def add_pages(conn: Connection, incident_id: int, pages: Sequence[Page], now: datetime) -> int:
+_ADD_PAGE = (
+    "INSERT INTO pages (key, incident_id, person, channel, step, round, state, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING"
+)
+
+
+def add_pages(conn: Connection, incident_id: int, pages: Sequence[Page], now: datetime) -> None:
     """Records pages as `pending`; a key already recorded is left alone (never sent twice)."""
-    n = 0
-    for p in pages:
-        cur = conn.execute(
-            "INSERT INTO pages (key, incident_id, person, channel, step, round, state, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING",
-            (p.key, incident_id, p.person, p.channel, p.step, p.round, now),
+    if pages:
+        conn.executemany(
+            _ADD_PAGE, [(p.key, incident_id, p.person, p.channel, p.step, p.round, now) for p in pages]
         )
-        n += max(0, cur.rowcount)
-    return n
+
+
+def add_pages_many(conn: Connection, pages: Sequence[tuple[int, Page]], now: datetime) -> None:
+    """`add_pages` for several incidents at once."""
+    if pages:
+        conn.executemany(
+            _ADD_PAGE, [(p.key, iid, p.person, p.channel, p.step, p.round, now) for iid, p in pages]
+        )
 
 
 # A page `queued` longer than this was claimed by a process that died before handing it to

@@ -1,5 +1,7 @@
--- Incidents (SPEC §5). The incident itself (events, timeline, escalation position) is one JSON
--- document written by the escalation core; the columns beside it are what queries need.
+-- Incidents (SPEC §5). The incident itself (timeline, escalation position, …) is a JSON
+-- document written by the escalation core, its events another (rewritten only when events
+-- join); the columns beside them are what queries need. `version` counts writes, so a copy
+-- read ahead of a timer (to fire it sooner) is used only if nothing changed it since.
 -- `wake_at` is the incident's durable timer: the scheduler sleeps until the smallest one.
 -- `open_key` (rule + group) is set while the incident is open, so that two routers can never
 -- open two incidents for one group.
@@ -12,7 +14,9 @@ CREATE TABLE incidents (
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
     wake_at TIMESTAMPTZ,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    events TEXT NOT NULL DEFAULT '[]',
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX incidents_wake ON incidents (wake_at) WHERE wake_at IS NOT NULL;
 CREATE INDEX incidents_state ON incidents (state, id);
