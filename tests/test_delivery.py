@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
+from pydantic import SecretStr
 
 from oncall.acktoken import AckSigner
 from oncall.channels import build_channels
@@ -144,12 +145,12 @@ async def providers(vt: VirtualTime) -> AsyncIterator[Providers]:
     tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_bot_token="1:T",
+        telegram_bot_token=SecretStr("1:T"),
         telegram_api_url=tg.api_url,
-        slack_bot_token="xoxb-1",
+        slack_bot_token=SecretStr("xoxb-1"),
         slack_api_url=sl.api_url,
         twilio_account_sid="AC1",
-        twilio_auth_token="tok",
+        twilio_auth_token=SecretStr("tok"),
         twilio_from="+15550001111",
         twilio_api_url=tw.api_url,
     )

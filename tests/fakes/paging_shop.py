@@ -35,6 +35,7 @@ from oncall.store import incidents as store
 from oncall.store.database import Database
 from oncall.web import ack
 from oncall.web.app import create_app
+from tests.fakes import FakeServer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
@@ -209,8 +210,8 @@ async def open_shop(
     tmp_path: Path, config: Config | None = None, **settings: Any
 ) -> AsyncIterator[PagingShop]:
     vt = VirtualTime()
-    fakes = (FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start())
-    tg, sl, tw = fakes
+    tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
+    fakes: tuple[FakeServer, ...] = (tg, sl, tw)
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'oncall.db'}",
         "public_url": PUBLIC,
