@@ -58,6 +58,20 @@ class TestTheWebhookIsTelegramsOnly:
         assert again.json()["duplicate"] is True
         assert len(shop.telegram.sent()) == 2  # the page, and one answer
 
+    async def test_an_update_refused_while_starting_is_handled_when_telegram_retries(
+        self, shop: PagingShop
+    ) -> None:
+        incident = await paged(shop)
+        service, shop.app.state.service = shop.app.state.service, None
+        update = {
+            "update_id": 5,
+            "callback_query": {"id": "q", "from": {"id": ANA.telegram}, "data": f"ack:{incident}"},
+        }
+        assert (await shop.telegram_update(update)).status_code == 503
+        shop.app.state.service = service
+        assert (await shop.telegram_update(update)).status_code == 200
+        assert await shop.state(incident) == "acknowledged"
+
     async def test_an_unreadable_body_is_400_after_the_secret_check(self, shop: PagingShop) -> None:
         res = await shop.client.post(
             "/telegram/webhook",

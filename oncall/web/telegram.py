@@ -61,12 +61,12 @@ async def webhook(request: Request) -> JSONResponse:
         update_id = int(update["update_id"])
     except (ValueError, KeyError, TypeError):
         return _error(400, "not a Telegram update")
+    service = service_of(request)
+    if service is None:  # before the dedup record, so that Telegram's retry is not lost
+        return _error(503, "the escalation service is not running")
     now = clock(request)
     if not await first_time(request.app.state.db, "telegram", str(update_id), now):
         return JSONResponse({"ok": True, "duplicate": True})
-    service = service_of(request)
-    if service is None:
-        return _error(503, "the escalation service is not running")
     if isinstance(update.get("callback_query"), dict):
         await _button(request, service, update["callback_query"], now)
     elif isinstance(update.get("message"), dict):

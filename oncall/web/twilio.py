@@ -86,13 +86,13 @@ async def sms(request: Request) -> Response:
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         return _error(400, "MessageSid and From are required")
+    service = service_of(request)
+    if service is None:  # before the dedup record, so that Twilio's retry is not lost
+        return _error(503, "the escalation service is not running")
     db = request.app.state.db
     now = clock(request)
     if not await first_time(db, "twilio", sid, now):
         return twiml(None)
-    service = service_of(request)
-    if service is None:
-        return _error(503, "the escalation service is not running")
     number = normalise_phone(sender)
     if body.strip().lower() in STOP_WORDS:
         return twiml(None)
