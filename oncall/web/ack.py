@@ -280,7 +280,7 @@ def _claim(request: Request, token: str) -> tuple[Any, Person] | Response:
     config = config_of(request)
     person = config.people.get(claim.person_id) if config is not None else None
     if person is None:
-        return _refused(REFUSAL, 403)
+        return _refused(REFUSAL)  # SPEC §4: every refused token is 401
     return claim, person
 
 
