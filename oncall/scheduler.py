@@ -39,7 +39,8 @@ class Scheduler:
         on_idle: Callable[[], object] | None = None,
         idle_every: float | None = None,
     ) -> None:
-        """`on_idle` (e.g. the config watcher's poll) runs at most every `idle_every` seconds."""
+        """`on_idle` (e.g. the config watcher's poll) runs about every `idle_every` seconds and
+        returns something true when it changed anything (a new configuration: look again)."""
         self.service = service
         self.clock = clock
         self.on_idle = on_idle
@@ -81,36 +82,47 @@ class Scheduler:
                 await _sleep_or_wake(wake, 5.0)
                 continue
             await self._sleep(wake)
-            self._maybe_idle()
 
     async def _sleep(self, wake: asyncio.Event) -> None:
-        """Sleeps until the next due time (or a wake-up, or the idle hook's interval). Just
-        before a timer falls due, the incidents due then are read ahead, so that when it comes
-        only the escalation step itself is left to do."""
+        """Sleeps until the next due time or a wake-up. The idle hook (config re-check) runs
+        every `idle_every` seconds meanwhile without touching the store; a configuration change
+        ends the sleep. Just before a timer falls due, the incidents due then are read ahead,
+        so that when it comes only the escalation step itself is left to do."""
         delay, due = await self._next()
-        if self.on_idle is not None and self.idle_every is not None:
-            delay = min(delay, self.idle_every)
-        if due is None or (due - self.clock()).total_seconds() > delay or delay <= READ_AHEAD:
-            await _sleep_or_wake(wake, delay)
-            return
-        if await _sleep_or_wake(wake, delay - READ_AHEAD):
-            return
-        await self.service.read_ahead(due)
-        remaining = (due - self.clock()).total_seconds()
-        if remaining > 0:
-            await _sleep_or_wake(wake, remaining)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            span = remaining if self.idle_every is None else min(remaining, self.idle_every)
+            if due is not None and span == remaining and span > READ_AHEAD:
+                # The due time falls within this span: stop a little early to read ahead.
+                if await _sleep_or_wake(wake, span - READ_AHEAD):
+                    return
+                await self.service.read_ahead(due)
+                rest = deadline - loop.time()
+                if rest > 0:
+                    await _sleep_or_wake(wake, rest)
+                return
+            if await _sleep_or_wake(wake, span):
+                return
+            if self._maybe_idle():
+                return
 
-    def _maybe_idle(self) -> None:
+    def _maybe_idle(self) -> bool:
+        """Runs the idle hook if its interval has passed; True when it reports a change."""
         if self.on_idle is None or self.idle_every is None:
-            return
+            return False
         now = time.monotonic()
-        if now - self._last_idle < self.idle_every:
-            return
+        if now - self._last_idle < self.idle_every * 0.9:
+            return False
         self._last_idle = now
         try:
-            self.on_idle()
+            return bool(self.on_idle())
         except Exception:
             log.exception("idle hook failed")
+            return False
 
     async def _next(self) -> tuple[float, datetime | None]:
         """How long to sleep, and the due time that ends the sleep (None: nothing due)."""
@@ -121,7 +133,10 @@ class Scheduler:
         due = await self.service.next_due()
         if due is None:
             return MAX_SLEEP, None
-        return min(MAX_SLEEP, max(0.0, (due - self.clock()).total_seconds())), due
+        seconds = max(0.0, (due - self.clock()).total_seconds())
+        if seconds > MAX_SLEEP:  # wake up to look again before then; nothing to read ahead yet
+            return MAX_SLEEP, None
+        return seconds, due
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name="oncall-scheduler")

@@ -6,6 +6,7 @@ it, so escalation tests can say "Ana got a Telegram page at 23:15 saying 5 failu
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +46,7 @@ class RecordingChannel:
     fail: bool = False
     sent: list[PageMessage] = field(default_factory=list)
     updates: list[tuple[str, str]] = field(default_factory=list)
+    delivered: asyncio.Event = field(default_factory=asyncio.Event)  # set by every send
 
     def configured(self) -> bool:
         return True
@@ -53,6 +55,7 @@ class RecordingChannel:
         if self.fail:
             return Delivery(ok=False, error="provider down", retryable=False)
         self.sent.append(message)
+        self.delivered.set()
         return Delivery(ok=True, ref=f"{self.name}-{len(self.sent)}")
 
     async def update(self, ref: str, text: str) -> Delivery:

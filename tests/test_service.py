@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -399,3 +400,32 @@ async def test_an_incident_read_ahead_of_its_timer_and_changed_since_fires_as_it
     view = await shop.service.incident(1)
     assert view is not None and view.state == "triggered"
     assert any("joined (6 live events)" in t["what"] for t in view.timeline)  # not lost by the firing
+
+
+async def test_the_real_scheduler_sleeps_until_the_hold_ends_instead_of_polling(shop: Shop) -> None:
+    from datetime import UTC
+
+    rules = (
+        replace(
+            shop.config.rules.rules[0],
+            hold=timedelta(milliseconds=300),
+            match=replace(shop.config.rules.rules[0].match, hours="any"),
+        ),
+        *shop.config.rules.rules[1:],
+    )
+    shop.config = shop_config(rules)
+    scheduler = Scheduler(shop.service)  # the real clock
+    task = scheduler.start()
+    try:
+        await asyncio.sleep(0)
+        await shop.receive(event(at=datetime.now(UTC)))
+        shop.service.wake()  # what the web app's on_event_stored hook does
+        async with asyncio.timeout(10):
+            await shop.channels["telegram"].delivered.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # start, the event, the end of the hold (and the pages it recorded): a handful of rounds,
+    # not one per polling interval
+    assert scheduler.rounds <= 6

@@ -206,24 +206,26 @@ def _watcher(app: FastAPI, service: Service) -> Any:
     watcher = ConfigWatcher(settings.rules_file, settings.rotas_dir)
     first = [True]
 
-    def poll() -> None:
+    def poll() -> bool:
+        """True when a new configuration came into force."""
         change = watcher.poll()
         if change is None:
-            return
+            return False
         starting, first[0] = first[0], False
         if change.ok and change.config is not None:
             if not starting:
                 log.info("configuration reloaded")
             app.state.config, app.state.config_error = change.config, None
-            return
+            return True
         app.state.config_error = "; ".join(change.problems)
         if starting:
-            return  # the app has already logged why the files did not load
+            return False  # the app has already logged why the files did not load
         log.error("configuration change not applied (keeping the last good one): %s", app.state.config_error)
         if app.state.config is not None:
             shop = app.state.config.rules.shop.name
             head = f"{shop}: your edit was not applied; the previous configuration stays in force."
             service.notify_fallback("\n".join([head, *change.problems]))
+        return False
 
     poll()
     return poll
