@@ -241,3 +241,16 @@ def test_a_policy_that_names_only_people_pages_them_directly() -> None:
     world = make_world(shop_config(rules, policies={"owner-only": policy}))
     inc = open_for(event(at=madrid("2026-11-28 23:10")), world).incident
     assert pages(step(inc, Tick(), madrid("2026-11-28 23:15"), world)) == [("owner", "sms")]
+
+
+class TestWhatAnActionThatChangesNothingSays:
+    def test_snoozing_a_held_incident(self) -> None:
+        held = saturday_burst()
+        out = step(held, Acted("Ana García", "snooze", "telegram"), madrid("2026-11-28 23:14"), WORLD)
+        assert not out.ok and out.text == "Incident 1 is held: nobody has been paged for it yet"
+
+    def test_resolving_twice(self) -> None:
+        fired = step(saturday_burst(), Tick(), madrid("2026-11-28 23:15"), WORLD).incident
+        done = step(fired, Acted("Ana García", "resolve", "sms"), madrid("2026-11-28 23:16"), WORLD).incident
+        again = step(done, Acted("Luis Pérez", "resolve", "sms"), madrid("2026-11-28 23:17"), WORLD)
+        assert not again.ok and again.text == "Incident 1 was already resolved by Ana García"

@@ -539,6 +539,11 @@ def _released(inc: Incident, rel: Released, now: datetime) -> Outcome:
 
 
 def _not_open(inc: Incident) -> str:
+    """Why an action changes nothing, in words for the person who tried it."""
+    if inc.state in ("held", "deferred"):
+        return f"Incident {inc.id} is {inc.state}: nobody has been paged for it yet"
+    if inc.state == "triggered":
+        return f"Incident {inc.id} is not acknowledged"
     by = inc.resolved_by if inc.state == "resolved" else None
     return f"Incident {inc.id} was already {inc.state}" + (f" by {by}" if by and by != SYSTEM else "")
 
