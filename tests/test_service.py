@@ -429,3 +429,17 @@ async def test_the_real_scheduler_sleeps_until_the_hold_ends_instead_of_polling(
     # start, the event, the end of the hold (and the pages it recorded): a handful of rounds,
     # not one per polling interval
     assert scheduler.rounds <= 6
+
+
+async def test_after_a_snooze_ends_ana_is_paged_again(shop: Shop) -> None:
+    await saturday_burst(shop)
+    await shop.at("2026-11-28 23:15")
+    snoozed = await shop.service.act(
+        1, PEOPLE["ana"], "snooze", "telegram", madrid("2026-11-28 23:16"), timedelta(minutes=30)
+    )
+    assert snoozed.ok and snoozed.text == "Incident 1 snoozed by Ana García until 23:46"
+    shop.clear()
+    await shop.at("2026-11-28 23:45")
+    assert shop.sent() == []
+    await shop.at("2026-11-28 23:46")
+    assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # not swallowed as a repeat

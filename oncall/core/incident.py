@@ -101,6 +101,7 @@ class Incident:
     wake_at: datetime | None = None  # when `Tick` is next due; None = nothing scheduled
     round: int = 0  # 0-based position in the policy, while escalating
     step_index: int = -1
+    cycle: int = 0  # times the policy started again after a snooze: keeps page keys unique
     paged: tuple[Paged, ...] = ()
     timeline: tuple[Entry, ...] = ()
     acknowledged_by: str | None = None
@@ -186,7 +187,7 @@ class Page:
     channel: str
     step: int  # 1-based
     round: int  # 1-based
-    key: str  # idempotency key: (incident, round, step, person, channel)
+    key: str  # idempotency key "INCIDENT[.CYCLE]:ROUND:STEP:PERSON:CHANNEL" (CYCLE: after a snooze)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +329,8 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
     policy = world.config.rules.policies.get(inc.policy or "")
     steps = policy.steps if policy is not None else ()
     rnd, idx = (0, 0) if restart else (inc.round, inc.step_index + 1)
+    cycle = inc.cycle + 1 if restart and inc.paged else inc.cycle
+    prefix = f"{inc.id}" if cycle == 0 else f"{inc.id}.{cycle}"
     if idx >= len(steps) and steps:
         rnd, idx = rnd + 1, 0
     repeat = policy.repeat if policy is not None else 0
@@ -364,7 +367,7 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
         if note:
             entries.append(Entry(now, note, SYSTEM))
         for ch in chans:
-            key = f"{inc.id}:{rnd + 1}:{idx + 1}:{pid}:{ch}"
+            key = f"{prefix}:{rnd + 1}:{idx + 1}:{pid}:{ch}"
             pages.append(Page(pid, ch, idx + 1, rnd + 1, key))
             paged.append(Paged(pid, ch, now, idx + 1, rnd + 1))
         described.append(f"{person.name} by {', '.join(chans)}")
@@ -381,6 +384,7 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
         acknowledged_by=None if restart else inc.acknowledged_by,
         round=rnd,
         step_index=idx,
+        cycle=cycle,
         wake_at=wake,
         updated_at=now,
         paged=(*inc.paged, *paged),
