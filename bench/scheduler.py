@@ -111,6 +111,7 @@ def seed(db_url: str, cfg: Config, count: int, due: datetime, offset: int = 0) -
             e = ev(i, due - rule.hold)
             key = f"order.id=o{i}"
             iid = store.new_incident_id(conn, rule.name, key, e.received_at)
+            assert iid is not None
             out = open_incident(iid, rule, key, e, e.received_at, world)
             store.save_incident(conn, replace(out.incident, wake_at=due))
 

@@ -373,10 +373,17 @@ class Service:
                 store.record_route(conn, ev.id, d.rule.name, "maintenance", None, note, now)
             else:
                 existing = store.find_open(conn, d.rule.name, d.group_key)
+                iid = (
+                    None
+                    if existing is not None
+                    else store.new_incident_id(conn, d.rule.name, d.group_key, now)
+                )
+                if iid is None and existing is None:  # another instance opened it meanwhile
+                    existing = store.find_open(conn, d.rule.name, d.group_key)
                 if existing is not None:
                     out = step(existing, Joined(ev), at, world)
                 else:
-                    iid = store.new_incident_id(conn, d.rule.name, d.group_key, now)
+                    assert iid is not None
                     out = open_incident(iid, d.rule, d.group_key, ev, at, world)
                     if d.action == "defer":
                         when = world.next_open(at)

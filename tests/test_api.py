@@ -39,6 +39,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
         def seed(conn: Connection) -> None:
             iid = store.new_incident_id(conn, RULES[0].name, "kind=payment_failed", ev.received_at)
+            assert iid is not None
             out = open_incident(iid, RULES[0], "kind=payment_failed", ev, ev.received_at, world)
             store.save_incident(conn, out.incident)
 

@@ -168,15 +168,15 @@ def open_key(rule: str, group_key: str) -> str:
     return f"{rule}\x1f{group_key}"
 
 
-def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) -> int:
-    """Reserves the id of a new incident for (rule, group); `save_incident` fills it in."""
+def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) -> int | None:
+    """Reserves the id of a new incident for (rule, group); `save_incident` fills it in. None
+    when another instance has just opened one for the group (join that one instead)."""
     row = conn.fetchone(
         "INSERT INTO incidents (rule, group_key, state, open_key, created_at, updated_at, data)"
-        " VALUES (?, ?, 'held', ?, ?, ?, '{}') RETURNING id",
+        " VALUES (?, ?, 'held', ?, ?, ?, '{}') ON CONFLICT (open_key) DO NOTHING RETURNING id",
         (rule, group_key, open_key(rule, group_key), now, now),
     )
-    assert row is not None
-    return int(row[0])
+    return int(row[0]) if row is not None else None
 
 
 _SAVE = (
@@ -234,7 +234,10 @@ def get_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> I
 
 
 def find_open(conn: Connection, rule: str, group_key: str) -> Incident | None:
-    row = conn.fetchone(f"SELECT {_FIELDS} FROM incidents WHERE open_key = ?", (open_key(rule, group_key),))
+    sql = f"SELECT {_FIELDS} FROM incidents WHERE open_key = ?"
+    if conn.dialect == "postgresql":
+        sql += " FOR UPDATE"  # two instances joining events to one incident take turns
+    row = conn.fetchone(sql, (open_key(rule, group_key),))
     return _from_row(row) if row is not None else None
 
 
