@@ -63,7 +63,8 @@ class TestAPageReachesAna:
         link_in(tg.params["text"])
 
         [sl] = shop.slack.posted()
-        assert sl.params["channel"] == "D" + (ANA.slack or "").lstrip("U")  # her DM, opened by conversations.open
+        # her DM, opened by conversations.open
+        assert sl.params["channel"] == "D" + (ANA.slack or "").lstrip("U")
         actions = next(b for b in sl.params["blocks"] if b["type"] == "actions")["elements"]
         assert [a["action_id"] for a in actions] == [
             f"ack:{incident}",

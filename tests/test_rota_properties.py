@@ -266,7 +266,9 @@ def test_on_call_agrees_with_shifts_and_with_the_reference(
 def test_overrides_always_win(built: tuple[Rota, datetime], where: float) -> None:
     rota, _ = built
     for o in rota.overrides:
-        t = o.start + (o.end - o.start) * where
+        # Floor to whole microseconds: `timedelta * float` rounds, and 0.9999… of a minute
+        # would land exactly on the override's (exclusive) end.
+        t = o.start + timedelta(microseconds=int((o.end - o.start) // timedelta(microseconds=1) * where))
         winner = [x.who for x in rota.overrides if x.start <= t < x.end][-1]
         got = on_call(rota, t)
         assert got is not None and got.person == winner
