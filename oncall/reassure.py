@@ -37,6 +37,7 @@ from oncall.channels.helpdesk import HelpdeskReplier
 from oncall.core import calendar
 from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message
 from oncall.core.models import Config
+from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.store import Connection, Database
 
@@ -179,6 +180,7 @@ class Reassurer:
             return
         channel, address = self._route(contact)
         if channel is None:
+            METRICS.reassurance(None, "unreachable")
             inserted = await self.db.transaction(
                 lambda conn: _note(conn, incident_id, key, message, "unreachable", address, now)
             )
@@ -195,10 +197,12 @@ class Reassurer:
             await self.db.transaction(
                 lambda conn: _outcome(conn, incident_id, key, "skipped", channel, None, detail, 0, now)
             )
+            METRICS.reassurance(channel, "skipped")
             await _safe(record, f"Customer reassurance not sent to {address}: {detail}")
             return
         result, tries = await self._send_with_retries(channel, contact, rendered, now)
         state = "sent" if result.ok else "failed"
+        METRICS.reassurance(channel, state)
         outcome = result.ref if result.ok else result.error
         release = None if result.ok else message
         language = rendered.language

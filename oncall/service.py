@@ -58,6 +58,7 @@ from oncall.core.incident import (
 from oncall.core.models import CHANNELS, Config, Event, Person
 from oncall.core.rota import next_on_call, on_call
 from oncall.core.rules import route
+from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.store import incidents as store
 from oncall.store.database import Connection, Database
@@ -413,6 +414,7 @@ class Service:
 
         def tx(conn: Connection) -> int:
             due = store.due_incidents(conn, now, limit, self._read)
+            METRICS.timers_fired(now, due)
             outs: list[Outcome] = []
             for inc in due:
                 try:
@@ -488,6 +490,7 @@ class Service:
             return ActResult(out.ok, iid, out.incident.state, out.text)
 
         result = await self.db.transaction(tx)
+        METRICS.act(verb, via, result.ok)
         if result.ok and result.incident_id is not None and verb in ("ack", "resolve"):
             self.dispatcher.settle(result.incident_id)
         self._after(batch)
@@ -584,6 +587,7 @@ class Service:
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
         if not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
+        METRICS.page(via, result.ok)
         done = utcnow()
 
         def tx(conn: Connection) -> None:

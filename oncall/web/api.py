@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from oncall.channels.base import Channel
 from oncall.core.models import Person
+from oncall.metrics import METRICS
 from oncall.service import Service
 from oncall.settings import Settings
 
@@ -221,6 +222,7 @@ def _watcher(app: FastAPI, service: Service) -> Any:
         if starting:
             return False  # the app has already logged why the files did not load
         log.error("configuration change not applied (keeping the last good one): %s", app.state.config_error)
+        METRICS.config_reload_failed()
         if app.state.config is not None:
             shop = app.state.config.rules.shop.name
             head = f"{shop}: your edit was not applied; the previous configuration stays in force."

@@ -25,7 +25,7 @@ from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
 from oncall.web import ack as paging_ack
-from oncall.web import api, health
+from oncall.web import api, health, metrics, status
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
 log = logging.getLogger("oncall")
@@ -163,6 +163,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     api.install(app)  # escalation: the owner's API, the service and its scheduler
     # Other parts add their routers here, one line each.
     paging_ack.install(app)  # paging: /ack, /telegram, /slack, /twilio and the ack-link key
+    status.install(app)  # GET /: the owner's status page
+    metrics.install(app)  # GET /metrics: Prometheus
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.core.models import Event
+from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.sources import SOURCES, Source, woocommerce
 from oncall.sources._common import PayloadError, SignatureError, body_hash
@@ -68,6 +69,7 @@ class WebhookIntake:
                 # Outside the middleware stack nobody else turns a bug into a 500; the
                 # platform retries a 500, so nothing is lost.
                 log.exception("webhook %s failed", source)
+                METRICS.webhook(source, "error")
                 await _respond(send, 500, {"error": "internal error; the delivery was not stored"})
 
         return asgi
@@ -113,6 +115,7 @@ class WebhookIntake:
         except _Refused as refused:
             status, answer, outcome = refused.status, {"error": refused.message}, refused.outcome
         await _respond(send, status, answer)
+        METRICS.webhook(source, outcome, kind)
         log.info(
             "webhook %s",
             _DUMPS(

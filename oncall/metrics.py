@@ -1,0 +1,160 @@
+"""The process's counters for `GET /metrics` (SPEC §4), in the Prometheus text format.
+
+One `METRICS` object per process (like the official client's default registry). Each hook is a
+plain dict increment on the thread that calls it — the webhook endpoint's is the event loop,
+the scheduler's lateness the store's writer thread — so the hot path takes no lock and
+allocates nothing. Values read at scrape time (incidents by state, timers, the configuration)
+come from the store and the app in `oncall.web.metrics`.
+
+Labels are only names the code chose (sources, outcomes, event kinds, channels, ways of
+acting): never a secret, a customer or a payload value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+# What the webhook endpoint calls an outcome → what /metrics calls it (SPEC §4's answers).
+WEBHOOK_OUTCOMES: dict[str, str] = {
+    "accepted": "accepted",
+    "duplicate": "duplicate",
+    "bad_signature": "unauthorized",
+    "bad_json": "bad_request",
+    "bad_payload": "bad_request",
+    "bad_content_type": "bad_request",
+    "disconnected": "bad_request",
+    "wrong_method": "bad_request",
+    "too_large": "too_large",
+    "store_unavailable": "unavailable",
+    "store_error": "unavailable",
+    "ping": "ping",
+    "error": "error",
+}
+# Always exposed (at 0 until they happen), so `rate()` and alerts see the first one.
+MAIN_OUTCOMES = ("accepted", "duplicate", "unauthorized", "bad_request", "too_large", "unavailable")
+LATENESS_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Every counter back to zero (tests)."""
+        self.webhooks: dict[str, dict[str, int]] = {}  # source → endpoint outcome → n
+        self.events: dict[tuple[str, str], int] = {}  # (source, kind) → n
+        self.pages: dict[tuple[str, str], int] = {}  # (channel, outcome) → n
+        self.actions: dict[tuple[str, str], int] = {}  # (action, via) → n
+        self.reassurances: dict[tuple[str, str], int] = {}  # (channel, outcome) → n
+        self.config_reload_failures = 0
+        self.lateness_buckets = [0] * len(LATENESS_BUCKETS)
+        self.lateness_sum = 0.0
+        self.lateness_count = 0
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def webhook(self, source: str, outcome: str, kind: str | None = None) -> None:
+        """One answered delivery; `kind` of an event newly stored."""
+        by = self.webhooks.get(source)
+        if by is None:
+            by = self.webhooks[source] = {}
+        by[outcome] = by.get(outcome, 0) + 1
+        if outcome == "accepted" and kind is not None:
+            key = (source, kind)
+            self.events[key] = self.events.get(key, 0) + 1
+
+    def page(self, channel: str, ok: bool) -> None:
+        key = (channel, "sent" if ok else "failed")
+        self.pages[key] = self.pages.get(key, 0) + 1
+
+    def act(self, action: str, via: str, ok: bool) -> None:
+        """An ack, resolve or snooze that changed the incident, and the way it came."""
+        if ok:
+            key = (action, via)
+            self.actions[key] = self.actions.get(key, 0) + 1
+
+    def reassurance(self, channel: str | None, outcome: str) -> None:
+        key = (channel or "none", outcome)
+        self.reassurances[key] = self.reassurances.get(key, 0) + 1
+
+    def config_reload_failed(self) -> None:
+        self.config_reload_failures += 1
+
+    def timers_fired(self, now: datetime, incidents: Iterable[Any]) -> None:
+        """How late each timer ran: `now` minus the incident's `wake_at`."""
+        for inc in incidents:
+            due: datetime | None = getattr(inc, "wake_at", None)
+            if due is None:
+                continue
+            late = max(0.0, (now - due).total_seconds())
+            self.lateness_sum += late
+            self.lateness_count += 1
+            for i, bound in enumerate(LATENESS_BUCKETS):
+                if late <= bound:
+                    self.lateness_buckets[i] += 1
+                    break
+
+    # -- exposition -----------------------------------------------------------------------------
+
+    def render(self, sources: Sequence[str]) -> list[str]:
+        """The counters as exposition lines (without the scrape-time gauges)."""
+        out: list[str] = []
+        webhooks: dict[tuple[str, str], int] = {(s, o): 0 for s in sources for o in MAIN_OUTCOMES}
+        for source, by in list(self.webhooks.items()):
+            for outcome, n in list(by.items()):
+                key = (source, WEBHOOK_OUTCOMES.get(outcome, outcome))
+                webhooks[key] = webhooks.get(key, 0) + n
+        family(out, "oncall_webhooks_total", "counter", "Webhook deliveries answered, by source and outcome.")
+        for (source, outcome), n in webhooks.items():
+            out.append(sample("oncall_webhooks_total", n, source=source, outcome=outcome))
+        family(out, "oncall_events_total", "counter", "Events newly stored, by source and kind.")
+        for (source, kind), n in sorted(self.events.items()):
+            out.append(sample("oncall_events_total", n, source=source, kind=kind))
+        family(out, "oncall_pages_total", "counter", "Pages handed to a channel, by channel and outcome.")
+        for (channel, outcome), n in sorted(self.pages.items()):
+            out.append(sample("oncall_pages_total", n, channel=channel, outcome=outcome))
+        family(out, "oncall_actions_total", "counter", "Acks, resolves and snoozes that took effect, by way.")
+        for (action, via), n in sorted(self.actions.items()):
+            out.append(sample("oncall_actions_total", n, action=action, via=via))
+        family(out, "oncall_reassurances_total", "counter", "Customer reassurances, by channel and outcome.")
+        for (channel, outcome), n in sorted(self.reassurances.items()):
+            out.append(sample("oncall_reassurances_total", n, channel=channel, outcome=outcome))
+        family(
+            out,
+            "oncall_config_reload_failures_total",
+            "counter",
+            "Edits of the owner's files that did not load (the last good version stayed in force).",
+        )
+        out.append(sample("oncall_config_reload_failures_total", self.config_reload_failures))
+        name = "oncall_scheduler_lateness_seconds"
+        family(out, name, "histogram", "How long after its due time each incident timer ran.")
+        cumulative = 0
+        for bound, n in zip(LATENESS_BUCKETS, self.lateness_buckets, strict=True):
+            cumulative += n
+            out.append(sample(f"{name}_bucket", cumulative, le=f"{bound:g}"))
+        out.append(sample(f"{name}_bucket", self.lateness_count, le="+Inf"))
+        out.append(sample(f"{name}_sum", round(self.lateness_sum, 6)))
+        out.append(sample(f"{name}_count", self.lateness_count))
+        return out
+
+
+def family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {help_text}")
+    out.append(f"# TYPE {name} {kind}")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def sample(name: str, value: float, **labels: str) -> str:
+    text = repr(float(value)) if isinstance(value, float) else str(value)
+    if not labels:
+        return f"{name} {text}"
+    inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+    return f"{name}{{{inner}}} {text}"
+
+
+METRICS = Metrics()

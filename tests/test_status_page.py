@@ -1,0 +1,231 @@
+"""`GET /`, the owner's status page, on the real app with real files and a real store: what the
+owner sees on a phone — who is on call now and next, the open incidents with their timelines,
+a failed edit — and that nobody else sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from oncall.service import IncidentView
+from oncall.web.app import create_app
+from tests.fixtures import platforms as p
+
+TOKEN = "st4tus-admin-token"
+STRIPE = "whsec_status_page_test"
+MADRID = ZoneInfo("Europe/Madrid")
+EVIL = '<script>alert("x")</script> Lucía'
+
+RULES = """
+[shop]
+name = "Tienda Ejemplo"
+timezone = "Europe/Madrid"
+language = "es"
+fallback = "person:owner"
+
+[business_hours]                     # never open: every event is after hours
+
+[[policy]]
+name = "night"
+  [[policy.step]]
+  notify = ["rota:weekend"]
+  via = ["telegram"]
+  ack_within = "10m"
+
+[[rule]]
+name = "payment failures"
+match = { kind = ["payment_failed"] }
+group_by = ["kind"]
+hold = "0s"
+policy = "night"
+reassure = "payment_failed"
+
+[message.payment_failed]
+es = "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado."
+"""
+
+PEOPLE = """
+[person.ana]
+name = "Ana García"
+telegram = 111
+[person.luis]
+name = "Luis Martín"
+telegram = 222
+[person.owner]
+name = "Carmen"
+telegram = 333
+"""
+
+
+def write_shop(root: Path) -> datetime:
+    """The shop's files: Luis holds the rota, Ana covers it by an override from an hour ago
+    until the returned time (aware, Madrid)."""
+    now = datetime.now(MADRID).replace(second=0, microsecond=0)
+    until = now + timedelta(hours=3)
+    (root / "rotas").mkdir(exist_ok=True)
+    (root / "escalation_rules.toml").write_text(RULES, encoding="utf-8")
+    (root / "rotas" / "people.toml").write_text(PEOPLE, encoding="utf-8")
+    (root / "rotas" / "weekend.toml").write_text(
+        'timezone = "Europe/Madrid"\n[[layer]]\nname = "all"\nmembers = ["luis"]\n'
+        f'[[override]]\nwho = "ana"\nfrom = "{now - timedelta(hours=1):%Y-%m-%d %H:%M}"\n'
+        f'to = "{until:%Y-%m-%d %H:%M}"\n',
+        encoding="utf-8",
+    )
+    return until
+
+
+@asynccontextmanager
+async def running(root: Path, **settings: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{root / 'oncall.db'}",
+        "rules_file": root / "escalation_rules.toml",
+        "rotas_dir": root / "rotas",
+        "admin_token": TOKEN,
+        "stripe_secret": STRIPE,
+        "_env_file": None,
+    }
+    app = create_app(**(values | settings))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncall.test") as client,
+    ):
+        yield app, client
+
+
+def stripe_failure(event_id: str, name: str = "Lucía Fernández", email: str = "lucia@example.com") -> bytes:
+    payload = p.load_json("stripe/payment_intent.payment_failed.json")
+    payload["id"] = event_id
+    billing = payload["data"]["object"]["last_payment_error"]["payment_method"]["billing_details"]
+    billing["name"], billing["email"] = name, email
+    payload["data"]["object"]["metadata"]["customer_email"] = email
+    return json.dumps(payload).encode()
+
+
+async def post_stripe(client: httpx.AsyncClient, body: bytes, secret: str = STRIPE) -> httpx.Response:
+    return await client.post("/webhooks/stripe", content=body, headers=p.stripe_headers(body, secret))
+
+
+async def paged_incident(app: FastAPI, within: float = 10.0) -> IncidentView:
+    """Waits until the scheduler has routed the event and paged somebody."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        service = app.state.service
+        if service is not None:
+            found: list[IncidentView] = [i for i in await service.incidents() if i.paged]
+            if found:
+                return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no incident was paged")
+
+
+def basic(password: str, user: str = "owner") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def clock(at: datetime) -> str:
+    return f"{at.astimezone(MADRID):%a %d %b %H:%M}"
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, datetime]]:
+    until = write_shop(tmp_path)
+    async with running(tmp_path) as (app, client):
+        yield app, client, until
+
+
+class TestWhoMaySeeIt:
+    async def test_a_phone_browser_is_asked_for_the_token_as_a_password(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        r = await client.get("/")
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith('Basic realm="oncall"')
+        assert "Ana" not in r.text and "admin token" in r.text
+        assert (await client.get("/", headers=basic("wrong"))).status_code == 401
+        assert (await client.get("/", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        assert (await client.get("/", headers=basic(TOKEN))).status_code == 200
+        assert (await client.get("/", headers=basic(TOKEN, user=""))).status_code == 200
+
+    async def test_a_script_sends_the_token_as_a_bearer(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        r = await client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.headers["cache-control"] == "no-store"
+        assert "<script" not in r.text.lower() and "http://" not in r.text  # no JS, no outside assets
+
+    async def test_without_an_admin_token_the_page_is_closed_and_says_how_to_open_it(
+        self, tmp_path: Path
+    ) -> None:
+        write_shop(tmp_path)
+        async with running(tmp_path, admin_token=None) as (_, client):
+            r = await client.get("/", headers=basic("anything"))
+            assert r.status_code == 401 and "set ONCALL_ADMIN_TOKEN" in r.text
+            assert "www-authenticate" not in r.headers  # nothing to type in a prompt
+            assert "Ana" not in r.text
+
+
+async def test_the_owner_sees_who_is_on_call_and_the_open_incident_with_its_timeline(
+    shop: tuple[FastAPI, httpx.AsyncClient, datetime],
+) -> None:
+    app, client, until = shop
+    assert (await post_stripe(client, stripe_failure("evt_status_1", name=EVIL))).status_code == 202
+    incident = await paged_incident(app)
+    page = (await client.get("/", headers=basic(TOKEN))).text
+
+    assert "Tienda Ejemplo" in page
+    rota = page.split("<h2>Who is on call</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "weekend" in rota and "Ana García" in rota and clock(until) in rota  # until, Madrid time
+    assert "Luis Martín" in rota  # next, from the same time
+    assert rota.count(clock(until)) == 2
+
+    incidents = page.split("<h2>Open incidents</h2>", 1)[1]
+    assert f"#{incident.id}" in incidents and "payment failures" in incidents
+    assert incident.state in incidents and "1 event" in incidents
+    assert "Ana García by telegram" in incidents or "Ana García by console" in incidents
+    for entry in incident.timeline:  # every timeline entry, with its time and actor
+        at = datetime.fromisoformat(entry["at"])
+        assert clock(at) in incidents
+        assert entry["what"].split("<", 1)[0].split('"', 1)[0] in incidents
+    # The customer's name from the webhook is shown as text, never run as a script.
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Lucía" in incidents
+    assert "<script" not in page
+
+
+async def test_a_failed_edit_is_shown_and_the_last_good_rota_stays(
+    shop: tuple[FastAPI, httpx.AsyncClient, datetime], tmp_path: Path
+) -> None:
+    _, client, until = shop
+    rules = tmp_path / "escalation_rules.toml"
+    rules.write_text(RULES.replace('policy = "night"', 'policy = "nigth"'), encoding="utf-8")
+    deadline = time.monotonic() + 15
+    page = ""
+    while time.monotonic() < deadline:
+        page = (await client.get("/", headers=basic(TOKEN))).text
+        if "not applied" in page:
+            break
+        await asyncio.sleep(0.2)
+    assert "Your last edit was not applied" in page
+    assert "nigth" in page and "escalation_rules.toml" in page
+    assert "Ana García" in page and clock(until) in page  # the last good version is in force
+
+
+async def test_with_nothing_open_the_page_says_so(shop: tuple[FastAPI, httpx.AsyncClient, datetime]) -> None:
+    _, client, _ = shop
+    page = (await client.get("/", headers=basic(TOKEN))).text
+    assert "No open incidents." in page
+    assert datetime.now(UTC).astimezone(MADRID).strftime("%a %d %b") in page
