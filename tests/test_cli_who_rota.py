@@ -218,3 +218,27 @@ class TestRotaIcs:
         for e in events:
             start = e.decoded("dtstart").astimezone(UTC)
             assert (start.hour, start.minute) in {(17, 0), (16, 0)}  # Friday 18:00 in Madrid
+
+
+class TestWhenIsReadAlikeByWhoAndSimulate:
+    """One WHEN, one instant: `who --at` and `simulate --at` share the parser of SPEC §6."""
+
+    def test_simulate_reads_a_skipped_wall_time_as_the_jump_like_who(
+        self, shop: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        (shop / "e.json").write_text('{"kind": "payment_failed"}', encoding="utf-8")
+        _, who, _ = run(capsys, "who", "--at", "2026-03-29T02:30", "--rota", "weekend")
+        code, sim, _ = run(capsys, "simulate", str(shop / "e.json"), "--at", "2026-03-29T02:30")
+        assert code == 0
+        assert who.startswith("On call at Sun 29 Mar 2026 03:00")
+        assert sim.startswith("Event: payment_failed from generic at Sun 29 Mar 03:00 (Europe/Madrid)")
+
+    @pytest.mark.parametrize("when", ["9999-12-31T23:59", "0001-01-01T00:00"])
+    def test_a_year_out_of_range_is_an_input_error_not_a_traceback(
+        self, shop: Path, capsys: pytest.CaptureFixture[str], when: str
+    ) -> None:
+        (shop / "e.json").write_text('{"kind": "payment_failed"}', encoding="utf-8")
+        for argv in (["who", "--at", when], ["simulate", str(shop / "e.json"), "--at", when]):
+            code, out, err = run(capsys, *argv)
+            assert code == 1 and out == ""
+            assert err == f"error: --at: '{when}': the year must be between 1970 and 2999\n"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oncall.commands import when as when_module
 from oncall.core import pagetext
 from oncall.core.incident import Incident, Page, World, make_world, open_incident, run_forward
 from oncall.core.models import Config, Event
@@ -23,13 +24,10 @@ from oncall.settings import Settings
 
 
 def parse_when(text: str | None, config: Config) -> datetime:
-    """ISO 8601 in the shop's timezone unless it carries an offset; None = now."""
+    """WHEN as `oncall who --at` reads it (`oncall.commands.when`); None = now."""
     if text is None:
         return datetime.now(UTC)
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=config.rules.shop.timezone)
-    return when.astimezone(UTC)
+    return when_module.parse_when(text, config.rules.shop.timezone)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         when = parse_when(args.at, config)
-    except ValueError:
-        print(f"error: --at {args.at!r} is not an ISO 8601 time such as 2026-11-28T23:10", file=sys.stderr)
+    except ValueError as exc:
+        print(f"error: --at: {exc}", file=sys.stderr)
         return 1
     try:
         ev = read_event(Path(args.event), args.source, when)

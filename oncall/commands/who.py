@@ -16,20 +16,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from oncall.commands.when import parse_when
 from oncall.config import ConfigError, load_config
-from oncall.core.calendar import local_to_utc
 from oncall.core.models import Config, Person
 from oncall.core.rota import HORIZON, next_on_call, on_call
 from oncall.settings import Settings
 
-
-def parse_when(text: str, tz: ZoneInfo) -> datetime:
-    """ISO 8601, read in `tz` unless it carries an offset (a wall time the clocks skip or repeat
-    is read by the rota rule: the jump, or the first occurrence). Raises ValueError."""
-    when = datetime.fromisoformat(text.strip())
-    if when.tzinfo is None:
-        return local_to_utc(when, tz)
-    return when.astimezone(UTC)
+__all__ = ["describe", "display_name", "load", "local_time", "parse_when", "run", "unknown_rota"]
 
 
 def local_time(t: datetime, tz: ZoneInfo, ref: datetime | None = None) -> str:
@@ -101,12 +94,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         try:
             at = parse_when(args.at, config.rules.shop.timezone)
-        except ValueError:
-            print(
-                f"error: --at: {args.at!r} is not an ISO 8601 time such as 2026-11-28T23:10 "
-                "or 2026-11-28T23:10+01:00",
-                file=sys.stderr,
-            )
+        except ValueError as exc:
+            print(f"error: --at: {exc}", file=sys.stderr)
             return 1
     names = [args.rota] if args.rota is not None else sorted(config.rotas)
     print("\n".join(describe(config, names, at)))
