@@ -105,3 +105,16 @@ def test_a_platform_payload_is_read_with_source(
     out = capsys.readouterr().out
     assert out.startswith("Event: payment_failed from stripe at Sat 28 Nov 23:10")
     assert "1 payment failure since 23:10, 189.90 EUR" in out
+
+
+def test_a_shopify_dispute_payload_is_simulated_as_a_dispute(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Shopify names its topic only in a header; the dry run must not read a dispute as an order.
+    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
+    path = ROOT / "tests" / "fixtures" / "shopify" / "disputes_create.json"
+    assert main(["simulate", str(path), "--source", "shopify", "--at", "2026-11-28T23:10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Event: dispute_opened from shopify at Sat 28 Nov 23:10")
+    assert "Rule: “disputes go to the owner” → page" in out

@@ -79,7 +79,12 @@ def _headers(source: str, payload: Any) -> dict[str, str]:
     """What the platform would have sent beside the body, when the payload alone does not say:
     Shopify names its topic only in a header."""
     if source == "shopify" and isinstance(payload, dict):
-        topic = "order_transactions/create" if "kind" in payload and "status" in payload else "orders/create"
+        if "kind" in payload and "status" in payload:
+            topic = "order_transactions/create"
+        elif "order_id" in payload and "reason" in payload:  # a dispute names its order and reason
+            topic = "disputes/create"
+        else:
+            topic = "orders/create"
         return {"x-shopify-topic": topic}
     return {}
 
