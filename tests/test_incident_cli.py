@@ -66,3 +66,17 @@ def test_an_unknown_incident_is_an_error(
 ) -> None:
     assert main(["resolve", "42"]) == 1
     assert "There is no incident 42" in capsys.readouterr().err
+
+
+def test_before_oncall_migrate_the_terminal_says_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ONCALL_DATABASE_URL", f"sqlite:///{tmp_path / 'oncall.db'}")
+    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
+    monkeypatch.chdir(tmp_path)
+    for argv in (["incidents"], ["ack", "1"], ["resolve", "1"]):
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith("error: the database is not set up") and "run `oncall migrate`" in err

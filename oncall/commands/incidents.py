@@ -25,10 +25,26 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     config = _config(settings)
     try:
+        pending = _pending_migrations(settings)
+        if pending:
+            print(
+                f"error: the database is not set up ({len(pending)} migration(s) pending): "
+                "run `oncall migrate` first",
+                file=sys.stderr,
+            )
+            return 1
         return asyncio.run(_run(args, settings, config))
     except StoreError as exc:
-        print(f"error: {exc} (has `oncall migrate` been run?)", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+
+
+def _pending_migrations(settings: Settings) -> list[str]:
+    db = open_database(settings.database_url)
+    try:
+        return db.pending_migrations()
+    finally:
+        db.close()
 
 
 def _config(settings: Settings) -> Config | None:
