@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from oncall import __version__
 
@@ -88,8 +91,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: 'oncall {args.command}' is not available in this version", file=sys.stderr)
         return 1
-    code: int = module.run(args)
+    try:
+        code: int = module.run(args)
+    except BrokenPipeError:  # `oncall rota ics NAME | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except ValidationError as exc:  # a setting of SPEC §3 (environment or .env) has a bad value
+        if exc.title != "Settings":
+            raise
+        for err in exc.errors():
+            name = "ONCALL_" + "_".join(str(part) for part in err["loc"]).upper()
+            # the value itself is not repeated: it may be a secret
+            print(f"error: {name}: {err['msg']} (environment or .env)", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # The store is imported only by the commands that use it (psycopg is slow to import).
+        database = sys.modules.get("oncall.store.database")
+        if database is None or not isinstance(exc, database.StoreError):
+            raise
+        # e.g. an ONCALL_DATABASE_URL of an unsupported kind
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
     return code
+
+
+def one_line(text: str) -> str:
+    """A driver's multi-line message on one line, so that each error is one line of stderr."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

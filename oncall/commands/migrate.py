@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         applied = db.migrate()
     except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     finally:
         db.close()

@@ -183,7 +183,10 @@ class Database:
     """SQLite or PostgreSQL, written by one thread. Open with `open_database(url)`."""
 
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # the message never repeats the URL, which may hold a password
+            raise StoreError(f"the database URL is not a URL: {exc}") from None
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.url = url
         if parts.scheme == "sqlite":
