@@ -222,6 +222,9 @@ async def test_a_failed_edit_is_shown_and_the_last_good_rota_stays(
     assert "Your last edit was not applied" in page
     assert "nigth" in page and "escalation_rules.toml" in page
     assert "Ana García" in page and clock(until) in page  # the last good version is in force
+    ready = (await client.get("/readyz")).json()  # SPEC §2.2: /readyz says so too
+    assert ready["status"] == "ready" and "not applied" in ready["checks"]["config"]["detail"]
+    assert "nigth" in ready["checks"]["config"]["detail"]
 
 
 async def test_with_nothing_open_the_page_says_so(shop: tuple[FastAPI, httpx.AsyncClient, datetime]) -> None:

@@ -33,7 +33,9 @@ async def readyz(request: Request) -> JSONResponse:
     except StoreError as exc:
         checks["store"] = {"ok": False, "detail": str(exc)}
     if getattr(state, "config", None) is not None:
-        checks["config"] = {"ok": True, "detail": "loaded"}
+        error = getattr(state, "config_error", None)
+        detail = f"loaded; the last edit was not applied (the previous version is in force): {error}"
+        checks["config"] = {"ok": True, "detail": detail if error else "loaded"}
     else:
         error = getattr(state, "config_error", None)
         detail = "configuration not loaded" + (f": {error}" if error else "")
