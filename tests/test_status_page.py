@@ -232,3 +232,13 @@ async def test_with_nothing_open_the_page_says_so(shop: tuple[FastAPI, httpx.Asy
     page = (await client.get("/", headers=basic(TOKEN))).text
     assert "No open incidents." in page
     assert datetime.now(UTC).astimezone(MADRID).strftime("%a %d %b") in page
+
+
+async def test_files_that_never_loaded_are_shown_instead_of_the_rotas(tmp_path: Path) -> None:
+    write_shop(tmp_path)
+    (tmp_path / "escalation_rules.toml").write_text(RULES.replace('"night"', '"nigth"', 1), encoding="utf-8")
+    async with running(tmp_path) as (_, client):
+        r = await client.get("/", headers=basic(TOKEN))
+        assert r.status_code == 200
+        assert "No configuration is loaded: nobody can be paged" in r.text and "nigth" in r.text
+        assert "Who is on call" not in r.text
