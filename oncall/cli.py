@@ -18,11 +18,18 @@ from pydantic import ValidationError
 
 from oncall import __version__
 
+_WHEN = "ISO 8601 such as 2026-11-28T23:10, in the shop's timezone unless it has an offset"
+_SOURCES = "shopify, stripe, woocommerce, zendesk, freshdesk or generic"
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="oncall",
         description="After-hours on-call paging for small online shops.",
+        epilog="Files: escalation_rules.toml and rotas/ (ONCALL_RULES_FILE, ONCALL_ROTAS_DIR). "
+        "Settings: ONCALL_* variables, from the environment or a .env file. "
+        "Exit codes: 0 success, 1 invalid input or configuration, 2 usage error. "
+        "`oncall COMMAND --help` describes each command.",
     )
     p.add_argument("--version", action="version", version=f"oncall {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -38,40 +45,44 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations")
 
     s = cmd("check", "check", "validate every file; list rota gaps and missing contact details")
-    s.add_argument("--weeks", type=int, default=4, help="how far ahead to look for gaps (default 4)")
+    s.add_argument(
+        "--weeks", type=int, default=4, metavar="N", help="how far ahead to look for gaps (default 4)"
+    )
 
     s = cmd("who", "who", "who is on call, until when, and who is next")
-    s.add_argument("--at", metavar="WHEN", help="ISO 8601 time, shop timezone unless it has an offset")
-    s.add_argument("--rota", metavar="NAME", help="only this rota")
+    s.add_argument("--at", metavar="WHEN", help=f"{_WHEN} (default: now)")
+    s.add_argument("--rota", metavar="NAME", help="only this rota (a file rotas/NAME.toml)")
 
     rota = cmd("rota", "rota", "show a rota's shifts")
     rsub = rota.add_subparsers(dest="rota_command", metavar="SUBCOMMAND", required=True)
     s = rsub.add_parser("show", help="the shifts as a table")
     s.add_argument("name", nargs="?", metavar="NAME", help="rota name (default: all)")
-    s.add_argument("--weeks", type=int, default=2, help="how many weeks to show (default 2)")
+    s.add_argument("--weeks", type=int, default=2, metavar="N", help="how many weeks to show (default 2)")
     s = rsub.add_parser("ics", help="the rota as iCalendar on stdout")
-    s.add_argument("name", metavar="NAME")
-    s.add_argument("--weeks", type=int, default=26, help="how many weeks to export (default 26)")
+    s.add_argument("name", metavar="NAME", help="rota name (a file rotas/NAME.toml)")
+    s.add_argument("--weeks", type=int, default=26, metavar="N", help="how many weeks to export (default 26)")
 
-    s = cmd("simulate", "simulate", "dry run an event: matching rule, pages, customer message")
-    s.add_argument("event", metavar="EVENT.json")
-    s.add_argument("--source", help="the file is a payload of this platform (default: generic)")
-    s.add_argument("--at", metavar="WHEN", help="when the event arrives (default: now)")
+    s = cmd("simulate", "simulate", "dry run (sends nothing): matching rule, pages, customer message")
+    s.add_argument(
+        "event", metavar="EVENT.json", help="an event in the generic schema, or a payload of --source"
+    )
+    s.add_argument("--source", help=f"the file is a payload of this platform: {_SOURCES} (default: generic)")
+    s.add_argument("--at", metavar="WHEN", help=f"when the event arrives: {_WHEN} (default: now)")
 
     s = cmd("incidents", "incidents", "list open incidents")
     s.add_argument("--all", action="store_true", help="include resolved and cancelled ones")
     s = cmd("ack", "incidents", "acknowledge an incident")
-    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("id", type=int, metavar="ID", help="the incident's number (see oncall incidents)")
     s = cmd("resolve", "incidents", "resolve an incident")
-    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("id", type=int, metavar="ID", help="the incident's number (see oncall incidents)")
 
     s = cmd("test-page", "test_page", "send a real test message to a person")
-    s.add_argument("person", metavar="PERSON")
+    s.add_argument("person", metavar="PERSON", help="a person's ID: [person.ID] in rotas/people.toml")
     s.add_argument("--via", metavar="CHANNEL", help="telegram, slack or sms (default: all they have)")
 
     s = cmd("trigger", "trigger", "post a correctly signed sample webhook to a running server")
-    s.add_argument("source", metavar="SOURCE")
-    s.add_argument("kind", metavar="KIND")
+    s.add_argument("source", metavar="SOURCE", help=_SOURCES)
+    s.add_argument("kind", metavar="KIND", help="the kind of event, e.g. payment_failed or ticket_created")
     s.add_argument("--url", help="server base URL (default: ONCALL_PUBLIC_URL)")
 
     tg = cmd("telegram", "telegram", "Telegram bot set-up")

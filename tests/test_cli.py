@@ -60,3 +60,22 @@ def test_a_database_url_that_cannot_work_is_one_line_without_the_password(
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "pa55word" not in err
     assert "oncall migrate" not in err  # the database is the problem, not its schema
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "Exit codes: 0 success, 1 invalid input or configuration, 2 usage error"),
+        (["who"], "in the shop's timezone unless it has an offset"),
+        (["simulate"], "an event in the generic schema, or a payload of --source"),
+        (["trigger"], "shopify, stripe, woocommerce, zendesk, freshdesk or generic"),
+        (["test-page"], "[person.ID] in rotas/people.toml"),
+        (["ack"], "the incident's number"),
+        (["rota", "ics"], "rota name"),
+    ],
+)
+def test_help_explains_every_argument(argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    assert says in " ".join(capsys.readouterr().out.split())
