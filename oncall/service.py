@@ -554,6 +554,10 @@ class Service:
         via = page.channel
         if person is None or inc is None:
             result = Delivery(ok=False, error=f"{page.person} is no longer in people.toml")
+        elif inc.state != "triggered":
+            # Acknowledged or resolved after this page was queued (e.g. a fail-over page): an
+            # ack stops the escalation, so it is never sent (SPEC §5).
+            result = Delivery(ok=False, error=f"cancelled: the incident was {inc.state}")
         else:
             channel = self.channels.get(via)
             if via != "console" and (channel is None or not channel.configured()):
@@ -585,7 +589,10 @@ class Service:
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
-        if not result.ok:
+        cancelled = not result.ok and (result.error or "").startswith("cancelled:")
+        if cancelled:
+            notes.append(f"{via} page to {page.person} not sent: {(result.error or '').partition(': ')[2]}")
+        elif not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
         METRICS.page(via, result.ok)
         done = utcnow()
@@ -596,8 +603,10 @@ class Service:
             )
             for n in notes:
                 self._append(conn, page.incident_id, Entry(done, n))
-            if not result.ok and person is not None and inc is not None:
-                self._failover(conn, page, person, done)
+            if not result.ok and not cancelled and person is not None and inc is not None:
+                current = store.get_incident(conn, page.incident_id)
+                if current is not None and current.state == "triggered":  # not acted on meanwhile
+                    self._failover(conn, page, person, done)
 
         await self.db.transaction(tx)
         self._claimed.discard(page.key)
@@ -774,6 +783,9 @@ class Service:
             elif isinstance(eff, _ReassureEffect):
                 self._spawn(self._reassure(eff))
             else:
+                # Acknowledged, resolved or snoozed (by anyone: a person, the API, the helpdesk):
+                # its pages still queued or retrying are dropped, like after `act`.
+                self.dispatcher.settle(eff.incident_id)
                 self._spawn(self._update(eff.incident_id, eff.text))
         if batch.pages:
             self.wake()

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from oncall.channels.base import Delivery, PageMessage
 from oncall.core.models import Config, Event, Ticket
 from oncall.scheduler import Scheduler
 from oncall.service import Service
@@ -269,6 +270,39 @@ class TestChannels:
         assert any(
             "not reached by sms: paging by telegram, slack instead" in t["what"] for t in view.timeline
         )
+
+    async def test_a_page_queued_before_an_ack_is_not_sent_and_nobody_else_is_paged(self, shop: Shop) -> None:
+        await saturday_burst(shop)
+        await shop.service.fire_due(madrid("2026-11-28 23:15"))  # step 1 queued, not yet sent
+        acked = await shop.service.act(1, PEOPLE["ana"], "ack", "api", madrid("2026-11-28 23:15"))
+        assert acked.ok
+        await shop.at("2026-11-28 23:16")
+        await shop.at("2026-11-28 23:17")
+        assert shop.sent() == []
+        pages = await shop.db.transaction(lambda c: store.pages_of(c, 1))
+        assert {p.key.split(":", 4)[4] for p in pages} == {"telegram", "slack"}  # no fail-over
+        view = await shop.service.incident(1)
+        assert view is not None and view.state == "acknowledged"
+        assert not any("not reached" in t["what"] for t in view.timeline)
+
+    async def test_a_send_that_fails_while_the_incident_is_acknowledged_pages_no_other_channel(
+        self, shop: Shop
+    ) -> None:
+        class AckedMeanwhile(RecordingChannel):
+            async def send(self, message: PageMessage) -> Delivery:
+                # Ana acknowledges by SMS while Telegram and Slack time out.
+                await shop.service.act(1, PEOPLE["ana"], "ack", "sms", madrid("2026-11-28 23:15"))
+                return Delivery(ok=False, error="timed out", retryable=False)
+
+        shop.service.channels["telegram"] = AckedMeanwhile("telegram")
+        shop.service.channels["slack"] = AckedMeanwhile("slack")
+        await saturday_burst(shop)
+        await shop.at("2026-11-28 23:15")
+        await shop.at("2026-11-28 23:16")
+        assert shop.channels["sms"].sent == []
+        view = await shop.service.incident(1)
+        assert view is not None and view.state == "acknowledged"
+        assert not any("not reached" in t["what"] for t in view.timeline)
 
 
 async def test_the_scheduler_sleeps_until_the_next_due_time(shop: Shop) -> None:
