@@ -109,6 +109,27 @@ def test_serve_logs_its_setup_without_secrets_and_applies_migrations(tmp_path: P
     assert not any(secret in log for secret in SECRETS.values())
 
 
+def test_the_start_up_log_calls_sms_off_without_a_sender_number_as_the_channel_does() -> None:
+    from pydantic import SecretStr
+
+    from oncall.settings import Settings
+    from oncall.web.app import describe_setup
+
+    half = Settings(_env_file=None).model_copy(  # type: ignore[call-arg]
+        update={
+            "twilio_account_sid": "AC1",
+            "twilio_auth_token": SecretStr("tok"),
+            "smtp_host": "smtp.example",
+        }
+    )
+    assert (
+        "channels on: none; off (pages go to the console log): telegram, slack, sms, email"
+        in describe_setup(half)
+    )
+    full = half.model_copy(update={"twilio_from": "+34900000000", "smtp_from": "shop@example.com"})
+    assert "channels on: sms, email;" in describe_setup(full)
+
+
 def test_migrate_then_serve_without_migrating(tmp_path: Path) -> None:
     port = free_port()
     env = environment(tmp_path, port)
@@ -129,3 +150,14 @@ def test_trigger_explains_what_is_missing(tmp_path: Path) -> None:
     assert no_secret.returncode == 1 and "ONCALL_SHOPIFY_SECRET is not set" in no_secret.stderr
     down = oncall("trigger", "generic", "checkout_error", "--url", "http://127.0.0.1:9", env=env)
     assert down.returncode == 1 and "cannot post to http://127.0.0.1:9/webhooks/generic" in down.stderr
+
+
+def test_a_port_already_in_use_exits_1_with_the_reason(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = oncall("serve", "--port", str(port), env=environment(tmp_path, port))
+    assert done.returncode == 1  # SPEC §6: 1 invalid input or configuration (uvicorn's own is 3)
+    assert "address already in use" in done.stderr
+    assert "oncall serve could not start" in done.stderr

@@ -84,8 +84,9 @@ def describe_setup(settings: Settings) -> str:
     channels = {
         "telegram": settings.telegram_bot_token is not None,
         "slack": settings.slack_bot_token is not None,
-        "sms": settings.twilio_account_sid is not None and settings.twilio_auth_token is not None,
-        "email": settings.smtp_host is not None,
+        # As each channel's own `configured()`: SMS needs a sender, e-mail a From address.
+        "sms": bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from),
+        "email": bool(settings.smtp_host and settings.smtp_from),
     }
     on = ", ".join(c for c, ok in channels.items() if ok) or "none"
     off = ", ".join(c for c, ok in channels.items() if not ok) or "none"
