@@ -25,22 +25,28 @@ def run(args: argparse.Namespace) -> int:
         try:
             applied = db.migrate()
         except StoreError as exc:
-            logging.getLogger("oncall").error("cannot migrate the database: %s", exc)
+            logging.getLogger("oncall").error("cannot migrate the database: %s", " ".join(str(exc).split()))
             return 1
         finally:
             db.close()
         if applied:
             logging.getLogger("oncall").info("database migrations applied: %s", ", ".join(applied))
     app = create_app(settings, migrate=False)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,  # keep our logging set-up
-        access_log=False,  # one structured line per webhook is logged by the app itself
-        loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,  # keep our logging set-up
+            access_log=False,  # one structured line per webhook is logged by the app itself
+            loop="auto",  # uvloop when installed
+            http="auto",  # httptools when installed
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)
+        if exc.code in (0, None):
+            return 0
+        logging.getLogger("oncall").error("oncall serve could not start (see above)")
+        return 1
     return 0
