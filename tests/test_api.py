@@ -104,3 +104,17 @@ async def test_oncall_lists_every_rota(client: httpx.AsyncClient) -> None:
     backup = body["rotas"][1]
     assert backup["person"] == "Luis Pérez"
     assert set(backup) >= {"rota", "person", "until", "next"}
+
+
+async def test_a_malformed_value_or_unknown_path_answers_an_error_body_like_every_refusal(
+    client: httpx.AsyncClient,
+) -> None:
+    bad_limit = await client.get("/api/incidents?limit=abc", headers=AUTH)
+    assert bad_limit.status_code == 400
+    assert bad_limit.json()["error"].startswith("limit: Input should be a valid integer")
+    bad_id = await client.get("/api/incidents/abc", headers=AUTH)
+    assert bad_id.status_code == 400 and bad_id.json()["error"].startswith("incident_id:")
+    unknown = await client.get("/api/incident", headers=AUTH)
+    assert unknown.status_code == 404 and unknown.json() == {"error": "no such endpoint: GET /api/incident"}
+    wrong_method = await client.delete("/api/incidents/1", headers=AUTH)
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json()
