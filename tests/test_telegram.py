@@ -188,3 +188,18 @@ class TestTheCommands:
     ) -> None:
         assert main(["test-page", "ana", "--via", "sms"]) == 1
         assert "error: sms: sms has no credentials" in capsys.readouterr().err
+
+    def test_test_page_names_the_settings_to_set_and_the_failure_once(
+        self, shop_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("ONCALL_TWILIO_ACCOUNT_SID", "AC123")
+        assert main(["test-page", "ana", "--via", "sms"]) == 1
+        assert capsys.readouterr().err == (
+            "error: sms: sms has no credentials (set ONCALL_TWILIO_AUTH_TOKEN, ONCALL_TWILIO_FROM)\n"
+        )
+        monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:s3cret")
+        monkeypatch.setenv("ONCALL_TELEGRAM_API_URL", "http://127.0.0.1:9/bot")  # nothing listens
+        assert main(["test-page", "ana", "--via", "telegram"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: telegram: ") and "telegram: telegram:" not in err
+        assert "s3cret" not in err

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.commands.check import enabled_channels
 from oncall.config import ConfigError, load_config
 from oncall.core.models import CHANNELS, Person
 from oncall.settings import Settings
@@ -56,10 +57,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: unknown channel {args.via!r} (known: {', '.join(CHANNELS)})", file=sys.stderr)
         return 2
     channels = build_channels(settings)
+    missing = enabled_channels(settings)
     wanted = [args.via] if args.via else [c for c in CHANNELS if person.has(c)]
     problems = [c for c in wanted if not person.has(c) or not channels[c].configured()]
     for c in problems:
-        why = f"{person.name} has no {c} details" if not person.has(c) else f"{c} has no credentials"
+        if not person.has(c):
+            why = f"{person.name} has no {c} details"
+        else:
+            why = f"{c} has no credentials (set {', '.join(missing.get(c) or ['its settings'])})"
         print(f"error: {c}: {why}", file=sys.stderr)
     todo = [c for c in wanted if c not in problems]
     if not todo:
@@ -74,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         if r.ok:
             print(f"{m.channel}: sent to {person.name} ({r.ref})")
         else:
-            print(f"error: {m.channel}: {r.error}", file=sys.stderr)
+            error = (r.error or "not delivered").removeprefix(f"{m.channel}: ")
+            print(f"error: {m.channel}: {error}", file=sys.stderr)
     return 0 if not problems and all(r.ok for r in results) else 1
