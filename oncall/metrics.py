@@ -65,8 +65,9 @@ class Metrics:
             key = (source, kind)
             self.events[key] = self.events.get(key, 0) + 1
 
-    def page(self, channel: str, ok: bool) -> None:
-        key = (channel, "sent" if ok else "failed")
+    def page(self, channel: str, outcome: str) -> None:
+        """A page handed to a channel: sent, failed, or cancelled (acknowledged meanwhile)."""
+        key = (channel, outcome)
         self.pages[key] = self.pages.get(key, 0) + 1
 
     def act(self, action: str, via: str, ok: bool) -> None:

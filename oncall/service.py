@@ -594,7 +594,7 @@ class Service:
             notes.append(f"{via} page to {page.person} not sent: {(result.error or '').partition(': ')[2]}")
         elif not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
-        METRICS.page(via, result.ok)
+        METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
         done = utcnow()
 
         def tx(conn: Connection) -> None:

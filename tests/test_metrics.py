@@ -17,6 +17,11 @@ from fastapi import FastAPI
 
 from oncall import __version__
 from oncall.metrics import METRICS
+from oncall.scheduler import Scheduler
+from oncall.service import Service
+from oncall.settings import Settings
+from oncall.store.database import open_database
+from tests.recording import PEOPLE, RecordingChannel, event, madrid, shop_config
 from tests.test_status_page import (
     RULES,
     STRIPE,
@@ -178,3 +183,28 @@ def test_label_values_are_escaped() -> None:
     text = "\n".join(METRICS.render(["stripe"]))
     parse(text)  # still one well-formed sample a line
     assert 'source="we\\"ird\\\\\\nsource"' in text
+
+
+async def test_a_page_dropped_because_of_an_ack_counts_as_cancelled_not_failed(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'oncall.db'}")
+    await asyncio.to_thread(db.migrate)
+    channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    config = shop_config()
+    settings = Settings(public_url="https://oncall.example", _env_file=None)  # type: ignore[call-arg]
+    service = Service(db, lambda: config, channels, settings, bundle_window=0.0)
+    try:
+        await db.store_event(event(at=madrid("2026-11-28 23:10"), customer="Lucia"), b"{}")
+        await Scheduler(service, clock=lambda: madrid("2026-11-28 23:10")).run_once()
+        await service.fire_due(madrid("2026-11-28 23:15"))  # the hold ends: step 1 recorded, not sent yet
+        assert (await service.act(1, PEOPLE["ana"], "ack", "api", madrid("2026-11-28 23:15"))).ok
+        await Scheduler(service, clock=lambda: madrid("2026-11-28 23:16")).run_once()
+        await service.drain()
+        assert not channels["telegram"].sent and not channels["slack"].sent
+        pages = {k: n for k, n in METRICS.pages.items() if n}
+        assert pages == {("telegram", "cancelled"): 1, ("slack", "cancelled"): 1}
+        text = "\n".join(METRICS.render(["stripe"]))
+        assert 'oncall_pages_total{channel="telegram",outcome="cancelled"} 1' in text
+        assert 'outcome="failed"' not in text
+    finally:
+        await service.aclose()
+        await db.aclose()
