@@ -203,3 +203,12 @@ class TestTheCommands:
         err = capsys.readouterr().err
         assert err.startswith("error: telegram: ") and "telegram: telegram:" not in err
         assert "s3cret" not in err
+
+
+async def test_a_command_whose_reply_cannot_be_sent_still_acts_and_answers_200(tmp_path: Path) -> None:
+    async with open_shop(tmp_path, telegram_bot_token=None) as shop:  # the bot token was removed
+        incident = await paged(shop)
+        r = await shop.command(ANA.telegram or 0, f"/ack {incident}")
+        assert r.status_code == 200
+        assert await shop.state(incident) == "acknowledged"
+        assert (await shop.command(999, "/oncall")).status_code == 200

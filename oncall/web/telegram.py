@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -79,16 +80,16 @@ async def _button(request: Request, service: ServiceLike, query: dict[str, Any],
     user = query.get("from", {}).get("id")
     actor = find_person(config_of(request), telegram=int(user)) if isinstance(user, int) else None
     if actor is None:
-        await channel.answer_callback(str(query.get("id")), REFUSAL)
+        await _reply(channel.answer_callback(str(query.get("id")), REFUSAL))
         return
     cb = parse_callback(query.get("data"))
     if cb is None:
-        await channel.answer_callback(str(query.get("id")), "This button is no longer understood.")
+        await _reply(channel.answer_callback(str(query.get("id")), "This button is no longer understood."))
         return
     snooze = SNOOZE if cb.verb == "snooze" else None
     result = await service.act(cb.incident_id, actor, cb.verb, "telegram", now, snooze)
     # The service edits every message of the incident (this one included) to name who acted.
-    await channel.answer_callback(str(query.get("id")), result.text)
+    await _reply(channel.answer_callback(str(query.get("id")), result.text))
 
 
 async def _command(request: Request, service: ServiceLike, message: dict[str, Any], now: datetime) -> None:
@@ -101,10 +102,19 @@ async def _command(request: Request, service: ServiceLike, message: dict[str, An
     config = config_of(request)
     actor = find_person(config, telegram=int(user)) if isinstance(user, int) else None
     if actor is None:
-        await channel.send_text(chat, REFUSAL)
+        await _reply(channel.send_text(chat, REFUSAL))
         return
     reply = await answer(service, config, actor, text, now)
-    await channel.send_text(chat, reply)
+    await _reply(channel.send_text(chat, reply))
+
+
+async def _reply(sending: Awaitable[Any]) -> None:
+    """Sends a reply; one that fails (bot token unset, Telegram down) is logged, not a 500: the
+    update is already handled and recorded, so Telegram's retry would change nothing."""
+    try:
+        await sending
+    except Exception as exc:
+        log.warning("Telegram reply not sent: %s", exc)
 
 
 async def answer(
