@@ -267,3 +267,21 @@ class TestSpans:
         assert format_span(a, datetime(2026, 11, 30, 9, tzinfo=MADRID), MADRID) == (
             "Sat 2026-11-28 09:00 – Mon 2026-11-30 09:00"
         )
+
+
+def test_a_mistyped_setting_is_a_warning_naming_where_it_is_and_the_right_name(
+    shop_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (shop_env / ".env").write_text(
+        "ONCALL_TWILIO_SID=AC123\nONCALL_PUBLIC_URL=https://shop.example\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("ONCALL_SLACK_TOKEN", "xoxb-s3cret")
+    monkeypatch.setenv("ONCALL_WHATEVER", "1")
+    code, _, err = check(capsys)
+    assert code == 0
+    assert [line for line in err if "is not a setting" in line] == [
+        "warning: ONCALL_SLACK_TOKEN (in environment) is not a setting of oncall (did you mean ONCALL_SLACK_BOT_TOKEN?)",
+        "warning: ONCALL_TWILIO_SID (in .env) is not a setting of oncall (did you mean ONCALL_TWILIO_ACCOUNT_SID?)",
+        "warning: ONCALL_WHATEVER (in environment) is not a setting of oncall (see the settings in the README)",
+    ]
+    assert not any("s3cret" in line for line in err)

@@ -6,7 +6,8 @@ goes to stdout and warnings to stderr as `warning: …`, exit 0:
 - closed hours in the next N weeks when a rota a policy pages has nobody on call;
 - people a policy pages by a channel they have no details for;
 - channels a policy uses that have no credentials (their pages go to the console log);
-- rules that post to the team channel when there is none.
+- rules that post to the team channel when there is none;
+- ONCALL_* names in the environment or .env that are no setting (a typo is otherwise ignored).
 
 The warning functions are pure (`now` is an argument); `run` is the only place that reads the
 clock, the environment and the files.
@@ -15,9 +16,12 @@ clock, the environment and the files.
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from oncall.config import ConfigError, load_config
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         *contact_warnings(config, people_label),
         *channel_warnings(config, enabled_channels(settings)),
         *team_channel_warnings(config),
+        *setting_warnings(_given_settings()),
     ]
     for warning in found:
         print(f"warning: {warning}", file=sys.stderr)
@@ -206,3 +211,30 @@ def team_channel_warnings(config: Config) -> list[str]:
         for rule in config.rules.rules
         if rule.action == "post"
     ]
+
+
+def _given_settings() -> dict[str, str]:
+    """Every ONCALL_* name given, and where: the environment, or the .env file Settings reads."""
+    from dotenv import dotenv_values
+
+    env_file = Settings.model_config.get("env_file")
+    given = {}
+    if isinstance(env_file, str) and Path(env_file).is_file():
+        given = {k: env_file for k in dotenv_values(env_file) if k.upper().startswith("ONCALL_")}
+    given.update({k: "environment" for k in os.environ if k.upper().startswith("ONCALL_")})
+    return given
+
+
+def setting_warnings(given: Mapping[str, str]) -> list[str]:
+    """`ONCALL_TWILIO_SID (in .env) is not a setting of oncall (did you mean ONCALL_TWILIO_ACCOUNT_SID?)`:
+    a mistyped name is otherwise ignored without a word, like an unknown key in a file would be."""
+    known = [name.upper() for name in Settings.model_fields]
+    out = []
+    for name, where in sorted(given.items()):
+        bare = name.upper().removeprefix("ONCALL_")
+        if bare in known:
+            continue
+        close = difflib.get_close_matches(bare, known, n=1, cutoff=0.6)
+        hint = f"did you mean ONCALL_{close[0]}?" if close else "see the settings in the README"
+        out.append(f"{name} (in {where}) is not a setting of oncall ({hint})")
+    return out
