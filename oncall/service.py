@@ -182,6 +182,7 @@ class _ReassureEffect:
     incident: Incident
     message: str
     now: datetime
+    events: tuple[Event, ...] | None = None  # None: every live event of the incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,7 +698,7 @@ class Service:
                 ticket_id=e.ticket.id,
                 order_number=e.order.number,
             )
-            for e in eff.incident.live_events
+            for e in (eff.incident.live_events if eff.events is None else eff.events)
         ]
         iid = eff.incident.id
 
@@ -772,7 +773,7 @@ class Service:
             if isinstance(a, Post):
                 batch.effects.append(_PostEffect(a.target, a.text))
             elif isinstance(a, Reassure):
-                batch.effects.append(_ReassureEffect(inc, a.message, now))
+                batch.effects.append(_ReassureEffect(inc, a.message, now, a.events))
             elif isinstance(a, Update):
                 batch.effects.append(_UpdateEffect(inc.id, a.text))
 

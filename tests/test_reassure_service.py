@@ -181,6 +181,22 @@ class TestTheWeekendStory:
         english = next(m for m in smtp.received if m.rcpt_tos == ["john@client.example"])
         assert english.text().startswith("Hi John Smith, we noticed the payment for order 201")
 
+    async def test_a_customer_whose_payment_fails_after_the_page_hears_from_the_shop_too(
+        self, shop: Shop, smtp: SmtpSink
+    ) -> None:
+        await shop.receive(payment_failed("2026-11-28 23:10"))
+        await shop.at(madrid("2026-11-28 23:10"))
+        await shop.at(madrid("2026-11-28 23:15"))  # Ana is paged, Laura is written to
+        john = Customer(name="John Smith", email="john@client.example", language="en")
+        await shop.receive(payment_failed("2026-11-28 23:20", john, order="1002"))
+        await shop.receive(payment_failed("2026-11-28 23:21", LAURA, order="1003"))
+        await shop.at(madrid("2026-11-28 23:21"))
+        received = sorted(m.rcpt_tos[0] for m in smtp.received)
+        assert received == ["john@client.example", "laura@cliente.example"]  # Laura once
+        english = next(m for m in smtp.received if m.rcpt_tos == ["john@client.example"])
+        assert english.text().startswith("Hi John Smith, we noticed the payment for order 1002")
+        assert len(shop.channels["telegram"].sent) == 1  # joining pages nobody again
+
     async def test_none_when_the_customer_pays_during_the_hold(self, shop: Shop, smtp: SmtpSink) -> None:
         await shop.receive(payment_failed("2026-11-28 23:10"))
         await shop.at(madrid("2026-11-28 23:10"))

@@ -199,6 +199,9 @@ class Post:
 @dataclass(frozen=True, slots=True)
 class Reassure:
     message: str  # name of a [message.*] table
+    # The events whose customers to reassure; None: every live event of the incident. An event
+    # joining after paging started names only itself, so a flood stays linear.
+    events: tuple[Event, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +269,7 @@ def open_incident(
 def step(incident: Incident, inp: Input, now: datetime, world: World) -> Outcome:
     """Apply one input to an incident at `now`."""
     if isinstance(inp, Joined):
-        return _join(incident, inp.event, now)
+        return _join(incident, inp.event, now, world)
     if isinstance(inp, Tick):
         return _tick(incident, now, world)
     if isinstance(inp, Cancelling):
@@ -278,7 +281,7 @@ def step(incident: Incident, inp: Input, now: datetime, world: World) -> Outcome
     return _released(incident, inp, now)
 
 
-def _join(inc: Incident, event: Event, now: datetime) -> Outcome:
+def _join(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:
     if not inc.is_open:
         return Outcome(inc, ok=False, text=f"incident {inc.id} is {inc.state}")
     n = len(inc.live_events) + 1
@@ -288,6 +291,10 @@ def _join(inc: Incident, event: Event, now: datetime) -> Outcome:
         updated_at=now,
         timeline=(*inc.timeline, Entry(now, f"{_describe(event)} joined ({n} live events)", event.source)),
     )
+    # Paging has started, so the customers already got their message at the end of the hold:
+    # a customer arriving now must hear from the shop too (SPEC §5: every customer).
+    if inc.reassure and inc.state in ("triggered", "acknowledged") and not world.is_open(now):
+        return Outcome(inc, (Reassure(inc.reassure, (event,)),), text="joined")
     return Outcome(inc, text="joined")
 
 
