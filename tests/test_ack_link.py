@@ -79,6 +79,7 @@ class TestThePage:
         assert "width=device-width" in res.text and "noindex" in res.text
         assert "Hello Ana García" in res.text
         assert f"#{incident} " in res.text
+        assert "since Sat 28 Nov 23:10 (Europe/Madrid)" in res.text  # shop time, as in the page
         assert await shop.state(incident) == "triggered"
 
     async def test_an_expired_link_is_401_and_says_so(self, shop: PagingShop) -> None:

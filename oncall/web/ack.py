@@ -16,7 +16,7 @@ import base64
 import html
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
@@ -245,7 +245,8 @@ def _refused(message: str, status: int = 401) -> HTMLResponse:
     return _page("oncall", f'<p class="note bad">{html.escape(message)}</p>', status)
 
 
-async def _cards(service: ServiceLike, ids: tuple[int, ...]) -> str:
+async def _cards(service: ServiceLike, ids: tuple[int, ...], tz: tzinfo) -> str:
+    """The incidents of a link; times in the shop's timezone, as the person reads their pages."""
     out = []
     for iid in ids:
         inc = await service.incident(iid)
@@ -254,7 +255,8 @@ async def _cards(service: ServiceLike, ids: tuple[int, ...]) -> str:
             continue
         open_ = inc.state in ("held", "triggered", "acknowledged")
         customers = ", ".join(inc.customers[:5]) if getattr(inc, "customers", None) else ""
-        meta = f"{html.escape(inc.state)} · since {inc.created_at:%Y-%m-%d %H:%M} UTC"
+        since = inc.created_at.astimezone(tz)
+        meta = f"{html.escape(inc.state)} · since {since:%a %d %b %H:%M} ({html.escape(str(tz))})"
         if customers:
             meta += f" · {html.escape(customers)}"
         buttons = ""
@@ -270,6 +272,11 @@ async def _cards(service: ServiceLike, ids: tuple[int, ...]) -> str:
             f"<p class=meta>{meta}</p>{buttons}</section>"
         )
     return "".join(out)
+
+
+def _shop_tz(request: Request) -> tzinfo:
+    config = config_of(request)
+    return config.rules.shop.timezone if config is not None else UTC
 
 
 def _claim(request: Request, token: str) -> tuple[Any, Person] | Response:
@@ -293,7 +300,7 @@ async def show(request: Request, token: str) -> Response:
     service = service_of(request)
     if service is None:
         return _refused("oncall is starting; try again in a moment.", 503)
-    cards = await _cards(service, claim.incident_ids)
+    cards = await _cards(service, claim.incident_ids, _shop_tz(request))
     return _page(f"Hello {person.name}", cards)
 
 
@@ -324,5 +331,5 @@ async def act(request: Request, token: str) -> Response:
         )
         klass = "note" if result.ok else "note bad"
         notes.append(f'<p class="{klass}">{html.escape(result.text)}</p>')
-    cards = await _cards(service, claim.incident_ids)
+    cards = await _cards(service, claim.incident_ids, _shop_tz(request))
     return _page(f"Hello {person.name}", "".join(notes) + cards)
