@@ -80,3 +80,23 @@ def test_before_oncall_migrate_the_terminal_says_to_run_it(
         out, err = capsys.readouterr()
         assert out == ""
         assert err.startswith("error: the database is not set up") and "run `oncall migrate`" in err
+
+
+def test_with_broken_files_the_list_still_works_and_each_problem_is_one_warning_line(
+    store_with_an_incident: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rotas = tmp_path / "rotas"
+    rotas.mkdir()
+    (rotas / "people.toml").write_text(
+        '[person.ana]\nname = "Ana"\nphone = "600"\nlang = "es"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(rotas))
+    assert main(["incidents"]) == 0
+    out, err = capsys.readouterr()
+    assert "payment failures while closed" in out
+    lines = err.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("warning: configuration not loaded: ") for line in lines)

@@ -48,12 +48,16 @@ def _pending_migrations(settings: Settings) -> list[str]:
 
 
 def _config(settings: Settings) -> Config | None:
-    try:
-        from oncall.config import load_config
+    from oncall.config import ConfigError, load_config
 
+    try:
         return load_config(settings.rules_file, settings.rotas_dir)
-    except Exception as exc:  # listing works without a valid configuration; acting does not
-        print(f"warning: configuration not loaded: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # listing works without a valid configuration; acting does not
+        for problem in exc.problems:
+            print(f"warning: configuration not loaded: {problem}", file=sys.stderr)
+        return None
+    except Exception as exc:
+        print(f"warning: configuration not loaded: {' '.join(str(exc).split())}", file=sys.stderr)
         return None
 
 
