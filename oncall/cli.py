@@ -22,6 +22,20 @@ _WHEN = "ISO 8601 such as 2026-11-28T23:10, in the shop's timezone unless it has
 _SOURCES = "shopify, stripe, woocommerce, zendesk, freshdesk or generic"
 
 
+MAX_WEEKS = 520  # ten years: further than anyone plans a rota, and far from datetime's limits
+
+
+def _weeks(text: str) -> int:
+    """--weeks N: a whole number up to MAX_WEEKS (the commands check their own lower bound)."""
+    try:
+        weeks = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of weeks") from None
+    if weeks > MAX_WEEKS:
+        raise argparse.ArgumentTypeError(f"{weeks} weeks is too far ahead (at most {MAX_WEEKS})")
+    return weeks
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="oncall",
@@ -46,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = cmd("check", "check", "validate every file; list rota gaps and missing contact details")
     s.add_argument(
-        "--weeks", type=int, default=4, metavar="N", help="how far ahead to look for gaps (default 4)"
+        "--weeks", type=_weeks, default=4, metavar="N", help="how far ahead to look for gaps (default 4)"
     )
 
     s = cmd("who", "who", "who is on call, until when, and who is next")
@@ -57,10 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     rsub = rota.add_subparsers(dest="rota_command", metavar="SUBCOMMAND", required=True)
     s = rsub.add_parser("show", help="the shifts as a table")
     s.add_argument("name", nargs="?", metavar="NAME", help="rota name (default: all)")
-    s.add_argument("--weeks", type=int, default=2, metavar="N", help="how many weeks to show (default 2)")
+    s.add_argument("--weeks", type=_weeks, default=2, metavar="N", help="how many weeks to show (default 2)")
     s = rsub.add_parser("ics", help="the rota as iCalendar on stdout")
     s.add_argument("name", metavar="NAME", help="rota name (a file rotas/NAME.toml)")
-    s.add_argument("--weeks", type=int, default=26, metavar="N", help="how many weeks to export (default 26)")
+    s.add_argument(
+        "--weeks", type=_weeks, default=26, metavar="N", help="how many weeks to export (default 26)"
+    )
 
     s = cmd("simulate", "simulate", "dry run (sends nothing): matching rule, pages, customer message")
     s.add_argument(

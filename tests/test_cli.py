@@ -79,3 +79,13 @@ def test_help_explains_every_argument(argv: list[str], says: str, capsys: pytest
         main([*argv, "--help"])
     assert done.value.code == 0
     assert says in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("argv", [["check"], ["rota", "show"], ["rota", "ics", "weekend"]])
+def test_weeks_beyond_ten_years_is_a_usage_error_not_a_traceback(
+    shop: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--weeks", "1000000"])
+    assert done.value.code == 2
+    assert "--weeks: 1000000 weeks is too far ahead (at most 520)" in capsys.readouterr().err
