@@ -317,6 +317,13 @@ class TestBundling:
         assert merged.incident_ids == (3, 4)
         assert merged.ack_url == "https://oncall.example/ack/x"
 
+    def test_one_incident_queued_twice_for_a_person_goes_out_once_not_as_a_bundle_of_copies(self) -> None:
+        # e.g. Telegram and Slack both without credentials: both pages fall back to the console.
+        first, again = page(3, "console"), page(3, "console")
+        merged = merge([first, again], "https://oncall.example/ack/x")
+        assert merged.body == again.body and merged.ack_url == again.ack_url
+        assert merged.key == f"{first.key}+{again.key}"  # both pages are marked sent
+
 
 class TestFailOver:
     async def test_when_telegram_is_down_ana_gets_an_sms_and_the_timeline_says_so(

@@ -99,6 +99,15 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMe
     """Several pages to one person on one channel as one message."""
     if len(messages) == 1 and ack_url is None:
         return messages[0]
+    key = "+".join(m.key for m in messages)
+    # The same incident queued twice for one person and channel (the console standing in for
+    # two channels, or a fail-over meeting the next step) is shown once, as its latest page.
+    latest: dict[tuple[int, ...], PageMessage] = {}
+    for m in messages:
+        latest[m.incident_ids] = m
+    if len(latest) == 1:
+        return dataclasses.replace(messages[-1], key=key)
+    messages = list(latest.values())
     ids: list[int] = []
     for m in messages:
         ids.extend(i for i in m.incident_ids if i not in ids)
@@ -108,7 +117,7 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMe
     lines = [f"#{','.join(map(str, m.incident_ids))} {_after_shop(m.title)}" for m in messages]
     return dataclasses.replace(
         first,
-        key="+".join(m.key for m in messages),
+        key=key,
         incident_ids=tuple(ids),
         title=head,
         body=head + "\n\n" + "\n\n".join(f"#{','.join(map(str, m.incident_ids))} {m.body}" for m in messages),
