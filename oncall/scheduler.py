@@ -69,19 +69,21 @@ class Scheduler:
 
     async def run(self) -> None:
         wake = self.service.wake_event()
-        await self.service.recover(self.clock())
+        recovered = False
         while True:
             wake.clear()
             try:
+                if not recovered:  # the store may be down at start: recover once it answers
+                    await self.service.recover(self.clock())
+                    recovered = True
                 await self.run_once()
                 self.healthy = True
+                await self._sleep(wake)  # it reads the store too (next due time, read-ahead)
             except Exception:
                 # A store outage: keep the timers (they are in the store) and try again soon.
                 self.healthy = False
                 log.exception("escalation round failed; retrying in 5 s")
                 await _sleep_or_wake(wake, 5.0)
-                continue
-            await self._sleep(wake)
 
     async def _sleep(self, wake: asyncio.Event) -> None:
         """Sleeps until the next due time or a wake-up. The idle hook (config re-check) runs

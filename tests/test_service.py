@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -477,3 +478,53 @@ async def test_after_a_snooze_ends_ana_is_paged_again(shop: Shop) -> None:
     assert shop.sent() == []
     await shop.at("2026-11-28 23:46")
     assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # not swallowed as a repeat
+
+
+async def test_a_store_outage_at_start_or_between_rounds_does_not_stop_the_scheduler(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`oncall serve` started while the database is down, or a blip while it sleeps, must not
+    leave the server up with no escalation running."""
+    from datetime import UTC
+
+    from oncall.store.database import StoreUnavailable
+
+    rules = (
+        replace(
+            shop.config.rules.rules[0],
+            hold=timedelta(milliseconds=300),
+            match=replace(shop.config.rules.rules[0].match, hours="any"),
+        ),
+        *shop.config.rules.rules[1:],
+    )
+    shop.config = shop_config(rules)
+    failures = {"recover": 1, "next_due": 1}
+    for name in failures:
+        real = getattr(shop.service, name)
+
+        async def flaky(*args: object, _real: Any = real, _name: str = name) -> Any:
+            if failures[_name]:
+                failures[_name] -= 1
+                raise StoreUnavailable("cannot open the sqlite database: it is down")
+            return await _real(*args)
+
+        monkeypatch.setattr(shop.service, name, flaky)
+
+    async def keep_waking() -> None:  # instead of waiting out the 5 s retry pauses
+        while True:
+            shop.service.wake()
+            await asyncio.sleep(0.05)
+
+    scheduler = Scheduler(shop.service)  # the real clock
+    task, waker = scheduler.start(), asyncio.create_task(keep_waking())
+    try:
+        await asyncio.sleep(0)
+        await shop.receive(event(at=datetime.now(UTC)))
+        async with asyncio.timeout(10):
+            await shop.channels["telegram"].delivered.wait()
+    finally:
+        for t in (task, waker):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+    assert failures == {"recover": 0, "next_due": 0}
