@@ -413,6 +413,21 @@ BROKEN = [
         'escalation_rules.toml: business_hours.holidays.country: unknown country "XX"',
         id="unknown-country",
     ),
+    pytest.param(  # a short hint, not the holidays package's four hundred codes
+        "escalation_rules.toml",
+        'country = "ES"',
+        'country = "Spain"',
+        'escalation_rules.toml: business_hours.holidays.country: unknown country "Spain" (an ISO 3166 code such '
+        "as ES, PT, FR, DE, GB or US; ",
+        id="unknown-country-short-hint",
+    ),
+    pytest.param(
+        "escalation_rules.toml",
+        'country = "ES"',
+        'country = "es"',
+        'escalation_rules.toml: business_hours.holidays.country: unknown country "es" (did you mean "ES"?)',
+        id="unknown-country-lower-case",
+    ),
     pytest.param(
         "escalation_rules.toml",
         '"2026-12-31"]',

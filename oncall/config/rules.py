@@ -248,7 +248,13 @@ def _holidays(t: Table) -> tuple[str | None, str | None]:
     if country is None:
         return None, None
     if country not in supported:
-        h.report("country", f'unknown country "{country}" {suggest(country, supported)}')
+        # Codes are too short for a spelling guess ("Spain" is not "PAN"): only the case is.
+        hint = (
+            f'(did you mean "{country.upper()}"?)'
+            if country.upper() in supported
+            else f"(an ISO 3166 code such as ES, PT, FR, DE, GB or US; {len(supported)} are known)"
+        )
+        h.report("country", f'unknown country "{country}" {hint}')
         return None, None
     subdivision = h.text("subdivision")
     if subdivision is not None and subdivision not in supported[country]:
