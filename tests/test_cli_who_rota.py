@@ -242,3 +242,15 @@ class TestWhenIsReadAlikeByWhoAndSimulate:
             code, out, err = run(capsys, *argv)
             assert code == 1 and out == ""
             assert err == f"error: --at: '{when}': the year must be between 1970 and 2999\n"
+
+
+def test_who_without_any_rota_says_so(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("weekend.toml", "support.toml"):
+        (shop / "rotas" / name).unlink()
+    rules = shop / "escalation_rules.toml"
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace("rota:weekend", "person:ana"), encoding="utf-8"
+    )
+    code, out, err = run(capsys, "who", "--at", "2026-11-28T23:10")
+    assert (code, err) == (0, "")
+    assert out == "no rotas: add NAME.toml files to the rotas directory\n"

@@ -98,5 +98,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --at: {exc}", file=sys.stderr)
             return 1
     names = [args.rota] if args.rota is not None else sorted(config.rotas)
+    if not names:
+        print("no rotas: add NAME.toml files to the rotas directory")
+        return 0
     print("\n".join(describe(config, names, at)))
     return 0
