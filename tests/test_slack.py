@@ -93,3 +93,13 @@ class TestSlashCommand:
     async def test_a_stranger_is_refused(self, shop: PagingShop) -> None:
         res = await shop.slack_command("USTRANGER")
         assert "not on this shop's rota" in res.json()["text"]
+
+
+async def test_a_button_whose_answer_cannot_be_sent_still_acts_without_an_error(tmp_path: Path) -> None:
+    async with open_shop(tmp_path, slack_bot_token=None) as shop:  # the bot token was removed
+        incident = await paged(shop)
+        stranger = await shop.slack_press("USTRANGER", f"resolve:{incident}")  # refusal: not sent
+        assert stranger.status_code == 200 and await shop.state(incident) == "triggered"
+        await shop.slack_press(ANA.slack or "", f"ack:{incident}")
+        late = await shop.slack_press(ANA.slack or "", f"ack:{incident}")  # "already": not sent
+        assert late.status_code == 200 and await shop.state(incident) == "acknowledged"

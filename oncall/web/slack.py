@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -97,7 +97,7 @@ async def _act(
     actor = find_person(config_of(request), slack=user)
     if actor is None:
         if channel_id:
-            await slack.ephemeral(channel_id, user, REFUSAL)
+            await _reply(slack.ephemeral(channel_id, user, REFUSAL))
         return
     verb, _, number = str(action.get("action_id", "")).partition(":")
     number = number or str(action.get("value", ""))
@@ -105,7 +105,16 @@ async def _act(
         return
     result = await service.act(int(number), actor, verb, "slack", now, SNOOZE if verb == "snooze" else None)
     if not result.ok and channel_id:
-        await slack.ephemeral(channel_id, user, result.text)
+        await _reply(slack.ephemeral(channel_id, user, result.text))
+
+
+async def _reply(sending: Awaitable[Any]) -> None:
+    """An ephemeral answer that cannot be sent (bot token unset, Slack down) is logged in one
+    line: the button press was already answered 200 and handled."""
+    try:
+        await sending
+    except Exception as exc:
+        log.warning("Slack reply not sent: %s", exc)
 
 
 @router.post("/slack/commands")
