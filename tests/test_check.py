@@ -56,8 +56,29 @@ def test_with_credentials_the_example_is_silent(
         "TWILIO_FROM",
     ):
         monkeypatch.setenv(f"ONCALL_{name}", "x")
+    monkeypatch.setenv("ONCALL_PUBLIC_URL", "https://oncall.tienda.example")
     code, _, err = check(capsys, "--weeks", "8")
     assert (code, err) == (0, [])
+
+
+def test_a_public_url_phones_cannot_reach_is_a_warning_once_a_channel_is_on(
+    shop_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ONCALL_PUBLIC_URL", raising=False)
+    _, _, err = check(capsys)
+    assert not any("ONCALL_PUBLIC_URL" in line for line in err)  # a fresh install tries it locally
+    monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:s3cret")
+    _, _, err = check(capsys)
+    assert [line for line in err if "ONCALL_PUBLIC_URL" in line] == [
+        "warning: ONCALL_PUBLIC_URL is http://localhost:8000: the ack links in pages will not open on a phone and "
+        "Twilio's signed SMS replies will be refused (set it to the address the internet reaches)"
+    ]
+    monkeypatch.setenv("ONCALL_PUBLIC_URL", "oncall.tienda.example")
+    code, _, err = check(capsys)
+    assert code == 0
+    assert [line for line in err if "ONCALL_PUBLIC_URL" in line] == [
+        "warning: ONCALL_PUBLIC_URL 'oncall.tienda.example' is not an http(s) URL: the ack links in pages will not open"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ goes to stdout and warnings to stderr as `warning: …`, exit 0:
 - people a policy pages by a channel they have no details for;
 - channels a policy uses that have no credentials (their pages go to the console log);
 - rules that post to the team channel when there is none;
-- ONCALL_* names in the environment or .env that are no setting (a typo is otherwise ignored).
+- ONCALL_* names in the environment or .env that are no setting (a typo is otherwise ignored);
+- an ONCALL_PUBLIC_URL that phones cannot reach while a channel is on (ack links, Twilio).
 
 The warning functions are pure (`now` is an argument); `run` is the only place that reads the
 clock, the environment and the files.
@@ -22,6 +23,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from oncall.config import ConfigError, load_config
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         *channel_warnings(config, enabled_channels(settings)),
         *team_channel_warnings(config),
         *setting_warnings(_given_settings()),
+        *public_url_warnings(settings.public_url, enabled_channels(settings)),
     ]
     for warning in found:
         print(f"warning: {warning}", file=sys.stderr)
@@ -238,3 +241,21 @@ def setting_warnings(given: Mapping[str, str]) -> list[str]:
         hint = f"did you mean ONCALL_{close[0]}?" if close else "see the settings in the README"
         out.append(f"{name} (in {where}) is not a setting of oncall ({hint})")
     return out
+
+
+def public_url_warnings(public_url: str, missing: Mapping[str, list[str]]) -> list[str]:
+    """ONCALL_PUBLIC_URL is in every page (the ack link) and is what Twilio signs replies
+    against: one that phones cannot reach breaks both without any other sign."""
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            f"ONCALL_PUBLIC_URL {public_url!r} is not an http(s) URL: the ack links in pages will not open"
+        ]
+    if any(not lacking for lacking in missing.values()) and (
+        parts.hostname == "localhost" or parts.hostname.startswith("127.") or parts.hostname == "::1"
+    ):
+        return [
+            f"ONCALL_PUBLIC_URL is {public_url}: the ack links in pages will not open on a phone and "
+            "Twilio's signed SMS replies will be refused (set it to the address the internet reaches)"
+        ]
+    return []
