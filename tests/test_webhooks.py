@@ -466,6 +466,10 @@ async def test_the_openapi_spec_documents_the_webhooks_and_the_generic_schema(
         "details",
     } <= set(schema["properties"])
     assert set(generic["responses"]) == {"200", "202", "400", "401", "413", "415", "503"}
+    listing = spec["paths"]["/api/incidents"]["get"]["responses"]  # as answered: 400 {"error"}
+    assert "422" not in listing and listing["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
 
 
 async def test_get_on_a_webhook_is_405_json(served: tuple[FastAPI, httpx.AsyncClient]) -> None:
