@@ -144,8 +144,8 @@ class TestExample:
         )
         (override,) = config.rotas["weekend"].overrides
         assert override.who == "luis"
-        assert override.start == datetime(2026, 12, 5, 18, 0, tzinfo=MADRID)
-        assert override.end.astimezone(UTC) == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+        assert override.start == datetime(2026, 12, 18, 18, 0, tzinfo=MADRID)
+        assert override.end.astimezone(UTC) == datetime(2026, 12, 21, 8, 0, tzinfo=UTC)
 
     def test_models_are_immutable(self, shop_dir: Path) -> None:
         config = load_config(shop_dir / "escalation_rules.toml", shop_dir / "rotas")
@@ -528,14 +528,14 @@ BROKEN = [
     ),
     pytest.param(
         "rotas/weekend.toml",
-        'to = "2026-12-07 09:00"',
-        'to = "2026-12-05 09:00"',
+        'to = "2026-12-21 09:00"',
+        'to = "2026-12-18 09:00"',
         "rotas/weekend.toml: override[1].to: is not after from (an override must end after it begins)",
         id="override-backwards",
     ),
     pytest.param(
         "rotas/weekend.toml",
-        'from = "2026-12-05 18:00"',
+        'from = "2026-12-18 18:00"',
         'from = "5 Dec 18:00"',
         'rotas/weekend.toml: override[1].from: "5 Dec 18:00" is not a date and time (write "YYYY-MM-DD HH:MM", '
         'e.g. "2026-12-01 02:00")',
@@ -683,8 +683,8 @@ class TestLocalTimes:
 
     def test_a_time_skipped_by_the_clocks_is_the_first_instant_after_the_jump(self, shop_dir: Path) -> None:
         # 2027-03-28: Madrid jumps from 02:00 to 03:00.
-        edit(shop_dir / "rotas" / "weekend.toml", 'from = "2026-12-05 18:00"', 'from = "2027-03-28 02:30"')
-        edit(shop_dir / "rotas" / "weekend.toml", 'to = "2026-12-07 09:00"', 'to = "2027-03-29 09:00"')
+        edit(shop_dir / "rotas" / "weekend.toml", 'from = "2026-12-18 18:00"', 'from = "2027-03-28 02:30"')
+        edit(shop_dir / "rotas" / "weekend.toml", 'to = "2026-12-21 09:00"', 'to = "2027-03-29 09:00"')
         config = load_config(shop_dir / "escalation_rules.toml", shop_dir / "rotas")
         assert config.rotas["weekend"].overrides[0].start.astimezone(UTC) == datetime(
             2027, 3, 28, 1, 0, tzinfo=UTC
