@@ -35,7 +35,7 @@ def test_the_shipped_example_passes(shop_env: Path, capsys: pytest.CaptureFixtur
     assert out.splitlines()[0] == (
         "Tienda Ejemplo (Europe/Madrid): 6 rules, 2 policies (weekend, owner-only), 4 people, 2 rotas"
     )
-    assert "  rota weekend: marta, ana, luis" in out.splitlines()
+    assert "  rota weekend: luis, marta, ana" in out.splitlines()
     # A fresh install has no credentials: that is the only thing worth saying.
     assert err == [
         "warning: channel telegram is off (set ONCALL_TELEGRAM_BOT_TOKEN): its messages go to the console log",
@@ -119,7 +119,7 @@ def test_a_public_url_phones_cannot_reach_is_a_warning_once_a_channel_is_on(
         ),
         (
             "rotas/weekend.toml",
-            'members = ["marta", "ana", "luis"]',
+            'members = ["luis", "marta", "ana"]',
             "members = []",
             "error: rotas/weekend.toml: layer[1].members: names nobody (list at least one person of "
             'rotas/people.toml, e.g. ["ana"])',
