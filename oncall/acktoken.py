@@ -24,6 +24,10 @@ class InvalidToken(Exception):
     """The token is malformed, forged or expired; `str()` says which, for the 401 page."""
 
 
+class ForgedToken(InvalidToken):
+    """Well formed, but not signed with this key (forged, or signed with another key)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AckClaim:
     incident_ids: tuple[int, ...]
@@ -96,7 +100,7 @@ class AckSigner:
         except (ValueError, TypeError) as exc:
             raise InvalidToken("malformed link") from exc
         if not hmac.compare_digest(mac, self._mac(payload)):
-            raise InvalidToken("this link is not valid")
+            raise ForgedToken("this link is not valid")
         try:
             ids, person, expires = payload.decode().split("~")
             expires_at = datetime.fromtimestamp(int(expires, 36), UTC)

@@ -233,6 +233,7 @@ class Service:
         self.settings = settings
         self.reassurer = reassurer
         self.ack_link = ack_link or self._default_ack_link
+        self._own_links = ack_link is None  # the paging part's signed links (oncall.web.ack)
         # Who this process is, for the pages it claims (several instances share one store).
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimed: set[str] = set()
@@ -531,6 +532,13 @@ class Service:
         config = self.config()
         if config is None:
             return 0
+        if self._own_links:
+            # If the shared ack-link key is not loaded yet (the store was down at start), one
+            # attempt now: pages come from the store, so it loads as soon as pages can go out,
+            # and their links survive a restart.
+            from oncall.web.ack import load_key
+
+            await load_key(self.db)
 
         def tx(conn: Connection) -> list[tuple[store.PageRow, Incident | None]]:
             claimed = store.claim_pending_pages(conn, now, self.instance)

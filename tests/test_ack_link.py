@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from hypothesis import strategies as st
 
 from oncall.acktoken import AckSigner, InvalidToken, decode_ids, encode_ids
 from oncall.core.models import Ticket
-from oncall.store.database import open_database
+from oncall.settings import Settings
+from oncall.store.database import Connection, StoreUnavailable, open_database
+from oncall.web import ack
 from oncall.web.ack import first_time, help_allowed, load_or_create_key
+from oncall.web.app import create_app
 from tests.fakes.paging_shop import PagingShop, open_shop
-from tests.recording import event, madrid, postgres_base_url
+from tests.recording import PEOPLE, event, madrid, postgres_base_url
 
 NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
 SIGNER = AckSigner(b"0123456789abcdef0123456789abcdef")
@@ -117,6 +121,69 @@ class TestThePage:
         res = await shop.client.post(path, data={"verb": "ack"})
         assert res.status_code == 401
         assert await shop.state(incident) == "triggered"
+
+
+class TestTheKeyWhenTheDatabaseIsDownAtStart:
+    """`oncall serve` started while the database was unreachable: links sent once it is back
+    must still work after the next restart (they are signed with the shared key)."""
+
+    async def test_the_key_is_loaded_in_the_background_once_the_database_is_back(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = f"sqlite:///{tmp_path / 'oncall.db'}"
+        settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+        app, after_restart = create_app(settings), create_app(settings)
+        db = app.state.db
+        await asyncio.to_thread(db.migrate)
+        down = [3]  # the first three transactions find the database unreachable
+        real = db.transaction
+
+        async def flaky(fn: Callable[[Connection], object], **kw: bool) -> object:
+            if down[0] > 0:
+                down[0] -= 1
+                raise StoreUnavailable("could not connect to the database")
+            return await real(fn, **kw)
+
+        monkeypatch.setattr(db, "transaction", flaky)
+        monkeypatch.setattr(ack, "RETRY_FIRST", 0.01)
+        monkeypatch.setattr(ack, "RETRY_MAX", 0.02)
+        ack.set_signer(None)
+        try:
+            await ack.load_signer(app)
+            for _ in range(300):
+                if down[0] == 0 and app.state.ack_key_loader.done():
+                    break
+                await asyncio.sleep(0.01)
+            link = ack.ack_link(settings, PEOPLE["ana"], (7,))
+            ack.set_signer(None)  # oncall restarts, the database is up
+            await ack.load_signer(after_restart)
+            token = link.rpartition("/ack/")[2]
+            assert ack.verify(token, datetime.now(UTC)).incident_ids == (7,)
+        finally:
+            await ack._stop_loading(app)
+            await db.aclose()
+            await after_restart.state.db.aclose()
+            ack.set_signer(None)
+
+    async def test_a_page_sent_before_the_background_retry_carries_the_shared_key(
+        self, shop: PagingShop
+    ) -> None:
+        ack.set_signer(None, lambda: shop.now)  # not loaded at start; the retry not yet due
+        await paged(shop)
+        [page] = shop.telegram.sent()
+        m = re.search(r"/ack/([A-Za-z0-9_\-.]+)", page.params["text"])
+        assert m, page.params["text"]
+        key = await shop.db.transaction(lambda c: load_or_create_key(c, NOW))
+        assert AckSigner(key).verify(m.group(1), shop.now)  # what the next start will check
+
+    async def test_a_link_signed_before_the_key_loaded_keeps_working(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        ack.set_signer(None, lambda: shop.now)
+        early = ack.signer().sign((incident,), "ana", shop.now)  # the temporary key
+        assert await ack.load_key(shop.db)
+        assert ack.signer().sign((incident,), "ana", shop.now) != early
+        res = await shop.client.get(f"/ack/{early}")
+        assert res.status_code == 200 and f"#{incident} " in res.text
 
 
 def SIGNER_OF(shop: PagingShop) -> AckSigner:

@@ -12,7 +12,9 @@ escalation service calls to put a link in every page. `install(app)` mounts the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import html
 import logging
 from collections.abc import Callable
@@ -22,10 +24,10 @@ from typing import Any, Protocol
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from oncall.acktoken import AckSigner, InvalidToken, new_key
+from oncall.acktoken import AckClaim, AckSigner, ForgedToken, InvalidToken, new_key
 from oncall.core.models import Config, Person
 from oncall.settings import Settings
-from oncall.store.database import Connection, Database, StoreError
+from oncall.store.database import Connection, Database
 
 log = logging.getLogger("oncall.ack")
 
@@ -162,25 +164,54 @@ async def help_allowed(db: Database, number: str, now: datetime) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Signing
+#
+# Every instance signs with one shared key, made once and kept in the database, so a link
+# stays valid across restarts and on any instance. When the database cannot be reached at
+# start, `load_signer` keeps trying in the background (RETRY_FIRST seconds, doubling up to
+# RETRY_MAX) and switches to the shared key as soon as it loads. Pages do not wait for that
+# timer: the service calls `load_key` once before it claims pages to send, right after the
+# database has answered, so a page is signed with the shared key as soon as the database is
+# back (pages are read from the database, so none goes out while it is down). Only if the key
+# itself cannot be read while pages can (a broken table) does a link use a temporary key of
+# this process; such links keep working until this process stops, also after the shared key
+# has loaded, and the log says so.
 
-_signer: AckSigner | None = None
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
+
+_signer: AckSigner | None = None  # the shared key, once loaded (or a test's)
+_temporary: AckSigner | None = None  # made only when a link is signed before that
 _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = None) -> None:
     """The key links are signed with, and (for tests in virtual time) the clock they use."""
-    global _signer, _now
+    global _signer, _temporary, _now
     _signer = signer
+    _temporary = None
     _now = now or (lambda: datetime.now(UTC))
 
 
 def signer() -> AckSigner:
-    global _signer
-    if _signer is None:
-        # Only reached without a database (a bare script): links then work for this process only.
+    """The shared key, or while it is not loaded this process's temporary one."""
+    global _temporary
+    if _signer is not None:
+        return _signer
+    if _temporary is None:
         log.warning("ack links signed with a temporary key: they stop working when oncall restarts")
-        _signer = AckSigner(new_key())
-    return _signer
+        _temporary = AckSigner(new_key())
+    return _temporary
+
+
+def verify(token: str, now: datetime) -> AckClaim:
+    """The claim of a link signed with the shared key, or with this process's temporary key
+    (a link sent before the shared key loaded)."""
+    try:
+        return signer().verify(token, now)
+    except ForgedToken:
+        if _temporary is None or _signer is None:
+            raise
+        return _temporary.verify(token, now)
 
 
 def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
@@ -188,14 +219,53 @@ def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
     return signer().url(settings.public_url, ids, person.id, _now())
 
 
-async def load_signer(app: FastAPI) -> None:
-    db: Database = app.state.db
+async def load_key(db: Database) -> bool:
+    """One attempt to load (or make) the shared key, unless it is loaded; True once it is."""
+    global _signer
+    if _signer is not None:
+        return True
     try:
         key = await db.transaction(lambda conn: load_or_create_key(conn, datetime.now(UTC)))
-    except StoreError as exc:  # keep serving: webhooks still answer 503 and /readyz says why
-        log.error("ack-link key not loaded (%s); links use a temporary key until a restart", exc)
+    except Exception as exc:  # the database is down or broken: try again later
+        log.debug("ack-link key not loaded: %s", exc)
+        return False
+    if _signer is None:
+        _signer = AckSigner(key)
+        if _temporary is not None:
+            log.warning(
+                "ack-link key loaded from the database; links sent before use a temporary key"
+                " and stop working when oncall restarts"
+            )
+    return True
+
+
+async def _keep_loading(db: Database) -> None:
+    delay = RETRY_FIRST
+    while True:
+        await asyncio.sleep(delay)
+        if await load_key(db):
+            log.info("ack-link key loaded from the database")
+            return
+        delay = min(delay * 2, RETRY_MAX)
+
+
+async def load_signer(app: FastAPI) -> None:
+    """Loads the shared key at start; if the database is unreachable, keeps trying in the
+    background (see the comment above) while the app serves: webhooks answer 503 and /readyz
+    says why."""
+    db: Database = app.state.db
+    if await load_key(db):
         return
-    set_signer(AckSigner(key))
+    log.error("ack-link key not loaded (database unreachable); retrying in the background")
+    app.state.ack_key_loader = asyncio.create_task(_keep_loading(db), name="oncall-ack-key")
+
+
+async def _stop_loading(app: FastAPI) -> None:
+    task: asyncio.Task[None] | None = getattr(app.state, "ack_key_loader", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def install(app: FastAPI) -> None:
@@ -207,6 +277,7 @@ def install(app: FastAPI) -> None:
     app.include_router(slack.router)
     app.include_router(twilio.router)
     app.state.startup_hooks.insert(0, load_signer)
+    app.state.shutdown_hooks.append(_stop_loading)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +352,7 @@ def _shop_tz(request: Request) -> tzinfo:
 
 def _claim(request: Request, token: str) -> tuple[Any, Person] | Response:
     try:
-        claim = signer().verify(token, clock(request))
+        claim = verify(token, clock(request))
     except InvalidToken as exc:
         return _refused(f"{exc}. Use the newest page, or reply to it from Telegram, Slack or SMS.")
     config = config_of(request)
