@@ -68,6 +68,7 @@ log = logging.getLogger("oncall.escalation")
 Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
 DIGEST = "digest"
+TAKEN_OVER = "taken over by another instance"
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 
 
@@ -189,6 +190,7 @@ class _ReassureEffect:
 class _UpdateEffect:
     incident_id: int
     text: str
+    what: str = "acknowledged"  # what happened to the incident: "resolved", "snoozed", …
 
 
 _Effect = _PostEffect | _ReassureEffect | _UpdateEffect
@@ -245,6 +247,7 @@ class Service:
             sms_sender=settings.twilio_from,
             clock=send_clock or time.monotonic,
             sleep=send_sleep or asyncio.sleep,
+            check=self._settled,
         )
         self.fire_batch = 500  # timers per transaction
         self._read: store.Versioned = {}  # incidents read ahead of their due time
@@ -265,6 +268,9 @@ class Service:
         w = make_world(config)
         self._worlds = {id(config): (config, w)}
         return w
+
+    async def _settled(self, ids: tuple[int, ...]) -> dict[int, str]:
+        return await self.db.transaction(lambda conn: store.settled_incidents(conn, ids))
 
     def _default_ack_link(self, person: Person, ids: tuple[int, ...]) -> str:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
@@ -494,7 +500,7 @@ class Service:
         result = await self.db.transaction(tx)
         METRICS.act(verb, via, result.ok)
         if result.ok and result.incident_id is not None and verb in ("ack", "resolve"):
-            self.dispatcher.settle(result.incident_id)
+            self.dispatcher.settle(result.incident_id, "resolved" if verb == "resolve" else "acknowledged")
         self._after(batch)
         self.wake()
         return result
@@ -559,6 +565,7 @@ class Service:
     ) -> None:
         person = config.people.get(page.person)
         notes: list[str] = []
+        to_log: str | None = None  # the channel is off: noted only if the page really goes out
         result: Delivery
         via = page.channel
         if person is None or inc is None:
@@ -570,9 +577,7 @@ class Service:
         else:
             channel = self.channels.get(via)
             if via != "console" and (channel is None or not channel.configured()):
-                notes.append(
-                    f"{via} is not configured: the page to {person.name} is written to the log instead"
-                )
+                to_log = f"{via} is not configured: the page to {person.name} is written to the log instead"
                 via = "console"
             link = self.ack_link(person, (inc.id,))
             text = pagetext.page_text(inc, config.rules.shop, now, link)
@@ -598,10 +603,18 @@ class Service:
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if result.error == TAKEN_OVER:
+            # Another instance claimed this page after our claim lapsed and sends it: its row
+            # is theirs to finish (writing `failed` over it would page by other channels too).
+            self._claimed.discard(page.key)
+            return
         cancelled = not result.ok and (result.error or "").startswith("cancelled:")
         if cancelled:
-            notes.append(f"{via} page to {page.person} not sent: {(result.error or '').partition(': ')[2]}")
-        elif not result.ok:
+            why = (result.error or "").partition(": ")[2]
+            notes.append(f"{page.channel} page to {page.person} not sent: {why}")
+        elif to_log is not None and result.ok:
+            notes.append(to_log)
+        if not cancelled and not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
         METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
         done = utcnow()
@@ -783,7 +796,7 @@ class Service:
             elif isinstance(a, Reassure):
                 batch.effects.append(_ReassureEffect(inc, a.message, now, a.events))
             elif isinstance(a, Update):
-                batch.effects.append(_UpdateEffect(inc.id, a.text))
+                batch.effects.append(_UpdateEffect(inc.id, a.text, _settled_as(inc)))
 
     def _after(self, batch: _Batch) -> None:
         for eff in batch.effects:
@@ -794,7 +807,7 @@ class Service:
             else:
                 # Acknowledged, resolved or snoozed (by anyone: a person, the API, the helpdesk):
                 # its pages still queued or retrying are dropped, like after `act`.
-                self.dispatcher.settle(eff.incident_id)
+                self.dispatcher.settle(eff.incident_id, eff.what)
                 self._spawn(self._update(eff.incident_id, eff.text))
         if batch.pages:
             self.wake()
@@ -845,6 +858,13 @@ class Service:
         await self.db.transaction(tx)
 
 
+def _settled_as(inc: Incident) -> str:
+    """What became of an incident whose pages are dropped, as the timeline says it."""
+    if inc.state == "acknowledged" and inc.wake_at is not None:
+        return "snoozed"
+    return inc.state
+
+
 def who(config: Config, now: datetime) -> list[OnCallView]:
     """Who each rota has on call at `now`, until when, and who is next."""
     out = []
@@ -889,9 +909,19 @@ class _Marking:
         keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
         if keys:
             now = utcnow()
-            held = await s.db.transaction(lambda conn: store.mark_sending(conn, keys, s.instance, now))
+
+            def tx(conn: Connection) -> tuple[int, dict[int, str]]:
+                held = store.mark_sending(conn, keys, s.instance, now)
+                return held, {} if held else store.settled_incidents(conn, message.incident_ids)
+
+            held, settled = await s.db.transaction(tx)
+            if held == 0 and settled and len(settled) == len(set(message.incident_ids)):
+                # Acknowledged or resolved since it was queued, perhaps by another process.
+                for incident_id, what in settled.items():
+                    s.dispatcher.settle(incident_id, what)
+                return Delivery(ok=False, error=f"cancelled: the incident was {next(iter(settled.values()))}")
             if held == 0:
-                return Delivery(ok=False, error="taken over by another instance")
+                return Delivery(ok=False, error=TAKEN_OVER)
         return await self.inner.send(message)
 
     async def update(self, ref: str, text: str) -> Delivery:

@@ -528,3 +528,104 @@ async def test_a_store_outage_at_start_or_between_rounds_does_not_stop_the_sched
             with contextlib.suppress(asyncio.CancelledError):
                 await t
     assert failures == {"recover": 0, "next_due": 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# An ack or resolve while a page waits in a bundle (adversarial review r4)
+
+
+class _Off(RecordingChannel):
+    def configured(self) -> bool:
+        return False
+
+
+def _urgent_ticket(number: str, at: str) -> Event:
+    t = event("ticket_created", madrid(at), source="zendesk", amount=None)
+    return replace(t, ticket=Ticket(number, "urgent", "open", "Cobro doble"))
+
+
+async def _second_incident_waits_in_a_bundle(shop: Shop) -> asyncio.Event:
+    """Incident 1 pages Ana at 23:10; incident 2's pages at 23:11 wait in the bundle window
+    until the returned event is set."""
+    shop.service.dispatcher.window = 60.0
+    window_over = asyncio.Event()
+
+    async def bundle_wait(seconds: float) -> None:
+        await window_over.wait()
+
+    shop.service.dispatcher.sleep = bundle_wait
+    await shop.receive(_urgent_ticket("88", "2026-11-28 23:10"))
+    await shop.at("2026-11-28 23:10")
+    await shop.receive(_urgent_ticket("89", "2026-11-28 23:11"))
+    shop.now = madrid("2026-11-28 23:11")
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert await shop.db.transaction(lambda conn: [p.state for p in store.pages_of(conn, 2)]) == [
+        "queued",
+        "queued",
+    ]
+    return window_over
+
+
+class TestNothingGoesOutAfterAnAckOrResolve:
+    @pytest.mark.parametrize("how", ["api", "helpdesk"])
+    async def test_a_bundled_page_dropped_by_a_resolve_is_noted_as_resolved_and_not_as_logged(
+        self, shop: Shop, how: str
+    ) -> None:
+        shop.service.channels["slack"] = _Off("slack")  # its pages go to the log
+        window_over = await _second_incident_waits_in_a_bundle(shop)
+        if how == "api":
+            result = await shop.service.act(2, PEOPLE["ana"], "resolve", "api", madrid("2026-11-28 23:12"))
+            assert result.ok
+        else:
+            solved = replace(_urgent_ticket("89", "2026-11-28 23:12"), kind="ticket_updated")
+            await shop.receive(replace(solved, ticket=Ticket("89", "urgent", "solved")))
+            await shop.at("2026-11-28 23:12")
+        await shop.service.drain()
+        window_over.set()
+        await asyncio.sleep(0.05)
+        timeline = [e["what"] for e in (await shop.service.incident(2)).timeline]  # type: ignore[union-attr]
+        assert "telegram page to ana not sent: the incident was resolved" in timeline
+        assert "slack page to ana not sent: the incident was resolved" in timeline
+        assert not [w for w in timeline if "acknowledged" in w or "written to the log" in w], timeline
+        assert len(shop.channels["telegram"].sent) == 1  # incident 1's page only
+
+    @pytest.mark.parametrize("where", ["in the bundle window", "right before the provider call"])
+    async def test_an_ack_by_another_process_stops_a_page_this_one_holds(
+        self, shop: Shop, where: str
+    ) -> None:
+        """A second instance (or `oncall ack` in a terminal) acknowledges: this process's
+        dispatcher never hears of it, only the store does."""
+        window_over = await _second_incident_waits_in_a_bundle(shop)
+        if where == "right before the provider call":
+            shop.service.dispatcher.check = None
+        other = Service(shop.db, lambda: shop.config, {}, shop.service.settings)
+        result = await other.act(2, PEOPLE["ana"], "ack", "api", madrid("2026-11-28 23:12"))
+        assert result.ok
+        await other.aclose()
+        window_over.set()
+        await shop.service.drain()
+        await asyncio.sleep(0.05)
+        assert len(shop.channels["telegram"].sent) == 1 and len(shop.channels["slack"].sent) == 1
+        timeline = [e["what"] for e in (await shop.service.incident(2)).timeline]  # type: ignore[union-attr]
+        assert "telegram page to ana not sent: the incident was acknowledged" in timeline
+        states = await shop.db.transaction(lambda conn: [p.state for p in store.pages_of(conn, 2)])
+        assert states == ["failed", "failed"]
+
+    async def test_an_ack_while_another_instance_fires_a_step_waits_for_it(
+        self, shop: Shop, db_url: str
+    ) -> None:
+        if not db_url.startswith("postgresql"):
+            pytest.skip("row locks between instances: PostgreSQL only")
+        await shop.receive(_urgent_ticket("88", "2026-11-28 23:10"))
+        await shop.at("2026-11-28 23:10")
+        with psycopg.connect(db_url) as busy:  # another instance's transaction on incident 1
+            busy.execute("SELECT id FROM incidents WHERE id = 1 FOR UPDATE")
+            ack = asyncio.create_task(
+                shop.service.act(1, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:12"))
+            )
+            await asyncio.sleep(0.3)
+            busy.rollback()
+            result = await ack
+        assert result.ok and result.state == "acknowledged", result.text

@@ -38,6 +38,8 @@ Clock = Callable[[], float]  # monotonic seconds
 Sleep = Callable[[float], Awaitable[None]]
 Relink = Callable[[Person, tuple[int, ...]], str]  # a fresh ack link covering a bundle
 Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an incident
+# Which of these incidents were settled meanwhile (perhaps by another process), and how.
+Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
 
 FAILOVER_ORDER: tuple[str, ...] = ("telegram", "slack", "sms")
 MAX_WAIT = 30.0
@@ -159,8 +161,10 @@ class Dispatcher:
         relink: Relink | None = None,
         record: Record | None = None,
         sms_sender: str | None = None,
+        check: Check | None = None,
     ) -> None:
         self.channels = channels
+        self.check = check
         self.clock = clock
         self.sleep = sleep
         self.window = window
@@ -173,6 +177,7 @@ class Dispatcher:
         self._bundles: dict[tuple[str, str], _Bundle] = {}
         self._epoch: dict[int, int] = {}  # incident -> times settled; a page from an older epoch is stale
         self._sent: dict[str, PageMessage] = {}  # delivery ref -> message, for a later failure report
+        self._settled: dict[int, str] = {}  # incident -> what settled it last ("resolved", …)
 
     # -- one message -------------------------------------------------------------------------
 
@@ -197,6 +202,16 @@ class Dispatcher:
         wait = due - self.clock()
         if wait > 0:
             await self.sleep(wait)
+        if self.check is not None and bundle.pending:
+            # An ack in another process (a second instance, `oncall ack`) during the window
+            # reached the store, not this dispatcher: drop what it settled before merging.
+            waiting = tuple(dict.fromkeys(i for m, _ in bundle.pending for i in m.incident_ids))
+            try:
+                settled = await self.check(waiting)
+            except Exception:
+                settled = {}
+            for incident_id, what in settled.items():
+                self.settle(incident_id, what)
         pending, bundle.pending, bundle.flusher = bundle.pending, [], None
         live = [(m, f) for m, f in pending if not f.done()]
         if not live:
@@ -222,7 +237,8 @@ class Dispatcher:
 
         async def attempt() -> Delivery:
             if self._stale(epochs):
-                return Delivery(ok=False, error="cancelled: the incident was acknowledged")
+                what = self._settled.get(next(iter(epochs)), "acknowledged")
+                return Delivery(ok=False, error=f"cancelled: the incident was {what}")
             await self.limiter.wait(keys)
             result = await channel.send(message)
             if result.retry_after:
@@ -321,16 +337,17 @@ class Dispatcher:
 
     # -- after an ack ------------------------------------------------------------------------
 
-    def settle(self, incident_id: int) -> None:
-        """The incident was acknowledged or resolved: what is still queued or retrying for it is
-        dropped (a bundle keeps its other incidents)."""
+    def settle(self, incident_id: int, what: str = "acknowledged") -> None:
+        """The incident was acknowledged or resolved (`what`, as the timeline says it): what is
+        still queued or retrying for it is dropped (a bundle keeps its other incidents)."""
         self._epoch[incident_id] = self._epoch.get(incident_id, 0) + 1
+        self._settled[incident_id] = what
         for bundle in self._bundles.values():
             keep = []
             for message, future in bundle.pending:
                 rest = tuple(i for i in message.incident_ids if i != incident_id)
                 if not rest:
-                    future.set_result(Delivery(ok=False, error="cancelled: the incident was acknowledged"))
+                    future.set_result(Delivery(ok=False, error=f"cancelled: the incident was {what}"))
                     continue
                 keep.append((dataclasses.replace(message, incident_ids=rest), future))
             bundle.pending = keep

@@ -228,8 +228,11 @@ def save_incidents(conn: Connection, incidents: Sequence[Incident]) -> None:
 
 
 def get_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Incident | None:
+    """`lock` (an ack): waits for another instance working on it, e.g. firing its step."""
     sql = f"SELECT {_FIELDS} FROM incidents WHERE id = ? AND data <> '{{}}'"
-    row = conn.fetchone(_locked(conn, sql) if lock else sql, (incident_id,))
+    if lock and conn.dialect == "postgresql":
+        sql += " FOR UPDATE"  # not SKIP LOCKED: that would answer "there is no incident"
+    row = conn.fetchone(sql, (incident_id,))
     return _from_row(row) if row is not None else None
 
 
@@ -440,16 +443,30 @@ def claim_pending_pages(conn: Connection, now: datetime, instance: str, limit: i
 
 def mark_sending(conn: Connection, keys: Sequence[str], instance: str, now: datetime) -> int:
     """Right before the channel is called: `queued` (by this instance) → `sending`. Returns how
-    many of `keys` this instance still holds (0: another instance took them over)."""
+    many of `keys` this instance still holds (0: another instance took them over, or their
+    incidents were acknowledged or resolved meanwhile, perhaps by another process)."""
     n = 0
     for key in keys:
         cur = conn.execute(
             "UPDATE pages SET state = 'sending', sent_at = ? WHERE key = ? AND claimed_by = ?"
-            " AND state IN ('queued', 'sending')",
+            " AND state IN ('queued', 'sending')"
+            " AND incident_id IN (SELECT id FROM incidents WHERE state = 'triggered')",
             (now, key, instance),
         )
         n += max(0, cur.rowcount)
     return n
+
+
+def settled_incidents(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
+    """Which of these incidents are no longer `triggered`, and their state: nothing more may
+    be sent for them."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = conn.fetchall(
+        f"SELECT id, state, wake_at FROM incidents WHERE id IN ({marks}) AND state <> 'triggered'", list(ids)
+    )
+    return {int(r[0]): "snoozed" if r[1] == "acknowledged" and r[2] is not None else str(r[1]) for r in rows}
 
 
 def finish_page(
