@@ -86,6 +86,17 @@ class TestThePage:
         assert "since Sat 28 Nov 23:10 (Europe/Madrid)" in res.text  # shop time, as in the page
         assert await shop.state(incident) == "triggered"
 
+    async def test_head_answers_like_get_without_a_body_and_changes_nothing(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        path = "/ack/" + SIGNER_OF(shop).sign((incident,), "ana", shop.now)
+        res = await shop.client.head(path)  # a link previewer or mail scanner
+        get = await shop.client.get(path)
+        assert res.status_code == 200 and res.content == b""
+        assert res.headers["content-type"] == get.headers["content-type"]
+        assert res.headers["cache-control"] == "no-store"
+        assert (await shop.client.head("/ack/forged.token")).status_code == 401
+        assert await shop.state(incident) == "triggered"
+
     async def test_an_expired_link_is_401_and_says_so(self, shop: PagingShop) -> None:
         [incident] = await paged(shop)
         token = SIGNER_OF(shop).sign((incident,), "ana", shop.now - timedelta(days=4))

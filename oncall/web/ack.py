@@ -375,6 +375,14 @@ async def show(request: Request, token: str) -> Response:
     return _page(f"Hello {person.name}", cards)
 
 
+@router.head("/ack/{token}", include_in_schema=False)
+async def show_head(request: Request, token: str) -> Response:
+    """HEAD, as link previewers and mail scanners send it: GET's status and headers, no body,
+    and (like GET) no action."""
+    page = await show(request, token)
+    return Response(status_code=page.status_code, headers=dict(page.headers))
+
+
 @router.post("/ack/{token}", response_class=HTMLResponse)
 async def act(request: Request, token: str) -> Response:
     got = _claim(request, token)
