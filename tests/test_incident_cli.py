@@ -52,7 +52,7 @@ def test_list_ack_and_resolve_from_the_terminal(
     assert main(["ack", "1"]) == 0
     assert capsys.readouterr().out.startswith("Incident 1 acknowledged by the owner (terminal) at ")
     assert main(["ack", "1"]) == 1
-    assert "already acknowledged" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("error: incident 1 was already acknowledged by the owner")
     assert main(["resolve", "1"]) == 0
     capsys.readouterr()
     assert main(["incidents"]) == 0
@@ -65,7 +65,9 @@ def test_an_unknown_incident_is_an_error(
     store_with_an_incident: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["resolve", "42"]) == 1
-    assert "There is no incident 42" in capsys.readouterr().err
+    assert capsys.readouterr().err == "error: there is no incident 42\n"
+    assert main(["ack", "42"]) == 1
+    assert capsys.readouterr().err == "error: there is no incident 42\n"
 
 
 def test_before_oncall_migrate_the_terminal_says_to_run_it(

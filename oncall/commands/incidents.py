@@ -79,8 +79,14 @@ async def _run(args: argparse.Namespace, settings: Settings, config: Config | No
         verb: Verb = "ack" if args.command == "ack" else "resolve"
         result = await service.act(args.id, TERMINAL, verb, "terminal", datetime.now(UTC))
         await service.drain(30.0)
-        print(result.text, file=sys.stdout if result.ok else sys.stderr)
-        return 0 if result.ok else 1
+        if result.ok:
+            print(result.text)
+            return 0
+        text = result.text  # "There is no incident 99" -> "error: there is no incident 99"
+        if text[:2].istitle():
+            text = text[0].lower() + text[1:]
+        print(f"error: {text}", file=sys.stderr)
+        return 1
     finally:
         await service.aclose(5.0)
         await db.aclose()
