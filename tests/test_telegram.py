@@ -201,8 +201,40 @@ class TestTheCommands:
         monkeypatch.setenv("ONCALL_TELEGRAM_API_URL", "http://127.0.0.1:9/bot")  # nothing listens
         assert main(["test-page", "ana", "--via", "telegram"]) == 1
         err = capsys.readouterr().err
-        assert err.startswith("error: telegram: ") and "telegram: telegram:" not in err
+        assert err.startswith("error: telegram: could not reach Telegram at http://127.0.0.1:9/bot: ")
+        assert "telegram: telegram:" not in err and "refused" not in err
         assert "s3cret" not in err
+
+    def test_test_page_says_which_provider_it_could_not_reach(
+        self, shop_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        nothing_listens = "http://127.0.0.1:9"
+        monkeypatch.setenv("ONCALL_SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("ONCALL_SLACK_API_URL", nothing_listens + "/api/")
+        monkeypatch.setenv("ONCALL_TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+        monkeypatch.setenv("ONCALL_TWILIO_AUTH_TOKEN", "tw-secret")
+        monkeypatch.setenv("ONCALL_TWILIO_FROM", "+34600000000")
+        monkeypatch.setenv("ONCALL_TWILIO_API_URL", nothing_listens)
+        assert main(["test-page", "ana", "--via", "slack"]) == 1
+        assert capsys.readouterr().err.startswith(
+            "error: slack: could not reach Slack at http://127.0.0.1:9/api/: Cannot connect to host"
+        )
+        assert main(["test-page", "ana", "--via", "sms"]) == 1
+        assert capsys.readouterr().err.startswith(
+            "error: sms: could not reach Twilio at http://127.0.0.1:9: Cannot connect to host"
+        )
+
+    def test_telegram_setup_says_when_telegram_could_not_be_reached(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("ONCALL_TELEGRAM_BOT_TOKEN", "123:ABC")
+        monkeypatch.setenv("ONCALL_TELEGRAM_WEBHOOK_SECRET", "s3cret")
+        monkeypatch.setenv("ONCALL_TELEGRAM_API_URL", "http://127.0.0.1:9/bot")  # nothing listens
+        monkeypatch.setenv("ONCALL_PUBLIC_URL", "https://oncall.example")
+        assert main(["telegram", "setup"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: could not reach Telegram at http://127.0.0.1:9/bot: ")
+        assert "refused" not in err
 
 
 async def test_a_command_whose_reply_cannot_be_sent_still_acts_and_answers_200(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import secrets
 import sys
 
 from telegram import BotCommand
-from telegram.error import TelegramError
+from telegram.error import TelegramError, TimedOut
 
 from oncall.channels.telegram import TelegramChannel
 from oncall.settings import Settings
@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = asyncio.run(setup(settings))
     except TelegramError as exc:
-        print(f"error: Telegram refused: {exc}", file=sys.stderr)
+        if isinstance(exc, TimedOut) or str(exc).startswith("httpx."):  # nothing answered
+            print(f"error: could not reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
+        else:
+            print(f"error: Telegram refused: {exc}", file=sys.stderr)
         return 1
     print(f"Telegram webhook set to {url} with the secret token")
     print("bot commands registered: " + " ".join(f"/{c}" for c, _ in COMMANDS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -14,6 +15,38 @@ from oncall.commands.check import enabled_channels
 from oncall.config import ConfigError, load_config
 from oncall.core.models import CHANNELS, Person
 from oncall.settings import Settings
+
+# Each provider's name and the setting of its API address, for "could not reach" messages.
+PROVIDERS = {
+    "telegram": ("Telegram", "telegram_api_url"),
+    "slack": ("Slack", "slack_api_url"),
+    "sms": ("Twilio", "twilio_api_url"),
+}
+# How the channels report a provider that did not answer at all (no connection, time-out), as
+# opposed to one that answered with a refusal.
+_NO_ANSWER = (
+    "httpx.Connect",
+    "httpx.ReadTimeout",
+    "TimedOut",
+    "timed out",
+    "ClientConnectorError",
+    "ClientOSError",
+    "ServerDisconnectedError",
+    "ServerTimeoutError",
+)
+_PREFIX = re.compile(r"(?:telegram|slack|twilio|sms|[\w.]*[A-Z][\w.]*): ")
+
+
+def unreachable(channel: str, error: str, settings: Settings) -> str | None:
+    """`could not reach Telegram at URL: …` when nothing answered; None for other failures."""
+    provider = PROVIDERS.get(channel)
+    if provider is None or not any(marker in error for marker in _NO_ANSWER):
+        return None
+    detail = error
+    while m := _PREFIX.match(detail):  # "telegram: NetworkError: httpx.ConnectError: …"
+        detail = detail[m.end() :]
+    name, setting = provider
+    return f"could not reach {name} at {getattr(settings, setting)}: {detail}"
 
 
 def message(person: Person, channel: str, shop: str, public_url: str, now: datetime) -> PageMessage:
@@ -79,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if r.ok:
             print(f"{m.channel}: sent to {person.name} ({r.ref})")
         else:
-            error = (r.error or "not delivered").removeprefix(f"{m.channel}: ")
+            error = r.error or "not delivered"
+            error = unreachable(m.channel, error, settings) or error.removeprefix(f"{m.channel}: ")
             print(f"error: {m.channel}: {error}", file=sys.stderr)
     return 0 if not problems and all(r.ok for r in results) else 1
