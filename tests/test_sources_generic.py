@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from oncall.cli import main
+from oncall.core.models import EVENT_KINDS
 from oncall.sources import SignatureError
 from oncall.sources import generic as source
+from oncall.sources.samples import sample
 from tests.fixtures.platforms import generic_headers, load
 
 SECRET = "generic-secret"
@@ -45,3 +48,24 @@ def test_an_unknown_kind_is_kept_as_unrecognised_with_the_given_kind() -> None:
 def test_bad_signatures_are_refused(header: str) -> None:
     with pytest.raises(SignatureError):
         source.verify({"x-oncall-signature": header} if header else {}, b"{}", [SECRET.encode()], NOW)
+
+
+@pytest.mark.parametrize("kind", [k for k in EVENT_KINDS if k != "unrecognised"])
+def test_oncall_trigger_has_a_realistic_generic_sample_of_every_kind(kind: str) -> None:
+    body, _ = sample("generic", kind, NOW)
+    headers = {k.lower(): v for k, v in source.sign(body, SECRET.encode(), NOW).items()}
+    source.verify(headers, body, [SECRET.encode()], NOW)
+    event = source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    assert event.kind == kind and event.summary != kind.replace("_", " ")
+    assert event.customer.email and event.order.number == "1042"
+    if kind.startswith("ticket_"):
+        assert event.ticket.id and event.ticket.status in ("open", "solved")
+
+
+def test_an_unknown_kind_for_trigger_lists_the_kinds_of_that_source(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["trigger", "generic", "refund"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no generic sample of kind 'refund' (known: ")
+    assert all(k in err for k in EVENT_KINDS if k != "unrecognised")

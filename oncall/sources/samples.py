@@ -206,20 +206,54 @@ def _ticket(event: str, status: str, priority: str) -> Callable[[datetime], Samp
     return build
 
 
+_CUSTOMER = {"name": "Lucía Fernández", "email": "lucia.fernandez@example.com", "phone": "+34611222333",
+             "language": "es"}  # fmt: skip
+_ORDER = {"id": "1042", "number": "1042", "amount": 189.9, "currency": "EUR"}
+
+# What a storefront error monitor, osTicket or a shop script would send for each kind (SPEC §4).
+_GENERIC: dict[str, dict[str, Any]] = {
+    "checkout_error": {
+        "summary": "Checkout returns 500 on the payment step", "severity": "high", "tags": ["storefront"],
+        "details": {"url": "https://tienda.example/checkout", "status": 500},
+    },
+    "payment_failed": {
+        "summary": "Payment of order 1042 failed: card declined (insufficient funds)", "severity": "high",
+        "tags": ["payments"], "details": {"gateway": "redsys", "decline_code": "insufficient_funds"},
+    },
+    "payment_succeeded": {
+        "summary": "Payment of order 1042 succeeded", "severity": "info", "tags": ["payments"],
+        "details": {"gateway": "redsys"},
+    },
+    "dispute_opened": {
+        "summary": "Chargeback opened on order 1042: product not received", "severity": "high",
+        "tags": ["payments", "dispute"], "details": {"reason": "product_not_received",
+                                                    "respond_by": "2026-12-12"},
+    },
+    "order_created": {
+        "summary": "New order 1042: 189.90 EUR", "severity": "info", "tags": ["orders"],
+        "details": {"items": 3, "shipping": "express"},
+    },
+    "ticket_created": {
+        "summary": "Ticket 5150: payment taken twice for order 1042", "severity": "high",
+        "tags": ["helpdesk"], "ticket": {"id": "5150", "priority": "urgent", "status": "open",
+                                         "subject": "Payment taken twice for order 1042"},
+    },
+    "ticket_updated": {
+        "summary": "Ticket 5150 solved: payment taken twice for order 1042", "severity": "info",
+        "tags": ["helpdesk"], "ticket": {"id": "5150", "priority": "urgent", "status": "solved",
+                                         "subject": "Payment taken twice for order 1042"},
+    },
+}  # fmt: skip
+
+
 def _generic(kind: str) -> Callable[[datetime], Sample]:
     def build(now: datetime) -> Sample:
-        return {
-            "id": _rid("gen_"),
-            "kind": kind,
-            "summary": "Checkout returns 500 on the payment step" if kind == "checkout_error" else kind,
-            "severity": "high",
-            "occurred_at": now.isoformat(),
-            "customer": {"name": "Lucía Fernández", "email": "lucia.fernandez@example.com",
-                         "phone": "+34611222333", "language": "es"},
-            "order": {"id": "1042", "number": "1042", "amount": 189.9, "currency": "EUR"},
-            "tags": ["storefront"],
-            "details": {"url": "https://tienda.example/checkout", "status": 500},
-        }, {}  # fmt: skip
+        fields = _GENERIC[kind]
+        payload: dict[str, Any] = {"id": _rid("gen_"), "kind": kind, "summary": fields["summary"],
+                                   "severity": fields["severity"], "occurred_at": now.isoformat(),
+                                   "customer": dict(_CUSTOMER), "order": dict(_ORDER)}  # fmt: skip
+        payload.update({k: v for k, v in fields.items() if k not in payload})
+        return payload, {}
 
     return build
 
@@ -250,7 +284,7 @@ SAMPLES: dict[str, dict[str, Callable[[datetime], Sample]]] = {
         "ticket_created": _ticket("ticket_created", "Open", "Urgent"),
         "ticket_updated": _ticket("ticket_updated", "Resolved", "Urgent"),
     },
-    "generic": {kind: _generic(kind) for kind in ("checkout_error", "payment_failed", "payment_succeeded")},
+    "generic": {kind: _generic(kind) for kind in _GENERIC},
 }
 
 
