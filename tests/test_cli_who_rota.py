@@ -219,6 +219,24 @@ class TestRotaIcs:
             start = e.decoded("dtstart").astimezone(UTC)
             assert (start.hour, start.minute) in {(17, 0), (16, 0)}  # Friday 18:00 in Madrid
 
+    def test_a_rota_without_shifts_is_a_valid_empty_calendar_and_a_warning(
+        self, shop: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        later = (datetime.now(UTC) + timedelta(weeks=30)).date()
+        (shop / "rotas" / "summer.toml").write_text(
+            f'timezone = "Europe/Madrid"\n[[layer]]\nname = "summer"\nmembers = ["ana"]\n'
+            f'rotation = "weekly"\nhandoff = "mon 09:00"\nstart = "{later}"\n',
+            encoding="utf-8",
+        )
+        code, out, err = run(capsys, "rota", "ics", "summer", "--weeks", "2")
+        assert code == 0
+        assert err == "warning: rota summer has no shifts in the next 2 weeks\n"
+        cal = Calendar.from_ical(out)
+        assert not cal.walk("VEVENT")
+        # RFC 5545: a VCALENDAR holds at least one component; here the rota's time zone
+        assert [c.name for c in cal.subcomponents] == ["VTIMEZONE"]
+        assert str(cal.subcomponents[0]["tzid"]) == "Europe/Madrid"
+
 
 class TestWhenIsReadAlikeByWhoAndSimulate:
     """One WHEN, one instant: `who --at` and `simulate --at` share the parser of SPEC §6."""

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone
 
 from oncall.commands.who import display_name, load, local_time, unknown_rota
 from oncall.core.models import Person, Rota
@@ -67,9 +67,13 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def calendar(rota: Rota, people: Mapping[str, Person], found: list[Shift], stamp: datetime) -> bytes:
+def calendar(
+    rota: Rota, people: Mapping[str, Person], found: list[Shift], stamp: datetime, weeks: int = 4
+) -> bytes:
     """The shifts as an iCalendar file. A shift's UID is derived from the rota, the person and
-    the start, so re-importing an unchanged rota updates events instead of duplicating them."""
+    the start, so re-importing an unchanged rota updates events instead of duplicating them.
+    Without shifts it is still a valid calendar (RFC 5545 wants at least one component): the
+    rota's VTIMEZONE alone, so a subscribed phone calendar shows an empty rota, not an error."""
     cal = Calendar()
     cal.add("prodid", "-//oncall//rota//EN")
     cal.add("version", "2.0")
@@ -87,6 +91,11 @@ def calendar(rota: Rota, people: Mapping[str, Person], found: list[Shift], stamp
         ev.add("summary", f"On call: {name} ({rota.name})")
         ev.add("description", f"{name} is on call for rota {rota.name} ({s.layer}).")
         cal.add_component(ev)
+    if not found:
+        first = stamp.astimezone(rota.timezone).date()
+        cal.add_component(
+            Timezone.from_tzinfo(rota.timezone, rota.timezone.key, first, first + timedelta(weeks=weeks))
+        )
     result: bytes = cal.to_ical()
     return result
 
@@ -107,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rota_command == "ics":
         assert name is not None, "argparse requires NAME for ics"
         rota = config.rotas[name]
-        sys.stdout.write(calendar(rota, config.people, upcoming(rota, now, weeks), now).decode())
+        found = upcoming(rota, now, weeks)
+        if not found:
+            print(f"warning: rota {name} has no shifts in the next {weeks} weeks", file=sys.stderr)
+        sys.stdout.write(calendar(rota, config.people, found, now, weeks).decode())
         return 0
     blocks = [
         "\n".join(table(config.rotas[n], config.people, upcoming(config.rotas[n], now, weeks), now))
