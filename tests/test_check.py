@@ -4,14 +4,14 @@ passes; warnings name the closed hours nobody covers and the contact details tha
 # ruff: noqa: E501, RUF001  (messages are quoted whole, en dash included, as the owner reads them)
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from oncall.cli import main
-from oncall.commands.check import contact_warnings, format_span, gap_warnings, intersect
+from oncall.commands.check import contact_warnings, format_span, gap_warnings, intersect, override_warnings
 from oncall.config import load_config
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -246,6 +246,50 @@ class TestGapWarnings:
         assert code == 0
         gaps = [line for line in err if line.startswith("warning: rota weekend: nobody on call ")]
         assert gaps and all(line.endswith(" (shop closed)") for line in gaps)
+
+
+class TestOverridesThatChangeNothing:
+    """The shipped weekend rota takes turns ana, luis, marta from Fri 6 Nov: Luis has the weekend
+    of 4 to 7 Dec, Ana that of 18 to 21 Dec (which the shipped override gives to Luis)."""
+
+    SWAP = 'from = "2026-12-18 18:00"\nto = "2026-12-21 09:00"'
+
+    def test_a_swap_onto_the_persons_own_weekend_is_a_warning(self, shop_dir: Path) -> None:
+        edit(
+            shop_dir / "rotas" / "weekend.toml",
+            self.SWAP,
+            'from = "2026-12-04 18:00"\nto = "2026-12-07 09:00"',
+        )
+        config = load_config(shop_dir / "escalation_rules.toml", shop_dir / "rotas")
+        now = datetime(2026, 11, 23, tzinfo=MADRID)
+        assert override_warnings(config, now) == [
+            "rotas/weekend.toml: override[1]: luis is on call then anyway; the override changes nothing"
+        ]
+        assert override_warnings(config, datetime(2026, 12, 8, tzinfo=MADRID)) == []  # over: history
+
+    def test_an_override_that_changes_even_an_hour_is_fine(self, shop_dir: Path) -> None:
+        edit(
+            shop_dir / "rotas" / "weekend.toml",
+            self.SWAP,
+            'from = "2026-12-04 17:00"\nto = "2026-12-07 09:00"',
+        )
+        config = load_config(shop_dir / "escalation_rules.toml", shop_dir / "rotas")
+        assert override_warnings(config, datetime(2026, 11, 23, tzinfo=MADRID)) == []
+
+    def test_through_the_cli(self, shop_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        friday = date(2026, 12, 4)  # Luis's weekends come every three weeks
+        while friday < datetime.now(MADRID).date() + timedelta(days=7):
+            friday += timedelta(weeks=3)
+        monday = friday + timedelta(days=3)
+        edit(
+            shop_env / "rotas" / "weekend.toml", self.SWAP, f'from = "{friday} 18:00"\nto = "{monday} 09:00"'
+        )
+        code, _, err = check(capsys)
+        assert code == 0
+        assert (
+            "warning: rotas/weekend.toml: override[1]: luis is on call then anyway; the override changes nothing"
+            in err
+        )
 
 
 def test_missing_contact_details(shop_dir: Path) -> None:

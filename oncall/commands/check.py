@@ -4,6 +4,7 @@ Errors (the files cannot be used) go to stderr as `error: …`, exit 1. Otherwis
 goes to stdout and warnings to stderr as `warning: …`, exit 0:
 
 - closed hours in the next N weeks when a rota a policy pages has nobody on call;
+- rota overrides that change nothing (the person is on call for their whole span anyway);
 - people a policy pages by a channel they have no details for;
 - channels a policy uses that have no credentials (their pages go to the console log);
 - rules that post to the team channel when there is none;
@@ -21,6 +22,7 @@ import difflib
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,7 +33,7 @@ from oncall.config.rotas import PEOPLE_FILE
 from oncall.core.calendar import closed_spans
 from oncall.core.customer_text import check_messages
 from oncall.core.models import Config, Rota, Target
-from oncall.core.rota import gaps
+from oncall.core.rota import gaps, shifts
 from oncall.settings import Settings
 
 DASH = "\N{EN DASH}"  # between the ends of a span, as the SPEC writes them
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary(config))
     found = [
         *gap_warnings(config, datetime.now(UTC), weeks),
+        *override_warnings(config, datetime.now(UTC), settings.rotas_dir.name),
         *contact_warnings(config, people_label),
         *channel_warnings(config, enabled_channels(settings)),
         *team_channel_warnings(config),
@@ -114,6 +117,26 @@ def gap_warnings(config: Config, now: datetime, weeks: int) -> list[str]:
     for name in paged_rotas(config):
         for a, b in intersect(closed, gaps(config.rotas[name], now, end)):
             out.append(f"rota {name}: nobody on call {format_span(a, b, shop_tz)} (shop closed)")
+    return out
+
+
+def override_warnings(config: Config, now: datetime, rotas_dir: str = "rotas") -> list[str]:
+    """`rotas/weekend.toml: override[1]: luis is on call then anyway; the override changes
+    nothing`, for each override not yet over whose person the rota without it (its layers and
+    other overrides) already puts on call for the override's whole span, e.g. a swap written
+    on the wrong weekend."""
+    out: list[str] = []
+    for name, rota in sorted(config.rotas.items()):
+        label = f"{rotas_dir}/{name}.toml" if rotas_dir else f"{name}.toml"
+        for i, o in enumerate(rota.overrides):
+            if o.end <= now:
+                continue
+            without = replace(rota, overrides=rota.overrides[:i] + rota.overrides[i + 1 :])
+            if not gaps(without, o.start, o.end) and all(
+                s.person == o.who for s in shifts(without, o.start, o.end)
+            ):
+                what = f"{o.who} is on call then anyway; the override changes nothing"
+                out.append(f"{label}: override[{i + 1}]: {what}")
     return out
 
 
