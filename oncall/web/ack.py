@@ -219,15 +219,19 @@ def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
     return signer().url(settings.public_url, ids, person.id, _now())
 
 
+_load_error = ""  # why the last attempt failed, for the log
+
+
 async def load_key(db: Database) -> bool:
     """One attempt to load (or make) the shared key, unless it is loaded; True once it is."""
-    global _signer
+    global _signer, _load_error
     if _signer is not None:
         return True
     try:
         key = await db.transaction(lambda conn: load_or_create_key(conn, datetime.now(UTC)))
     except Exception as exc:  # the database is down or broken: try again later
-        log.debug("ack-link key not loaded: %s", exc)
+        _load_error = " ".join(str(exc).split())
+        log.debug("ack-link key not loaded: %s", _load_error)
         return False
     if _signer is None:
         _signer = AckSigner(key)
@@ -256,7 +260,7 @@ async def load_signer(app: FastAPI) -> None:
     db: Database = app.state.db
     if await load_key(db):
         return
-    log.error("ack-link key not loaded (database unreachable); retrying in the background")
+    log.error("ack-link key not loaded (%s); retrying in the background", _load_error)
     app.state.ack_key_loader = asyncio.create_task(_keep_loading(db), name="oncall-ack-key")
 
 
