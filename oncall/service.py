@@ -313,6 +313,10 @@ class Service:
         before = now + timedelta(days=1) if self.db.dialect == "sqlite" else now - timedelta(minutes=5)
 
         def tx(conn: Connection) -> int:
+            if self.db.dialect == "sqlite":
+                # Claimed by the previous run (waiting in a bundle or for a rate limit) and never
+                # handed to a channel: sent now, not after their claim lapses (`QUEUE_LEASE`).
+                store.release_queued(conn)
             pages = store.interrupted_pages(conn, before)
             for p in pages:
                 note = (

@@ -629,3 +629,23 @@ class TestNothingGoesOutAfterAnAckOrResolve:
             busy.rollback()
             result = await ack
         assert result.ok and result.state == "acknowledged", result.text
+
+
+async def test_pages_a_killed_process_held_in_a_bundle_go_out_at_the_next_start_not_minutes_later(
+    shop: Shop, db_url: str
+) -> None:
+    """SQLite has one instance: at start, pages the previous run claimed but never sent (it was
+    killed while they waited in the bundle window) are sent at once."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("several instances on PostgreSQL: a dead claim lapses after QUEUE_LEASE")
+    await _second_incident_waits_in_a_bundle(shop)  # then the process dies (SIGKILL)
+    channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    restarted = Service(shop.db, lambda: shop.config, channels, shop.service.settings, bundle_window=0.0)
+    try:
+        shop.now = madrid("2026-11-28 23:12")
+        await restarted.recover(shop.now)
+        await Scheduler(restarted, clock=lambda: shop.now).run_once()
+        await restarted.drain()
+        assert [m.incident_ids for m in channels["telegram"].sent + channels["slack"].sent] == [(2,), (2,)]
+    finally:
+        await restarted.aclose()

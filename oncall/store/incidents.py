@@ -487,6 +487,15 @@ def unclaim_page(conn: Connection, key: str, instance: str) -> None:
     )
 
 
+def release_queued(conn: Connection) -> int:
+    """Every claimed page that never reached its channel goes back to `pending`: at the start
+    of the only instance (SQLite), whatever claimed them is dead."""
+    cur = conn.execute(
+        "UPDATE pages SET state = 'pending', claimed_by = NULL, sent_at = NULL WHERE state = 'queued'"
+    )
+    return max(0, int(cur.rowcount))
+
+
 def interrupted_pages(conn: Connection, before: datetime) -> list[PageRow]:
     """Pages whose channel call started before `before` and never finished: the process died
     during the call. They are marked `unknown` and not re-sent."""
