@@ -212,6 +212,19 @@ class TestSnooze:
         assert back.incident.state == "triggered"
         assert pages(back) == [("ana", "telegram"), ("ana", "slack")]
 
+    def test_an_ack_after_a_snooze_stops_the_escalation_for_good(self) -> None:
+        fired = step(saturday_burst(), Tick(), madrid("2026-11-28 23:15"), WORLD)
+        snoozed = step(
+            fired.incident, Acted("Ana García", "snooze", "sms"), madrid("2026-11-28 23:16"), WORLD
+        )
+        acked = step(
+            snoozed.incident, Acted("Ana García", "ack", "telegram"), madrid("2026-11-28 23:20"), WORLD
+        )
+        assert acked.ok and acked.text == "Incident 1 acknowledged by Ana García at 23:20"
+        assert acked.incident.state == "acknowledged" and acked.incident.wake_at is None
+        assert run_forward(acked.incident, WORLD) == []  # no page at 23:46 or ever
+        assert "the snooze is over" in acked.incident.timeline[-1].what
+
 
 class TestClockChange:
     def test_an_escalation_across_the_night_the_clocks_go_back_fires_at_the_right_absolute_times(

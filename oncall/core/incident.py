@@ -522,6 +522,19 @@ def _acted(inc: Incident, act: Acted, now: datetime, world: World) -> Outcome:
 
 
 def _ack(inc: Incident, now: datetime, what: str, actor: str, world: World) -> Outcome:
+    if inc.state == "acknowledged" and inc.wake_at is not None:
+        # Snoozed, then acknowledged: the ack stops the escalation for good, the snooze's
+        # restart is called off.
+        what = f"{what}: the snooze is over, the escalation will not start again"
+        inc = replace(
+            inc,
+            wake_at=None,
+            acknowledged_by=actor,
+            updated_at=now,
+            timeline=(*inc.timeline, Entry(now, what, actor)),
+        )
+        text = f"Incident {inc.id} acknowledged by {actor} at {_hm(now, world)}"
+        return Outcome(inc, (WakeAt(None), Update(text)), text=text)
     if inc.state == "acknowledged":
         text = f"Incident {inc.id} was already acknowledged by {inc.acknowledged_by}"
         return Outcome(inc, ok=False, text=text)
