@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from oncall.channels.base import PageMessage
 from oncall.channels.sms import SmsChannel, fit, page_sms, parse_reply, segments, septets, to_gsm7
+from oncall.core.models import Ticket
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.twilio import FakeTwilio
 from tests.recording import PEOPLE, event, madrid
@@ -104,6 +106,20 @@ class TestTheSmsWebhook:
         incident = await paged_by_sms(shop)
         res = await shop.sms_reply(ANA.phone or "", "ACK")
         assert "<Message>" in res.text and f"Incident {incident} acknowledged" in res.text
+        assert await shop.state(incident) == "acknowledged"
+
+    async def test_ack_alone_skips_a_newer_incident_already_resolved_for_the_one_still_paging(
+        self, shop: PagingShop
+    ) -> None:
+        incident = await paged_by_sms(shop)
+        ticket = event("ticket_created", madrid("2026-11-28 23:26"), source="zendesk", amount=None)
+        await shop.receive(replace(ticket, ticket=Ticket("88", "urgent", "open", "Cobro doble")))
+        await shop.at("2026-11-28 23:26")  # a newer incident pages Ana, then is resolved
+        newer = max(i.id for i in await shop.service.incidents())
+        assert newer != incident
+        assert (await shop.service.act(newer, ANA, "resolve", "api", madrid("2026-11-28 23:27"))).ok
+        res = await shop.sms_reply(ANA.phone or "", "ack")
+        assert f"Incident {incident} acknowledged" in res.text
         assert await shop.state(incident) == "acknowledged"
 
     async def test_verb_first_is_accepted(self, shop: PagingShop) -> None:

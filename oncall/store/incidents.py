@@ -520,8 +520,12 @@ def all_pages(conn: Connection) -> list[PageRow]:
 
 
 def newest_incident_paged_to(conn: Connection, person: str) -> int | None:
+    """The incident a bare "ack" means: the newest paged to `person` that still pages (is
+    triggered), else the newest paged to them at all (the answer then says why nothing changed)."""
     row = conn.fetchone(
-        "SELECT incident_id FROM pages WHERE person = ? ORDER BY created_at DESC, incident_id DESC LIMIT 1",
+        "SELECT p.incident_id FROM pages p JOIN incidents i ON i.id = p.incident_id WHERE p.person = ?"
+        " ORDER BY CASE WHEN i.state = 'triggered' THEN 0 ELSE 1 END, p.created_at DESC,"
+        " p.incident_id DESC LIMIT 1",
         (person,),
     )
     return int(row[0]) if row is not None else None
