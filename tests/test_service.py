@@ -649,3 +649,28 @@ async def test_pages_a_killed_process_held_in_a_bundle_go_out_at_the_next_start_
         assert [m.incident_ids for m in channels["telegram"].sent + channels["slack"].sent] == [(2,), (2,)]
     finally:
         await restarted.aclose()
+
+
+async def test_a_page_another_instance_took_over_is_left_to_it_not_failed_over(shop: Shop) -> None:
+    """This process held incident 2's pages in a bundle past their claim (`QUEUE_LEASE`); a
+    second instance took them over and sent them. This one then neither marks them failed nor
+    pages Ana by her other channels."""
+    window_over = await _second_incident_waits_in_a_bundle(shop)
+    channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    other = Service(shop.db, lambda: shop.config, channels, shop.service.settings, bundle_window=0.0)
+    try:
+        shop.now = madrid("2026-11-28 23:14")
+        await Scheduler(other, clock=lambda: shop.now).run_once()
+        await other.drain()
+        assert len(channels["telegram"].sent + channels["slack"].sent) == 2
+        window_over.set()
+        await asyncio.sleep(0.05)
+        await shop.service.drain()
+        pages = await shop.db.transaction(lambda conn: store.pages_of(conn, 2))
+        assert [(p.key, p.state) for p in pages] == [
+            ("2:1:1:ana:slack", "sent"),
+            ("2:1:1:ana:telegram", "sent"),
+        ]
+        assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # incident 1's, nothing more
+    finally:
+        await other.aclose()
