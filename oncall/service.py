@@ -559,10 +559,16 @@ class Service:
             return [(p, cache[p.incident_id]) for p in claimed]
 
         claimed = await self.db.transaction(tx)
+        handed = 0
         for page, inc in claimed:
+            if page.key in self._claimed:
+                # Still waiting here (a bundle, a rate limit) past its claim: taking it again
+                # renewed the claim; a second send would page twice.
+                continue
             self._claimed.add(page.key)
             self._spawn(self._send_one(page, inc, config, now))
-        return len(claimed)
+            handed += 1
+        return handed
 
     async def _send_one(
         self, page: store.PageRow, inc: Incident | None, config: Config, now: datetime

@@ -674,3 +674,27 @@ async def test_a_page_another_instance_took_over_is_left_to_it_not_failed_over(s
         assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # incident 1's, nothing more
     finally:
         await other.aclose()
+
+
+async def test_a_page_waiting_long_for_a_rate_limit_is_not_claimed_again_by_the_same_process(
+    shop: Shop,
+) -> None:
+    """Incident 2's pages wait for Ana's chats' 1/s limits longer than a claim lasts
+    (`QUEUE_LEASE`): the process that holds them does not take them a second time."""
+    limit_over = asyncio.Event()
+
+    async def rate_limited(seconds: float) -> None:
+        await limit_over.wait()
+
+    shop.service.dispatcher.limiter._sleep = rate_limited
+    await shop.receive(_urgent_ticket("88", "2026-11-28 23:10"))
+    await shop.at("2026-11-28 23:10")
+    await shop.receive(_urgent_ticket("89", "2026-11-28 23:11"))
+    shop.now = madrid("2026-11-28 23:11")
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    shop.now = madrid("2026-11-28 23:14")
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    limit_over.set()
+    await shop.service.drain()
+    sent = [(m.incident_ids, m.channel) for c in shop.channels.values() for m in c.sent]
+    assert sorted(sent) == [((1,), "slack"), ((1,), "telegram"), ((2,), "slack"), ((2,), "telegram")]
