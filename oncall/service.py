@@ -69,6 +69,7 @@ Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
 DIGEST = "digest"
 TAKEN_OVER = "taken over by another instance"
+EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 
 
@@ -703,10 +704,19 @@ class Service:
             log.error("posting to %s failed: %s", target, result.error)
 
     async def _update(self, incident_id: int, text: str) -> None:
-        pages = await self.db.transaction(lambda conn: store.pages_of(conn, incident_id))
+        def tx(conn: Connection) -> tuple[list[store.PageRow], set[str]]:
+            pages = store.pages_of(conn, incident_id)
+            refs = {p.ref for p in pages if p.ref and p.state == "sent" and p.sent_via in EDITED}
+            return pages, store.refs_still_paging(conn, refs, incident_id)
+
+        pages, still_paging = await self.db.transaction(tx)
         seen: set[str] = set()
         for p in pages:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
+                continue
+            if p.sent_via in EDITED and p.ref in still_paging:
+                # A bundled message that also pages for incidents still triggered: editing it
+                # would erase their page and their buttons. It is edited when the last is settled.
                 continue
             seen.add(p.ref)
             result = await self.dispatcher.update(p.sent_via, p.ref, text)

@@ -698,3 +698,29 @@ async def test_a_page_waiting_long_for_a_rate_limit_is_not_claimed_again_by_the_
     await shop.service.drain()
     sent = [(m.incident_ids, m.channel) for c in shop.channels.values() for m in c.sent]
     assert sorted(sent) == [((1,), "slack"), ((1,), "telegram"), ((2,), "slack"), ((2,), "telegram")]
+
+
+async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_another_unedited(
+    shop: Shop,
+) -> None:
+    """Incidents 2 and 3 reach Ana as one bundled message per channel. Acknowledging 2 must not
+    rewrite that message to "Incident 2 acknowledged" (erasing 3's page and buttons); once 3 is
+    acknowledged too, the message is edited."""
+    window_over = await _second_incident_waits_in_a_bundle(shop)
+    await shop.receive(_urgent_ticket("90", "2026-11-28 23:11"))
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    window_over.set()
+    await shop.service.drain()
+    await asyncio.sleep(0.05)
+    [_, bundle] = shop.channels["telegram"].sent
+    assert bundle.incident_ids == (2, 3)
+    await shop.service.act(2, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:12"))
+    await shop.service.drain()
+    assert shop.channels["telegram"].updates == [] and shop.channels["slack"].updates == []
+    await shop.service.act(3, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:13"))
+    await shop.service.drain()
+    assert shop.channels["telegram"].updates == [
+        ("telegram-2", "Incident 3 acknowledged by Ana García at 23:13")
+    ]

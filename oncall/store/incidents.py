@@ -519,6 +519,21 @@ def all_pages(conn: Connection) -> list[PageRow]:
     return [_page(r) for r in conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages ORDER BY created_at, key")]
 
 
+def refs_still_paging(conn: Connection, refs: Iterable[str], incident_id: int) -> set[str]:
+    """Which of these delivered messages (bundles) also carry a page of another incident that
+    is still triggered."""
+    refs = sorted(refs)
+    if not refs:
+        return set()
+    marks = ", ".join("?" * len(refs))
+    rows = conn.fetchall(
+        "SELECT DISTINCT p.ref FROM pages p JOIN incidents i ON i.id = p.incident_id"
+        f" WHERE p.ref IN ({marks}) AND p.state = 'sent' AND p.incident_id <> ? AND i.state = 'triggered'",
+        [*refs, incident_id],
+    )
+    return {str(r[0]) for r in rows}
+
+
 def newest_incident_paged_to(conn: Connection, person: str) -> int | None:
     """The incident a bare "ack" means: the newest paged to `person` that still pages (is
     triggered), else the newest paged to them at all (the answer then says why nothing changed)."""
