@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.databases import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,3 +41,14 @@ def shop_env(shop_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in _CHANNEL_ENV:
         monkeypatch.delenv(name, raising=False)
     return shop_dir
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store URL: a SQLite file, and a schema of its own on the local PostgreSQL (skipped
+    with the reason when unreachable, except under CI=true, where it fails)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'oncall.db'}"
+        return
+    with postgres_url() as url:
+        yield url

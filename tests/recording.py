@@ -220,17 +220,3 @@ def event(
         order=Order(id=f"ord_{order}", number=order, amount=amount, currency="EUR"),
     )
     return replace(ev, **changes) if changes else ev  # type: ignore[arg-type]
-
-
-def postgres_base_url() -> str | None:
-    """The test PostgreSQL (127.0.0.1:5432, database `test`, user root or postgres), if up."""
-    import psycopg
-
-    for user in ("root", "postgres"):
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return url
-        except psycopg.Error:
-            continue
-    return None

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +20,7 @@ from oncall.web import ack
 from oncall.web.ack import first_time, help_allowed, load_or_create_key
 from oncall.web.app import create_app
 from tests.fakes.paging_shop import PagingShop, open_shop
-from tests.recording import PEOPLE, event, madrid, postgres_base_url
+from tests.recording import PEOPLE, event, madrid
 
 NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
 SIGNER = AckSigner(b"0123456789abcdef0123456789abcdef")
@@ -202,26 +199,6 @@ def SIGNER_OF(shop: PagingShop) -> AckSigner:
     from oncall.web import ack
 
     return ack.signer()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'oncall.db'}"
-        return
-    base = postgres_base_url()
-    if base is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is unreachable and CI=true")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user root or postgres) is unreachable")
-    schema = f"t_paging_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class TestTheStore:

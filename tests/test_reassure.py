@@ -8,15 +8,11 @@ the weekend story's page goes out) is a time to reassure, and Monday 10:00 is no
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -76,37 +72,6 @@ def config() -> Config:
 
 # ---------------------------------------------------------------------------------------------
 # The world: store, SMTP server, fake helpdesks and Twilio
-
-
-def _postgres_url() -> str | None:
-    for user in ("root", "postgres"):
-        url = f"postgresql://{user}@127.0.0.1:5432/test"
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return url
-        except psycopg.Error:
-            continue
-    return None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'oncall.db'}"
-        return
-    base = _postgres_url()
-    if base is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is unreachable and CI=true")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user root or postgres) is unreachable")
-    schema = f"t_reassure_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

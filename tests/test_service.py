@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,7 +19,7 @@ from oncall.service import Service
 from oncall.settings import Settings
 from oncall.store import incidents as store
 from oncall.store.database import Connection, Database, open_database
-from tests.recording import PEOPLE, RecordingChannel, event, hhmm, madrid, postgres_base_url, shop_config
+from tests.recording import PEOPLE, RecordingChannel, event, hhmm, madrid, shop_config
 
 
 @dataclass
@@ -65,27 +62,6 @@ class Shop:
     def clear(self) -> None:
         for c in self.channels.values():
             c.sent.clear()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every story runs on SQLite and on PostgreSQL (in a schema of its own)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'oncall.db'}"
-        return
-    base = postgres_base_url()
-    if base is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 (database test) is unreachable and CI=true")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 (database test, user root or postgres) is unreachable")
-    schema = f"t_escalation_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture
