@@ -32,6 +32,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 
 from oncall.channels.base import Delivery
 from oncall.channels.customer_sms import CustomerSms
+from oncall.channels.delivery import RateLimiter
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
 from oncall.core import calendar
@@ -116,6 +117,11 @@ class Reassurer:
         # helpdesk never takes the e-mails' turns.
         self.concurrency = max(1, concurrency)
         self._limits: dict[str, asyncio.Semaphore] = {}
+
+    def share_rate_limits(self, limiter: RateLimiter) -> None:
+        """Customer SMS/WhatsApp leave from the paging number: the service hands over its
+        dispatcher's limiter, so they take only the slots pages leave free (SPEC §5)."""
+        self.sms.limiter = limiter
 
     # -- the entry point -------------------------------------------------------------------------
 

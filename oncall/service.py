@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.channels.console import ConsoleChannel
+from oncall.channels.delivery import RateLimiter
 from oncall.core import pagetext
 from oncall.core.incident import (
     Acted,
@@ -83,6 +84,8 @@ class Reassurer(Protocol):
         now: datetime,
         record: Callable[[str], Any],
     ) -> None: ...
+
+    def share_rate_limits(self, limiter: RateLimiter) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -250,6 +253,9 @@ class Service:
             sleep=send_sleep or asyncio.sleep,
             check=self._settled,
         )
+        if reassurer is not None:
+            # Customer texts leave from the paging number: one limit per sender, pages first.
+            reassurer.share_rate_limits(self.dispatcher.limiter)
         self.fire_batch = 500  # timers per transaction
         self._read: store.Versioned = {}  # incidents read ahead of their due time
         self._worlds: dict[int, tuple[Config, World]] = {}

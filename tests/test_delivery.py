@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from oncall.acktoken import AckSigner
 from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.customer_sms import CustomerSms
 from oncall.channels.delivery import Dispatcher, RateLimiter, merge
 from oncall.channels.sms import segments
 from oncall.core.models import Person
@@ -272,6 +273,69 @@ class TestRateLimits:
         before = vt.t
         await vt.run(limiter.wait(keys))
         assert vt.t - before >= 10
+
+
+class TimedCustomerSms(CustomerSms):
+    """The real customer SMS sender; its provider call holds the virtual clock like `Timed`."""
+
+    def __init__(self, providers: Providers, limiter: RateLimiter) -> None:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            twilio_account_sid="AC1",
+            twilio_auth_token=SecretStr("tok"),
+            twilio_from="+15550001111",  # the number the pages leave from
+            twilio_api_url=providers.twilio.api_url,
+        )
+        super().__init__(settings, limiter=limiter)
+        self.vt = providers.vt
+
+    async def _send(self, phone: str, text: str) -> Delivery:
+        self.vt.in_flight += 1
+        try:
+            return await super()._send(phone, text)
+        finally:
+            self.vt.in_flight -= 1
+
+
+class TestCustomerTextsShareTheSender:
+    async def test_a_flood_of_customer_sms_never_exceeds_1_a_second_and_never_delays_a_page(
+        self, providers: Providers
+    ) -> None:
+        """SPEC §5: Twilio 1 SMS/s per sender, pages and customer texts alike. 20 customers of a
+        flood are texted from the paging number; the on-call page that follows half a second
+        later goes out within a second, not after the 20 customers' texts."""
+        vt, d = providers.vt, providers.dispatcher()
+        customers = TimedCustomerSms(providers, d.limiter)
+
+        async def flood_then_page() -> tuple[float, Delivery, list[Delivery]]:
+            texts = [
+                asyncio.ensure_future(customers.send(f"+346100000{i:02d}", "Hola, lo hemos visto"))
+                for i in range(20)
+            ]
+            await vt.sleep(0.5)
+            asked = vt.t
+            paged = await d.send(page(1, "sms"))
+            return asked, paged, await asyncio.gather(*texts)
+
+        asked, paged, texts = await vt.run(flood_then_page())
+        assert paged.ok and all(t.ok for t in texts)
+        sent = providers.twilio.sent()
+        assert len(sent) == 21
+        times = sorted(c.at for c in sent)
+        assert all(round(b - a, 6) >= 1 for a, b in itertools.pairwise(times))
+        [page_at] = [c.at for c in sent if c.params["To"] == ANA.phone]
+        assert page_at - asked <= 1.0
+        assert sum(1 for c in sent if c.at < page_at) <= 1  # only the one already in flight
+
+    async def test_a_429_on_a_customer_text_holds_the_pages_too(self, providers: Providers) -> None:
+        vt, d = providers.vt, providers.dispatcher()
+        customers = TimedCustomerSms(providers, d.limiter)
+        providers.twilio.fail("429", retry_after=5)
+        refused = await vt.run(customers.send("+34610000000", "Hola"))
+        assert not refused.ok and refused.retry_after
+        asked = vt.t
+        assert (await vt.run(d.send(page(1, "sms")))).ok
+        assert providers.twilio.sent()[-1].at - asked >= 5
 
 
 class TestBundling:

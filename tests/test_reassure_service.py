@@ -268,3 +268,17 @@ class TestHelpdeskTickets:
             assert smtp.received == []  # no fall-back e-mail: the reply may have been posted
         finally:
             await shop.close()
+
+
+async def test_customer_texts_share_the_paging_numbers_rate_limit_with_the_pages(db: Database) -> None:
+    """Customer SMS/WhatsApp leave from ONCALL_TWILIO_FROM like SMS pages: the service gives
+    the reassurer its dispatcher's limiter (tests/test_delivery.py shows what that does in a flood)."""
+    settings = Settings.model_validate(
+        {"twilio_account_sid": "AC1", "twilio_auth_token": "tok", "twilio_from": "+15550001111"}
+    )
+    reassurer = Reassurer(db, settings)
+    service = Service(db, config, {}, settings, reassurer)
+    try:
+        assert reassurer.sms.limiter is service.dispatcher.limiter
+    finally:
+        await service.aclose()

@@ -8,7 +8,9 @@
       │    └─ _deliver(channel, message)     tenacity: up to `attempts` tries, jittered exponential
       │         │                            back-off, `retry_after` honoured, 30 s at most
       │         └─ RateLimiter.wait(keys)    before every try: ~30/s and 1/s per chat (Telegram),
-      │                                      1/s per channel (Slack), 1/s per sender (Twilio)
+      │                                      1/s per channel (Slack), 1/s per sender (Twilio);
+      │                                      customer texts from the same sender share it with
+      │                                      a lower priority (`wait_behind`, CustomerSms)
       └─ Dispatcher.settle(incident_id)      after an ack: queued and retrying pages of that
                                              incident are dropped, nothing more goes out
 
@@ -80,6 +82,7 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next: dict[str, float] = {}
+        self._behind = asyncio.Lock()
 
     async def wait(self, keys: Sequence[tuple[str, float]]) -> None:
         if not keys:
@@ -90,6 +93,22 @@ class RateLimiter:
             self._next[k] = at + interval
         if at > now:
             await self._sleep(at - now)
+
+    async def wait_behind(self, keys: Sequence[tuple[str, float]]) -> None:
+        """`wait` for sends that must never delay a page (customer texts from the paging
+        number): one at a time, each takes a slot only when no page has claimed it, so a page
+        waits behind at most the one such send in flight and never behind a queue of them."""
+        if not keys:
+            return
+        async with self._behind:
+            while True:
+                now = self._clock()
+                at = max([now, *(self._next.get(k, now) for k, _ in keys)])
+                if at <= now:
+                    for k, interval in keys:
+                        self._next[k] = now + interval
+                    return
+                await self._sleep(at - now)
 
     def hold(self, keys: Sequence[tuple[str, float]], seconds: float) -> None:
         until = self._clock() + seconds
