@@ -243,6 +243,8 @@ class Service:
         # Who this process is, for the pages it claims (several instances share one store).
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimed: set[str] = set()
+        self._update_texts: dict[int, str] = {}  # incident -> its last update, for pages delivered late
+        self._edits: dict[str, str] = {}  # delivered message -> the update it was given
         self.dispatcher = Dispatcher(
             _MarkingChannels(self),
             window=bundle_window,
@@ -636,21 +638,30 @@ class Service:
         METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
         done = utcnow()
 
-        def tx(conn: Connection) -> None:
+        def tx(conn: Connection) -> Incident | None:
             store.finish_page(
                 conn, page.key, ok=result.ok, sent_via=via, ref=result.ref, error=result.error, now=done
             )
             for n in notes:
                 self._append(conn, page.incident_id, Entry(done, n))
-            if not result.ok and not cancelled and person is not None and inc is not None:
+            if result.ok:
+                # Acknowledged or resolved while the provider call was under way: the update of
+                # every delivered page may already have run without this one.
+                current = store.get_incident(conn, page.incident_id)
+                return current if current is not None and current.state != "triggered" else None
+            if not cancelled and person is not None and inc is not None:
                 current = store.get_incident(conn, page.incident_id)
                 if current is not None and current.state == "triggered":  # not acted on meanwhile
                     self._failover(conn, page, person, done)
+            return None
 
-        await self.db.transaction(tx)
+        settled = await self.db.transaction(tx)
         self._claimed.discard(page.key)
         if not result.ok:
             self.wake()
+        if settled is not None:
+            update = self._update_texts.get(settled.id) or _settled_text(settled, self._tz())
+            await self._update(settled.id, update, only=page.key)
 
     def _failover(self, conn: Connection, page: store.PageRow, person: Person, now: datetime) -> None:
         """No channel of the step reached the person: page them by any other channel they
@@ -709,9 +720,13 @@ class Service:
         if not result.ok:
             log.error("posting to %s failed: %s", target, result.error)
 
-    async def _update(self, incident_id: int, text: str) -> None:
+    async def _update(self, incident_id: int, text: str, only: str | None = None) -> None:
+        """Edits (Telegram, Slack) or confirms (SMS) every delivered page of the incident, or
+        only the page `only` (one delivered after the update ran); a message already given
+        `text` is left alone."""
+
         def tx(conn: Connection) -> tuple[list[store.PageRow], set[str]]:
-            pages = store.pages_of(conn, incident_id)
+            pages = [p for p in store.pages_of(conn, incident_id) if only is None or p.key == only]
             refs = {p.ref for p in pages if p.ref and p.state == "sent" and p.sent_via in EDITED}
             return pages, store.refs_still_paging(conn, refs, incident_id)
 
@@ -725,6 +740,9 @@ class Service:
                 # would erase their page and their buttons. It is edited when the last is settled.
                 continue
             seen.add(p.ref)
+            if self._edits.get(p.ref) == text:
+                continue  # the update and a page delivered late both reached this one
+            _remember(self._edits, p.ref, text)
             result = await self.dispatcher.update(p.sent_via, p.ref, text)
             if not result.ok:
                 log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
@@ -834,6 +852,7 @@ class Service:
                 # Acknowledged, resolved or snoozed (by anyone: a person, the API, the helpdesk):
                 # its pages still queued or retrying are dropped, like after `act`.
                 self.dispatcher.settle(eff.incident_id, eff.what)
+                _remember(self._update_texts, eff.incident_id, eff.text)
                 self._spawn(self._update(eff.incident_id, eff.text))
         if batch.pages:
             self.wake()
@@ -882,6 +901,23 @@ class Service:
                 self._append(conn, i, Entry(now, text))
 
         await self.db.transaction(tx)
+
+
+def _remember(memory: dict[Any, str], key: Any, text: str, keep: int = 10_000) -> None:
+    memory.pop(key, None)
+    memory[key] = text
+    while len(memory) > keep:
+        del memory[next(iter(memory))]
+
+
+def _settled_text(inc: Incident, tz: Any) -> str:
+    """The update for an incident settled in another process (its own text is not here), as
+    the core words it: "Incident 4 acknowledged by Ana García at 23:16"."""
+    who = inc.resolved_by if inc.state == "resolved" else inc.acknowledged_by
+    if inc.state == "acknowledged" and inc.wake_at is not None:
+        return f"Incident {inc.id} snoozed by {who} until {inc.wake_at.astimezone(tz):%H:%M}"
+    at = next((e.at for e in reversed(inc.timeline) if who and e.actor == who), inc.updated_at)
+    return f"Incident {inc.id} {inc.state}{f' by {who}' if who else ''} at {at.astimezone(tz):%H:%M}"
 
 
 def _settled_as(inc: Incident) -> str:

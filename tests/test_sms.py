@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from oncall.channels.base import PageMessage
 from oncall.channels.sms import SmsChannel, fit, page_sms, parse_reply, segments, septets, to_gsm7
 from oncall.core.models import Ticket
+from oncall.scheduler import Scheduler
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.twilio import FakeTwilio
 from tests.recording import PEOPLE, event, madrid
@@ -178,3 +180,30 @@ class TestWhatsApp:
             assert fake.sent()[-1].params["To"] == f"whatsapp:{ANA.phone}"
         finally:
             fake.stop()
+
+
+async def test_an_sms_page_still_on_its_way_when_ana_acks_gets_its_confirmation(tmp_path: Path) -> None:
+    """SPEC §5: every SMS page of an acknowledged incident gets one short confirmation. Twilio is
+    slow to take the 23:25 SMS page while Ana acks from Telegram; once it is sent, she gets the
+    confirmation for it too."""
+    async with open_shop(tmp_path) as shop:
+        await shop.receive(event(at=madrid("2026-11-28 23:10")))
+        await shop.at("2026-11-28 23:10")
+        await shop.at("2026-11-28 23:15")
+        [incident] = [i.id for i in await shop.service.incidents()]
+        sms = shop.hang("sms")
+        shop.now = madrid("2026-11-28 23:25")
+        await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+        await asyncio.wait_for(sms.entered.wait(), 5)
+        shop.now = madrid("2026-11-28 23:26")
+        press = asyncio.ensure_future(shop.press(ANA.telegram or 0, f"ack:{incident}"))
+        for _ in range(200):
+            if await shop.state(incident) == "acknowledged":
+                break
+            await asyncio.sleep(0.01)
+        sms.release()
+        await press
+        await shop.service.drain()
+        assert shop.twilio.bodies(ANA.phone)[1:] == [
+            f"Incident {incident} acknowledged by Ana Garcia at 23:26"  # GSM-7
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from oncall.channels.telegram import parse_callback
 from oncall.cli import main
+from oncall.scheduler import Scheduler
+from oncall.service import Service
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.telegram import FakeTelegram
 from tests.recording import PEOPLE, event, madrid
@@ -244,3 +247,58 @@ async def test_a_command_whose_reply_cannot_be_sent_still_acts_and_answers_200(t
         assert r.status_code == 200
         assert await shop.state(incident) == "acknowledged"
         assert (await shop.command(999, "/oncall")).status_code == 200
+
+
+async def test_a_page_still_on_its_way_when_ana_acks_on_slack_loses_its_buttons(shop: PagingShop) -> None:
+    """SPEC §5: after an ack every message of the incident says who acknowledged it. Telegram
+    is slow to take the 23:15 page; Ana acks from the Slack page meanwhile. When Telegram
+    finally delivers, its message is edited at once (no buttons left to press), once."""
+    await shop.receive(event(at=madrid("2026-11-28 23:10")))
+    await shop.at("2026-11-28 23:10")
+    telegram = shop.hang("telegram")
+    shop.now = madrid("2026-11-28 23:15")
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    await asyncio.wait_for(telegram.entered.wait(), 5)
+    for _ in range(200):  # the Slack page goes out meanwhile
+        if shop.slack.called("chat.postMessage"):
+            break
+        await asyncio.sleep(0.01)
+    [incident] = [i.id for i in await shop.service.incidents()]
+    shop.now = madrid("2026-11-28 23:16")
+    press = asyncio.ensure_future(shop.slack_press(ANA.slack or "", f"ack:{incident}"))
+    for _ in range(200):
+        if await shop.state(incident) == "acknowledged":
+            break
+        await asyncio.sleep(0.01)
+    telegram.release()  # Telegram answers at last
+    assert (await press).status_code == 200
+    await shop.service.drain()
+    assert len(shop.telegram.sent()) == 1  # the page
+    [edit] = shop.telegram.called("editMessageText")
+    assert edit.params["text"] == f"Incident {incident} acknowledged by Ana García at 23:16"
+    assert "reply_markup" not in edit.params
+    assert len(shop.slack.called("chat.update")) == 1
+    # Had the ack's update read the pages only after Telegram delivered (a race), it edits nothing twice.
+    await shop.service._update(incident, edit.params["text"])
+    assert len(shop.telegram.called("editMessageText")) == len(shop.slack.called("chat.update")) == 1
+
+
+async def test_a_page_still_on_its_way_when_another_process_acks_is_edited_too(shop: PagingShop) -> None:
+    """The ack comes from another process (`oncall ack`, a second instance) while Telegram is
+    slow to take the page: this process edits it once delivered, in the words of the ack."""
+    await shop.receive(event(at=madrid("2026-11-28 23:10")))
+    await shop.at("2026-11-28 23:10")
+    telegram = shop.hang("telegram")
+    shop.now = madrid("2026-11-28 23:15")
+    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
+    await asyncio.wait_for(telegram.entered.wait(), 5)
+    [incident] = [i.id for i in await shop.service.incidents()]
+    terminal = Service(shop.db, lambda: shop.config, {}, shop.settings)
+    try:
+        assert (await terminal.act(incident, ANA, "ack", "cli", madrid("2026-11-28 23:17"))).ok
+    finally:
+        await terminal.aclose()
+    telegram.release()
+    await shop.service.drain()
+    [edit] = shop.telegram.called("editMessageText")
+    assert edit.params["text"] == f"Incident {incident} acknowledged by Ana García at 23:17"

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from oncall.channels import build_channels
+from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.core.models import Config, Event
 from oncall.scheduler import Scheduler
 from oncall.service import Service
@@ -60,6 +61,34 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
+class Hanging:
+    """A paging channel whose sends hang (once the page is marked as being sent) until
+    `release()`: the provider is slow to answer, e.g. while someone acknowledges."""
+
+    def __init__(self, inner: Channel) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.entered = asyncio.Event()
+        self._gate = asyncio.Event()
+
+    def configured(self) -> bool:
+        return self.inner.configured()
+
+    async def send(self, message: PageMessage) -> Delivery:
+        self.entered.set()
+        await self._gate.wait()
+        return await self.inner.send(message)
+
+    async def update(self, ref: str, text: str) -> Delivery:
+        return await self.inner.update(ref, text)
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()  # type: ignore[attr-defined]
+
+
 @dataclass
 class PagingShop:
     app: FastAPI
@@ -86,6 +115,12 @@ class PagingShop:
         self.now = madrid(when)
         await Scheduler(self.service, clock=lambda: self.now).run_once()
         await self.service.drain()
+
+    def hang(self, channel: str) -> Hanging:
+        """From now on sends by `channel` hang until the returned `Hanging` is released."""
+        hanging = Hanging(self.service.channels[channel])
+        self.service.channels[channel] = hanging
+        return hanging
 
     async def state(self, incident_id: int) -> str | None:
         inc = await self.db.transaction(lambda conn: store.get_incident(conn, incident_id))
