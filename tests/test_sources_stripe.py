@@ -141,6 +141,20 @@ class TestNormalise:
         event = source.normalise(payload, received_at=NOW)
         assert (event.order.amount, event.order.currency) == (5000, "JPY")
 
+    @pytest.mark.parametrize(
+        ("minor", "currency", "amount"),
+        [(5120, "kwd", 5.12), (18990, "bhd", 18.99), (12340, "jod", 12.34), (18990, "eur", 189.90)],
+    )
+    def test_three_decimal_currencies_are_thousandths(self, minor: int, currency: str, amount: float) -> None:
+        # docs.stripe.com/currencies: "5.124 KWD must be rounded to 5120 or 5130".
+        payload = {
+            "id": "evt_3",
+            "type": "payment_intent.payment_failed",
+            "data": {"object": {"object": "payment_intent", "amount": minor, "currency": currency}},
+        }
+        event = source.normalise(payload, received_at=NOW)
+        assert (event.order.amount, event.order.currency) == (amount, currency.upper())
+
     def test_an_event_without_data_is_still_an_event(self) -> None:
         event = source.normalise({"id": "evt_2", "type": "payment_intent.payment_failed"}, received_at=NOW)
         assert (event.kind, event.dedup_key, event.summary) == (

@@ -107,11 +107,18 @@ def sign(body: bytes, secret: bytes, now: datetime) -> dict[str, str]:
     return {"Stripe-Signature": f"t={ts},v1={sig}", "Content-Type": "application/json; charset=utf-8"}
 
 
+# Amounts in these are thousandths (Stripe's "three-decimal currencies": 5.124 KWD is 5124).
+_THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+
+
 def _amount(value: Any, currency: str | None) -> float | None:
     n = number(value)
     if n is None:
         return None
-    return n if (currency or "").lower() in _ZERO_DECIMAL else n / 100
+    cur = (currency or "").lower()
+    if cur in _ZERO_DECIMAL:
+        return n
+    return round(n / 1000, 3) if cur in _THREE_DECIMAL else round(n / 100, 2)
 
 
 def _kind(event_type: str, obj: Mapping[str, Any]) -> str:
