@@ -33,6 +33,16 @@ class TestThePage:
         assert text.title == "Tienda Ejemplo: 3 payment failures since 22:41"
         assert "3 payment failures since 22:41, 189.90 EUR" in text.body
 
+    def test_amounts_have_their_currencys_decimals(self) -> None:
+        yen = event(at=madrid("2026-11-28 22:41"), amount=5000.0)
+        yen = replace(yen, order=replace(yen.order, currency="JPY"))
+        inc = open_incident(5, RULES[0], "kind=payment_failed", yen, yen.received_at, WORLD).incident
+        dinar = event(at=madrid("2026-11-28 22:42"), amount=5.12)
+        dinar = replace(dinar, order=replace(dinar.order, currency="KWD"))
+        inc = step(inc, Joined(dinar), dinar.received_at, WORLD).incident
+        text = page_text(inc, SHOP, madrid("2026-11-28 22:46"), LINK)
+        assert "2 payment failures since 22:41, 5000 JPY + 5.120 KWD" in text.body
+
     def test_it_names_each_customer_once_and_how_long_it_has_waited(self) -> None:
         text = page_text(three_failures(), SHOP, madrid("2026-11-28 23:46"), LINK)
         assert (

@@ -140,6 +140,7 @@ class TestNormalise:
         }
         event = source.normalise(payload, received_at=NOW)
         assert (event.order.amount, event.order.currency) == (5000, "JPY")
+        assert event.summary == "Stripe payment failed, 5000 JPY"  # not "5000.00 JPY"
 
     @pytest.mark.parametrize(
         ("minor", "currency", "amount"),

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from oncall.core.incident import Incident
 from oncall.core.models import Event, Shop
+from oncall.core.money import format_amount
 
 # (singular, plural) of each normalised event kind, as a page counts them.
 KIND_WORDS: dict[str, tuple[str, str]] = {
@@ -112,7 +113,7 @@ def amounts(events: Sequence[Event]) -> str:
         if e.order.amount is not None:
             cur = (e.order.currency or "").upper()
             totals[cur] = totals.get(cur, 0.0) + e.order.amount
-    return " + ".join(f"{v:.2f} {c}".strip() for c, v in totals.items())
+    return " + ".join(format_amount(v, c) for c, v in totals.items())
 
 
 def customer_names(events: Sequence[Event]) -> list[str]:

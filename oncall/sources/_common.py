@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from oncall.core.money import format_amount
+
 
 class WebhookError(Exception):
     """A delivery refused; `status` is the HTTP answer, the message says what was wrong."""
@@ -158,7 +160,7 @@ def join_name(*parts: Any) -> str | None:
 def money(amount: float | None, currency: str | None) -> str:
     if amount is None:
         return ""
-    return f"{amount:.2f} {currency or ''}".strip()
+    return format_amount(amount, currency)
 
 
 def summary(*parts: str | None) -> str:
