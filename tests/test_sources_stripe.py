@@ -110,10 +110,10 @@ class TestNormalise:
                 "checkout.session.async_payment_failed",
                 "payment_failed",
                 "jordi.puig@example.com",
-                None,
+                "1043",
                 45.50,
             ),
-            ("checkout.session.completed", "payment_succeeded", "jordi.puig@example.com", None, 45.50),
+            ("checkout.session.completed", "payment_succeeded", "jordi.puig@example.com", "1043", 45.50),
             ("charge.dispute.created", "dispute_opened", "lucia.fernandez@example.com", "1042", 189.90),
             ("customer.created", "unrecognised", None, None, None),
         ],
@@ -131,6 +131,8 @@ class TestNormalise:
     ) -> None:
         event = normalise("checkout.session.async_payment_failed")
         assert (event.order.id, event.customer.name, event.customer.language) == ("1043", "Jordi Puig", "ca")
+        # The order number reaches the page and the customer's {order_number}.
+        assert event.summary == "Stripe payment failed, 45.50 EUR, order 1043, jordi.puig@example.com"
 
     def test_zero_decimal_currencies_are_not_divided(self) -> None:
         payload = {

@@ -177,7 +177,7 @@ def normalise(
     )
     order = Order(
         id=first(meta.get("order_id"), obj.get("client_reference_id")),
-        number=first(meta.get("order_number"), meta.get("order_id")),
+        number=first(meta.get("order_number"), meta.get("order_id"), obj.get("client_reference_id")),
         amount=_amount(raw_amount, currency),
         currency=currency.upper() if currency else None,
     )
