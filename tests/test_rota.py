@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -261,3 +262,62 @@ class TestHorizon:
 
     def test_a_rota_with_nobody_has_no_next(self) -> None:
         assert next_on_call(Rota("empty", MADRID, ()), mad(2026, 11, 2, 9, 0)) is None
+
+
+def busy_rota() -> Rota:
+    """Like bench/rota.py: a weekly primary, a daily night layer, a weekend layer, overrides."""
+    nights = tuple(ActiveWindow(d, Window(20 * 60, DAY)) for d in range(5)) + tuple(
+        ActiveWindow(d, Window(0, 8 * 60)) for d in range(1, 6)
+    )
+    layers = (
+        Layer(
+            "primary", ("ana", "luis", "marta"), Rotation("weekly", 7), Handoff(9 * 60, 0), date(2026, 1, 1)
+        ),
+        Layer("nights", ("pablo", "sara"), Rotation("daily", 1), Handoff(20 * 60), date(2026, 1, 1), nights),
+        Layer(
+            "weekends",
+            ("ana", "luis", "marta"),
+            Rotation("weekly", 7),
+            Handoff(18 * 60, 4),
+            date(2026, 1, 1),
+            WEEKEND_ACTIVE,
+        ),
+    )
+    overrides = tuple(
+        Override(who, mad(2026, 1, 5) + timedelta(days=d), mad(2026, 1, 5) + timedelta(days=d, hours=h))
+        for who, d, h in [("sara", 20, 30), ("ana", 83, 6), ("luis", 145, 48), ("marta", 300, 12)]
+    )
+    return Rota("busy", MADRID, layers, overrides)
+
+
+class TestOnCallSpeed:
+    def test_on_call_returns_exactly_the_shift_of_the_timeline_all_year(self) -> None:
+        long_turns = Rota(
+            "long",
+            MADRID,
+            (Layer("l", ("ana", "luis"), Rotation("days", 40), Handoff(9 * 60), date(2026, 1, 1)),),
+        )
+        lo, hi = mad(2026, 1, 1), mad(2027, 1, 1)
+        for rota in (busy_rota(), long_turns, WEEKEND):
+            timeline = shifts(rota, lo, hi)
+            inner = [s for s in timeline if lo < s.start and s.end < hi]
+            assert len(inner) > 5
+            for s in inner:  # shifts inside a cache block and across two, with their layer
+                for t in (s.start, s.start + (s.end - s.start) / 2, s.end - timedelta(microseconds=1)):
+                    assert on_call(rota, t) == s
+            for a, b in gaps(rota, lo, hi):
+                assert on_call(rota, a) is None and on_call(rota, b - timedelta(microseconds=1)) is None
+
+    def test_on_call_takes_a_few_microseconds(self) -> None:
+        # Issue 2: <= 20 µs per call; the bench measures about 3 µs. A loose bound, best of 5.
+        rota = busy_rota()
+        instants = [mad(2026, 1, 5) + timedelta(seconds=i * 1577) for i in range(2000)]
+        for t in instants:
+            on_call(rota, t)
+        best = float("inf")
+        for _ in range(5):
+            began = time.perf_counter()
+            for t in instants:
+                on_call(rota, t)
+            best = min(best, (time.perf_counter() - began) / len(instants))
+        assert best < 10e-6, f"on_call took {best * 1e6:.1f} µs per call"

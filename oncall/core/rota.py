@@ -25,7 +25,10 @@ for more than that (a one-person, always-active layer) is reported as ending the
 
 Speed: `on_call` computes a layer's turn and window arithmetically from the wall time of t and
 corrects by at most a step or two near a DST change; resolved edge instants are memoised per
-rota (by identity), which callers cannot observe.
+rota (by identity), which callers cannot observe. On top of that, `on_call` keeps the resolved
+shifts of the 28-day blocks (fixed in UTC) it has been asked about, a bounded number per rota,
+and answers from them by bisection; a shift that touches its block's edge may run on into the
+next block, so it is found by walking pieces as before.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ _WEEK = timedelta(days=7)
 _INSTANT = timedelta(microseconds=1)
 _EPOCH_MONDAY = datetime(2000, 1, 3)  # a Monday: week numbers count from it
 _MEMO_LIMIT = 4096
+_BLOCK = timedelta(days=28)
+_BLOCK_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
+_BLOCKS_KEPT = 64  # per rota: about five years of blocks
+_BLOCKS_FROM = datetime(1900, 1, 1, tzinfo=UTC)  # outside these, on_call walks pieces only
+_BLOCKS_TO = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +237,22 @@ def _override_timeline(overrides: tuple[Override, ...]) -> list[tuple[datetime, 
     return spans
 
 
+class _Block:
+    """The resolution of [lo, lo + _BLOCK): `shifts[i]` (None: nobody) from `starts[i]` to the
+    next start, same person's adjacent spans merged, each clipped to the block."""
+
+    __slots__ = ("hi", "lo", "shifts", "starts")
+
+    def __init__(
+        self, lo: datetime, hi: datetime, starts: list[datetime], shifts: list[Shift | None]
+    ) -> None:
+        self.lo, self.hi = lo, hi
+        self.starts = starts
+        self.shifts = shifts
+
+
 class _CompiledRota:
-    __slots__ = ("layers", "ov_ends", "ov_starts", "ov_who", "rota", "tz")
+    __slots__ = ("blocks", "layers", "ov_ends", "ov_starts", "ov_who", "rota", "tz")
 
     def __init__(self, rota: Rota) -> None:
         self.rota = rota  # keeps the rota alive, so its id() stays unique while memoised
@@ -240,6 +262,24 @@ class _CompiledRota:
         self.ov_starts = [a for a, _, _ in timeline]
         self.ov_ends = [b for _, b, _ in timeline]
         self.ov_who = [w for _, _, w in timeline]
+        self.blocks: dict[int, _Block] = {}
+
+    def block(self, k: int) -> _Block:
+        b = self.blocks.get(k)
+        if b is None:
+            lo = _BLOCK_EPOCH + k * _BLOCK
+            hi = lo + _BLOCK
+            pieces = _pieces(self.rota, lo, hi)
+            b = _Block(
+                lo,
+                hi,
+                [a for _, _, a, _ in pieces],
+                [Shift(who, a, z, layer) if who is not None else None for who, layer, a, z in pieces],
+            )
+            if len(self.blocks) >= _BLOCKS_KEPT:
+                self.blocks.clear()
+            self.blocks[k] = b
+        return b
 
     def piece(self, t: datetime) -> tuple[str | None, str, datetime, datetime]:
         """(person or None, layer, start, end): the resolution at t and the span around t
@@ -285,6 +325,11 @@ def on_call(rota: Rota, t: datetime) -> Shift | None:
     cover ends ("until"), its `start` when it began; both are searched at most `HORIZON` away."""
     c = _compiled(rota)
     t = t.astimezone(UTC)
+    if _BLOCKS_FROM <= t < _BLOCKS_TO:
+        block = c.block((t - _BLOCK_EPOCH) // _BLOCK)
+        found = block.shifts[bisect_right(block.starts, t) - 1]
+        if found is None or (found.start != block.lo and found.end != block.hi):
+            return found  # inside its block: the whole shift, far within HORIZON
     who, layer, a, b = c.piece(t)
     if who is None:
         return None
