@@ -80,6 +80,21 @@ class TestFreshdesk:
         )  # fmt: skip
         assert event.dedup_key == "1188:2026-11-28 23:30:11 +0100"
 
+    def test_without_a_rendered_update_time_the_update_is_not_taken_for_a_duplicate(self) -> None:
+        # Freshdesk has no last-modified placeholder: the text left in "updated_at" must not key
+        # the delivery, or the ticket's resolution would be answered "duplicate" and lost.
+        created = self.event("advanced_open_no_update_time")
+        resolved = self.event("advanced_resolved_no_update_time")
+        assert (created.kind, resolved.kind, resolved.ticket.status) == (
+            "ticket_created", "ticket_updated", "resolved",
+        )  # fmt: skip
+        assert created.dedup_key != resolved.dedup_key
+        assert created.dedup_key.startswith("sha256:")
+
+    def test_a_requester_with_only_a_mobile_number_is_reachable(self) -> None:
+        event = self.event("advanced_open_no_update_time")
+        assert (event.customer.phone, event.customer.language) == ("+34611222333", "es")
+
     @pytest.mark.parametrize(
         "auth", [None, "Bearer wrong", "Basic ZmQtdG9rZW4tMzFmOQ==", "fd-token-31f9", "Bearer "]
     )

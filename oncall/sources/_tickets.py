@@ -73,10 +73,12 @@ def ticket_event(
     customer = Customer(
         name=_blank(req.get("name")),
         email=_blank(req.get("email")),
-        phone=_blank(req.get("phone")),
+        phone=_blank(req.get("phone")) or _blank(req.get("mobile")),
         language=language_code(_blank(req.get("language")) or _blank(req.get("locale"))),
     )
-    if dedup_key is None and ticket.id and updated:
+    # Only a rendered time keys a delivery: text left where a placeholder was meant (Freshdesk
+    # has none for the last-modified time) would make every later update a "duplicate".
+    if dedup_key is None and ticket.id and updated and any(c.isdigit() for c in updated):
         dedup_key = f"{ticket.id}:{updated}"
     return Event(
         source=source,
