@@ -144,6 +144,14 @@ class TestNormalise:
         assert (event.order.amount, event.order.currency) == (5000, "JPY")
         assert event.summary == "Stripe payment failed, 5000 JPY"  # not "5000.00 JPY"
 
+    def test_a_dispute_as_stripe_documents_it_names_its_charge(self) -> None:
+        # The documented dispute has empty metadata and null evidence: no order, no customer.
+        event = normalise("charge.dispute.created.documented")
+        assert (event.kind, event.order.amount, event.order.currency) == ("dispute_opened", 189.90, "EUR")
+        assert (
+            event.summary == "Stripe dispute opened, 189.90 EUR, charge ch_3QAbCdLkdIwHu7ix1rN4u0Vb, general"
+        )
+
     @pytest.mark.parametrize(
         ("minor", "currency", "amount"),
         [(5120, "kwd", 5.12), (18990, "bhd", 18.99), (12340, "jod", 12.34), (18990, "eur", 189.90)],

@@ -192,6 +192,7 @@ def normalise(
         "dispute_opened": "Stripe dispute opened",
     }.get(kind, f"Stripe {event_type or 'event'}")
     event_id = text(payload.get("id"))
+    charge = first(obj.get("charge"), dig(obj, "charge", "id"))
     return Event(
         source=NAME,
         kind=kind,
@@ -202,6 +203,9 @@ def normalise(
             what,
             money(order.amount, order.currency),
             f"order {order.number}" if order.number else None,
+            # A dispute carries neither order nor customer (they are on the charge): name the
+            # charge so that the owner can find it.
+            f"charge {charge}" if kind == "dispute_opened" and not order.number and charge else None,
             customer.email or customer.name,
             reason,
         ),
