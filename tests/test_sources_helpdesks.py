@@ -57,6 +57,29 @@ class TestZendesk:
             zendesk.verify(headers, body, [self.secret.encode()], NOW)
 
 
+class TestZendeskTicketEvents:
+    """A webhook subscribed to Zendesk's ticket events (not called by a trigger)."""
+
+    def test_a_created_ticket_event_is_a_new_ticket_with_its_priority_and_subject(self) -> None:
+        body = load("zendesk/event_ticket_created.json")
+        event = zendesk.normalise(json.loads(body), {}, received_at=NOW, body=body)
+        assert (event.kind, event.ticket.id, event.ticket.priority, event.ticket.status) == (
+            "ticket_created", "35436", "urgent", "new",
+        )  # fmt: skip
+        assert event.ticket.subject == "No puedo pagar mi pedido 1042"
+        assert event.dedup_key == "cbe4028c-7239-495d-b020-f22348516046"
+
+    def test_a_status_change_to_solved_is_an_update(self) -> None:
+        body = load("zendesk/event_status_changed.json")
+        headers = {"x-zendesk-webhook-invocation-id": "8432910599"}
+        event = zendesk.normalise(json.loads(body), headers, received_at=NOW, body=body)
+        assert (event.kind, event.ticket.status, event.dedup_key) == (
+            "ticket_updated",
+            "solved",
+            "8432910599",
+        )
+
+
 class TestFreshdesk:
     token = "fd-token-31f9"
 

@@ -47,6 +47,15 @@ def ticket_event(
             "language": classic.get("ticket_requester_language"),
         }
         declared = _blank(classic.get("event")) or _blank(payload.get("event"))
+    elif str(payload.get("type", "")).startswith("zen:event-type:ticket.") and isinstance(
+        payload.get("detail"), dict
+    ):
+        # A Zendesk webhook subscribed to ticket events rather than called by a trigger: the
+        # ticket is in "detail" (its requester only as an id); ticket.created is a new ticket,
+        # every other ticket event an update. Zendesk's event id keys it without the header.
+        t, req = payload["detail"], {}
+        declared = "ticket_created" if payload["type"].endswith(".created") else "ticket_updated"
+        dedup_key = dedup_key or text(payload.get("id"))
     else:
         raw_ticket = payload.get("ticket")
         if not isinstance(raw_ticket, dict):
