@@ -59,6 +59,18 @@ def require_secrets(source: str, secrets: list[bytes]) -> None:
         )
 
 
+def verify_body_hmac_b64(
+    source: str, headers: Mapping[str, str], header: str, body: bytes, secrets: list[bytes]
+) -> None:
+    """`header` must be the base64 HMAC-SHA256 of the raw body with any configured secret (rotation)."""
+    require_secrets(source, secrets)
+    given = headers.get(header.lower())
+    if not given:
+        raise SignatureError(f"missing {header} header")
+    if not matches_any(given.strip(), [hmac_b64(s, body) for s in secrets]):
+        raise SignatureError(f"{header} does not match the body with any configured secret")
+
+
 def body_hash(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 

@@ -13,33 +13,26 @@ from typing import Any
 from oncall.core.models import Customer, Event, Order
 from oncall.sources._common import (
     PayloadError,
-    SignatureError,
     body_hash,
     first,
     hmac_b64,
     join_name,
     language_code,
     lower,
-    matches_any,
     money,
     number,
-    require_secrets,
     section,
     summary,
     text,
     timestamp,
+    verify_body_hmac_b64,
 )
 
 NAME = "shopify"
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: list[bytes], now: datetime) -> None:
-    require_secrets(NAME, secrets)
-    given = headers.get("x-shopify-hmac-sha256")
-    if not given:
-        raise SignatureError("missing X-Shopify-Hmac-Sha256 header")
-    if not matches_any(given.strip(), [hmac_b64(s, body) for s in secrets]):
-        raise SignatureError("X-Shopify-Hmac-Sha256 does not match the body with any configured secret")
+    verify_body_hmac_b64(NAME, headers, "X-Shopify-Hmac-Sha256", body, secrets)
 
 
 def sign(body: bytes, secret: bytes, now: datetime, topic: str = "orders/create") -> dict[str, str]:

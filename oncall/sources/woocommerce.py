@@ -18,21 +18,19 @@ from typing import Any
 from oncall.core.models import Customer, Event, Order
 from oncall.sources._common import (
     PayloadError,
-    SignatureError,
     body_hash,
     first,
     hmac_b64,
     join_name,
     language_code,
     lower,
-    matches_any,
     money,
     number,
-    require_secrets,
     section,
     summary,
     text,
     timestamp,
+    verify_body_hmac_b64,
 )
 
 NAME = "woocommerce"
@@ -50,12 +48,7 @@ def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: list[bytes], now: datetime) -> None:
-    require_secrets(NAME, secrets)
-    given = headers.get("x-wc-webhook-signature")
-    if not given:
-        raise SignatureError("missing X-WC-Webhook-Signature header")
-    if not matches_any(given.strip(), [hmac_b64(s, body) for s in secrets]):
-        raise SignatureError("X-WC-Webhook-Signature does not match the body with any configured secret")
+    verify_body_hmac_b64(NAME, headers, "X-WC-Webhook-Signature", body, secrets)
 
 
 def sign(body: bytes, secret: bytes, now: datetime, topic: str = "order.updated") -> dict[str, str]:
