@@ -28,26 +28,22 @@ def item(path: str, index: int) -> str:
     return f"{path}[{index + 1}]"
 
 
+# Checked in order: bool before int, datetime before date (each is a subclass of the next).
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (bool, "true/false"),
+    (int, "a whole number"),
+    (float, "a number"),
+    (str, "text"),
+    (list, "a list"),
+    (dict, "a table"),
+    (datetime, "a date and time"),
+    (date, "a date"),
+    (time, "a time"),
+)
+
+
 def type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int):
-        return "a whole number"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, datetime):
-        return "a date and time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, time):
-        return "a time"
-    return type(value).__name__
+    return next((name for cls, name in _TYPE_NAMES if isinstance(value, cls)), type(value).__name__)
 
 
 def read_toml(path: Path, problems: Problems, missing: str = "create it") -> dict[str, Any] | None:
