@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.helpdesk import FakeFreshdesk, FakeZendesk
+from tests.fakes.smtp import SmtpSink
 from tests.fixtures.databases import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,3 +54,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with postgres_url() as url:
         yield url
+
+
+# Local fake servers shared by the e-mail, helpdesk and reassurance tests.
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real local SMTP server (aiosmtpd) keeping what it receives."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def zendesk() -> Iterator[FakeZendesk]:
+    """A fake Zendesk API for soporte@tienda.example with API token "zd-token"."""
+    fake = FakeZendesk("soporte@tienda.example", "zd-token")
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def freshdesk() -> Iterator[FakeFreshdesk]:
+    """A fake Freshdesk API with API key "fd-key"."""
+    fake = FakeFreshdesk("fd-key")
+    fake.start()
+    yield fake
+    fake.stop()

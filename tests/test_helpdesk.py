@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,22 +12,6 @@ from oncall.settings import Settings
 from tests.fakes.helpdesk import FakeFreshdesk, FakeZendesk, TicketReply
 
 TEXT = "Hola Laura, hemos recibido tu consulta.\n\nTienda Ejemplo"
-
-
-@pytest.fixture
-def zendesk() -> Iterator[FakeZendesk]:
-    fake = FakeZendesk("soporte@tienda.example", "zd-token")
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def freshdesk() -> Iterator[FakeFreshdesk]:
-    fake = FakeFreshdesk("fd-key")
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def replier(

@@ -83,29 +83,6 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def zendesk() -> Iterator[FakeZendesk]:
-    fake = FakeZendesk("soporte@tienda.example", "zd-token")
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def freshdesk() -> Iterator[FakeFreshdesk]:
-    fake = FakeFreshdesk("fd-key")
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def twilio() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
     fake.start()

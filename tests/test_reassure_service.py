@@ -8,7 +8,7 @@ helpdesk outage never holds up the page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -57,21 +57,6 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await asyncio.to_thread(database.migrate)
     yield database
     await database.aclose()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def zendesk() -> Iterator[FakeZendesk]:
-    fake = FakeZendesk("soporte@tienda.example", "zd-token")
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 class Shop:
