@@ -9,13 +9,9 @@ import pytest
 
 from oncall.core.models import Event
 from oncall.sources import SignatureError, freshdesk, zendesk
-from tests.fixtures.platforms import freshdesk_headers, load, zendesk_headers
+from tests.fixtures.platforms import freshdesk_headers, load, lower, zendesk_headers
 
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
-
-
-def lower(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
 
 
 class TestZendesk:

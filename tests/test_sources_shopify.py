@@ -10,14 +10,10 @@ import pytest
 from oncall.core.models import Event
 from oncall.sources import SignatureError
 from oncall.sources import shopify as source
-from tests.fixtures.platforms import load, shopify_headers
+from tests.fixtures.platforms import load, lower, shopify_headers
 
 SECRET = "shpss_5d3f0c1e2b7a"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
-
-
-def lower(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
 
 
 def event_of(name: str, topic: str, webhook_id: str = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043") -> Event:

@@ -10,15 +10,11 @@ import pytest
 from oncall.core.models import Event
 from oncall.sources import SignatureError
 from oncall.sources import stripe as source
-from tests.fixtures.platforms import load, stripe_headers
+from tests.fixtures.platforms import load, lower, stripe_headers
 
 SECRET = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
 T = int(NOW.timestamp())
-
-
-def lower(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
 
 
 class TestVerify:

@@ -10,14 +10,10 @@ import pytest
 from oncall.core.models import Event
 from oncall.sources import SignatureError
 from oncall.sources import woocommerce as source
-from tests.fixtures.platforms import load, woocommerce_headers
+from tests.fixtures.platforms import load, lower, woocommerce_headers
 
 SECRET = "wc-secret-9f8e7d"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
-
-
-def lower(headers: dict[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
 
 
 def event_of(name: str, topic: str, delivery: str = "1") -> Event:
