@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fakes.paging_shop import PagingShop, open_shop
-from tests.recording import PEOPLE, event, madrid
+from tests.fakes.paging_shop import PagingShop, open_shop, paged
+from tests.recording import PEOPLE, madrid
 
 ANA = PEOPLE["ana"]
 
@@ -19,14 +19,6 @@ ANA = PEOPLE["ana"]
 async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
     async with open_shop(tmp_path) as s:
         yield s
-
-
-async def paged(shop: PagingShop) -> int:
-    await shop.receive(event(at=madrid("2026-11-28 23:10")))
-    await shop.at("2026-11-28 23:10")
-    await shop.at("2026-11-28 23:15")
-    [incident] = [i.id for i in await shop.service.incidents()]
-    return incident
 
 
 class TestSignatures:

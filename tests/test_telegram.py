@@ -12,7 +12,7 @@ from oncall.channels.telegram import parse_callback
 from oncall.cli import main
 from oncall.scheduler import Scheduler
 from oncall.service import Service
-from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.fakes.paging_shop import PagingShop, open_shop, paged
 from tests.fakes.telegram import FakeTelegram
 from tests.recording import PEOPLE, event, madrid
 
@@ -24,14 +24,6 @@ LUIS = PEOPLE["luis"]
 async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
     async with open_shop(tmp_path) as s:
         yield s
-
-
-async def paged(shop: PagingShop) -> int:
-    await shop.receive(event(at=madrid("2026-11-28 23:10")))
-    await shop.at("2026-11-28 23:10")
-    await shop.at("2026-11-28 23:15")
-    [incident] = [i.id for i in await shop.service.incidents()]
-    return incident
 
 
 class TestTheWebhookIsTelegramsOnly:

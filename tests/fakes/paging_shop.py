@@ -40,7 +40,7 @@ from tests.fakes import FakeServer
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
-from tests.recording import madrid, shop_config
+from tests.recording import event, madrid, shop_config
 
 PUBLIC = "https://oncall.example"
 TELEGRAM_SECRET = "tg-secret-123"
@@ -238,6 +238,15 @@ class PagingShop:
         )
         await self.service.drain()
         return res
+
+
+async def paged(shop: PagingShop) -> int:
+    """The weekend story: a payment failure at Saturday 23:10 pages at 23:15; its incident id."""
+    await shop.receive(event(at=madrid("2026-11-28 23:10")))
+    await shop.at("2026-11-28 23:10")
+    await shop.at("2026-11-28 23:15")
+    [incident] = [i.id for i in await shop.service.incidents()]
+    return incident
 
 
 @asynccontextmanager
