@@ -354,7 +354,8 @@ def _shop_tz(request: Request) -> tzinfo:
     return config.rules.shop.timezone if config is not None else UTC
 
 
-def _claim(request: Request, token: str) -> tuple[Any, Person] | Response:
+def _claim(request: Request, token: str) -> tuple[Any, Person, ServiceLike] | Response:
+    """The token's claim, its person and the running service; else the refusal to answer."""
     try:
         claim = verify(token, clock(request))
     except InvalidToken as exc:
@@ -363,7 +364,10 @@ def _claim(request: Request, token: str) -> tuple[Any, Person] | Response:
     person = config.people.get(claim.person_id) if config is not None else None
     if person is None:
         return _refused(REFUSAL)  # SPEC §4: every refused token is 401
-    return claim, person
+    service = service_of(request)
+    if service is None:
+        return _refused("oncall is starting; try again in a moment.", 503)
+    return claim, person, service
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
@@ -371,10 +375,7 @@ async def show(request: Request, token: str) -> Response:
     got = _claim(request, token)
     if isinstance(got, Response):
         return got
-    claim, person = got
-    service = service_of(request)
-    if service is None:
-        return _refused("oncall is starting; try again in a moment.", 503)
+    claim, person, service = got
     cards = await _cards(service, claim.incident_ids, _shop_tz(request))
     return _page(f"Hello {person.name}", cards)
 
@@ -392,10 +393,7 @@ async def act(request: Request, token: str) -> Response:
     got = _claim(request, token)
     if isinstance(got, Response):
         return got
-    claim, person = got
-    service = service_of(request)
-    if service is None:
-        return _refused("oncall is starting; try again in a moment.", 503)
+    claim, person, service = got
     form = await request.form()
     verb = str(form.get("verb", ""))
     raw = str(form.get("incident", ""))
