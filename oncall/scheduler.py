@@ -145,12 +145,17 @@ class Scheduler:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
         await self.service.aclose()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancels a background task and waits until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
@@ -205,8 +210,5 @@ class Heartbeat:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
