@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import aiohttp
+
 from oncall.core.models import Person
 
 Verb = Literal["ack", "resolve", "snooze"]
@@ -39,6 +41,24 @@ class Delivery:
     retryable: bool = False
     retry_after: float | None = None  # seconds, from retry_after / Retry-After
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def refusal(error: str, status: int, retry_after: str | None) -> Delivery:
+    """A provider's HTTP refusal: 429 (after its Retry-After, else 1 s) and 5xx are worth another try."""
+    return Delivery(
+        ok=False,
+        error=error,
+        retryable=status == 429 or status >= 500,
+        retry_after=(float(retry_after) if retry_after else 1.0) if status == 429 else None,
+    )
+
+
+def transport_failure(provider: str, exc: BaseException) -> Delivery:
+    """No answer from the provider: time-outs and connection errors are worth another try."""
+    if isinstance(exc, TimeoutError):
+        return Delivery(ok=False, error=f"{provider}: timed out", retryable=True)
+    retryable = isinstance(exc, aiohttp.ClientError)
+    return Delivery(ok=False, error=f"{provider}: {type(exc).__name__}: {exc}", retryable=retryable)
 
 
 class Channel(Protocol):

@@ -13,7 +13,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from oncall.channels.base import Delivery, PageMessage, Verb
+from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
 
 MAX_SECTION = 3000  # Slack's limit for a section's text
 MAX_ACTION_ROWS = 10
@@ -58,21 +58,11 @@ def failure(exc: BaseException) -> Delivery:
     if isinstance(exc, SlackApiError):
         status = int(getattr(exc.response, "status_code", 0) or 0)
         error = exc.response.get("error") if hasattr(exc.response, "get") else None
-        retry_after: float | None = None
-        if status == 429:
-            headers = getattr(exc.response, "headers", {}) or {}
-            raw = headers.get("Retry-After") or headers.get("retry-after")
-            retry_after = float(raw) if raw else 1.0
-        return Delivery(
-            ok=False,
-            error=f"slack: {error or status}",
-            retryable=status == 429 or status >= 500,
-            retry_after=retry_after,
+        headers = getattr(exc.response, "headers", {}) or {}
+        return refusal(
+            f"slack: {error or status}", status, headers.get("Retry-After") or headers.get("retry-after")
         )
-    if isinstance(exc, TimeoutError):
-        return Delivery(ok=False, error="slack: timed out", retryable=True)
-    retryable = isinstance(exc, aiohttp.ClientError)
-    return Delivery(ok=False, error=f"slack: {type(exc).__name__}: {exc}", retryable=retryable)
+    return transport_failure("slack", exc)
 
 
 class SlackChannel:

@@ -24,7 +24,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from oncall.channels.base import Delivery, PageMessage, Verb
+from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
 
 # ---------------------------------------------------------------------------------------------
 # GSM-7
@@ -167,20 +167,8 @@ class _TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
 def failure(exc: BaseException) -> Delivery:
     if isinstance(exc, TwilioRestException):
         status = int(exc.status)
-        retry_after: float | None = None
-        if status == 429:
-            raw = _retry_after.get()
-            retry_after = float(raw) if raw else 1.0
-        return Delivery(
-            ok=False,
-            error=f"twilio: {status} {exc.code or ''} {exc.msg}".strip(),
-            retryable=status == 429 or status >= 500,
-            retry_after=retry_after,
-        )
-    if isinstance(exc, TimeoutError):
-        return Delivery(ok=False, error="twilio: timed out", retryable=True)
-    retryable = isinstance(exc, aiohttp.ClientError)
-    return Delivery(ok=False, error=f"twilio: {type(exc).__name__}: {exc}", retryable=retryable)
+        return refusal(f"twilio: {status} {exc.code or ''} {exc.msg}".strip(), status, _retry_after.get())
+    return transport_failure("twilio", exc)
 
 
 class SmsChannel:
