@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from oncall.config import ConfigError, load_config
+from oncall.commands.who import load
 from oncall.config.rotas import PEOPLE_FILE
 from oncall.core.calendar import closed_spans
 from oncall.core.customer_text import check_messages
@@ -48,11 +48,8 @@ def run(args: argparse.Namespace) -> int:
         print("error: --weeks must be 0 or more", file=sys.stderr)
         return 2
     settings = Settings()
-    try:
-        config = load_config(settings.rules_file, settings.rotas_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    config = load(settings)
+    if config is None:
         return 1
     errors = check_messages(config.rules, settings.rules_file.name)
     if errors:

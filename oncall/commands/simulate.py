@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall.commands import when as when_module
+from oncall.commands.who import load
 from oncall.core import pagetext
 from oncall.core.incident import Incident, Page, World, make_world, open_incident, run_forward
 from oncall.core.models import Config, Event
@@ -32,16 +33,8 @@ def parse_when(text: str | None, config: Config) -> datetime:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    try:
-        from oncall.config import ConfigError, load_config
-    except ImportError as exc:  # pragma: no cover - the config part ships with the package
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        config = load_config(settings.rules_file, settings.rotas_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    config = load(settings)
+    if config is None:
         return 1
     try:
         when = parse_when(args.at, config)

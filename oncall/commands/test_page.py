@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.commands.check import enabled_channels
-from oncall.config import ConfigError, load_config
+from oncall.commands.who import load
 from oncall.core.models import CHANNELS, Person
 from oncall.settings import Settings
 
@@ -75,11 +75,8 @@ async def send_all(channels: dict[str, Channel], messages: list[PageMessage]) ->
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    try:
-        config = load_config(settings.rules_file, settings.rotas_dir)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    config = load(settings)
+    if config is None:
         return 1
     person = config.people.get(args.person)
     if person is None:
