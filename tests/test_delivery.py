@@ -390,22 +390,6 @@ class TestBundling:
 
 
 class TestFailOver:
-    async def test_when_telegram_is_down_ana_gets_an_sms_and_the_timeline_says_so(
-        self, providers: Providers
-    ) -> None:
-        notes: list[tuple[int, str]] = []
-
-        async def record(incident: int, text: str) -> None:
-            notes.append((incident, text))
-
-        providers.telegram.down = "500"
-        d = providers.dispatcher(record=record)
-        outcome = await providers.vt.run(d.page(ANA, ["telegram"], lambda ch: page(7, ch)))
-        assert outcome.reached
-        assert [m.channel for m, r in outcome.deliveries if r.ok] == ["slack"]  # next in order
-        assert notes == [(7, outcome.note)]
-        assert "not reached by telegram" in (outcome.note or "")
-
     async def test_an_sms_reported_undelivered_goes_by_her_other_channels(self, providers: Providers) -> None:
         d = providers.dispatcher()
         sent = await providers.vt.run(d.send(page(8, "sms")))

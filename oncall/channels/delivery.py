@@ -1,18 +1,18 @@
 """Delivery discipline around the channels: retries, provider rate limits, bundling, fail-over.
 
-    Dispatcher.page(person, via, build)     one step for one person: all `via` channels at once;
-      │                                      when none reached them, every other channel they have
-      ├─ Dispatcher.send(message)            bundling: a second page to the same person and
-      │    │                                 channel within `window` waits and goes out with the
-      │    │                                 others as one message when the window closes
-      │    └─ _deliver(channel, message)     tenacity: up to `attempts` tries, jittered exponential
-      │         │                            back-off, `retry_after` honoured, 30 s at most
-      │         └─ RateLimiter.wait(keys)    before every try: ~30/s and 1/s per chat (Telegram),
-      │                                      1/s per channel (Slack), 1/s per sender (Twilio);
-      │                                      customer texts from the same sender share it with
-      │                                      a lower priority (`wait_behind`, CustomerSms)
-      └─ Dispatcher.settle(incident_id)      after an ack: queued and retrying pages of that
-                                             incident are dropped, nothing more goes out
+    Dispatcher.send(message)                bundling: a second page to the same person and
+      │                                     channel within `window` waits and goes out with the
+      │                                     others as one message when the window closes
+      └─ _deliver(channel, message)         tenacity: up to `attempts` tries, jittered exponential
+           │                                back-off, `retry_after` honoured, 30 s at most
+           └─ RateLimiter.wait(keys)        before every try: ~30/s and 1/s per chat (Telegram),
+                                            1/s per channel (Slack), 1/s per sender (Twilio);
+                                            customer texts from the same sender share it with
+                                            a lower priority (`wait_behind`, CustomerSms)
+    Dispatcher.delivery_failed(ref, reason) a sent page reported undelivered later (Twilio's
+                                            status callback): the person's other channels
+    Dispatcher.settle(incident_id)          after an ack: queued and retrying pages of that
+                                            incident are dropped, nothing more goes out
 
 Time is injected (`clock`, `sleep`), so tests run a flood of pages in virtual time.
 """
@@ -158,15 +158,6 @@ class _Bundle:
     flusher: asyncio.Task[None] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """What one step did for one person."""
-
-    deliveries: list[tuple[PageMessage, Delivery]]
-    reached: bool
-    note: str | None = None  # timeline text when the page had to go by another channel
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -302,32 +293,7 @@ class Dispatcher:
         result: Delivery = await retrying(attempt)
         return result
 
-    # -- one step for one person -------------------------------------------------------------
-
-    async def page(
-        self, person: Person, via: Sequence[str], build: Callable[[str], PageMessage]
-    ) -> StepOutcome:
-        """Sends by every channel of `via` at once; if none reached `person`, tries each other
-        channel they have details for, one after another, until one does (SPEC §5)."""
-        tried = [c for c in via if person.has(c)]
-        messages = [build(c) for c in tried]
-        results = await asyncio.gather(*(self.send(m) for m in messages))
-        deliveries = list(zip(messages, results, strict=True))
-        if any(d.ok for d in results):
-            return StepOutcome(deliveries, reached=True)
-        failed = ", ".join(f"{m.channel} ({d.error})" for m, d in deliveries) or "no channel of the step"
-        for other in self._fallbacks(person, exclude=tried):
-            message = build(other)
-            result = await self.send(message)
-            deliveries.append((message, result))
-            if result.ok:
-                note = f"{person.name} not reached by {failed}; paged by {other} instead"
-                await self._record(message.incident_ids, note)
-                return StepOutcome(deliveries, reached=True, note=note)
-        note = f"{person.name} could not be reached: {failed}"
-        ids = tuple(dict.fromkeys(i for m in messages for i in m.incident_ids))
-        await self._record(ids, note)
-        return StepOutcome(deliveries, reached=False, note=note)
+    # -- fail-over -------------------------------------------------------------------------
 
     def _fallbacks(self, person: Person, exclude: Sequence[str]) -> list[str]:
         return [
