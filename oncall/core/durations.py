@@ -58,8 +58,3 @@ def parse_clock(text: str, allow_24: bool = False) -> int:
     if hours > 23 or minutes > 59:
         raise ValueError(f'"{text}" is not a clock time (hours 00-23, minutes 00-59)')
     return hours * 60 + minutes
-
-
-def format_clock(minute: int) -> str:
-    """Minutes since midnight -> `"HH:MM"` (1440 -> `"24:00"`)."""
-    return f"{minute // 60:02d}:{minute % 60:02d}"

@@ -515,10 +515,6 @@ def pages_of(conn: Connection, incident_id: int) -> list[PageRow]:
     return [_page(r) for r in rows]
 
 
-def all_pages(conn: Connection) -> list[PageRow]:
-    return [_page(r) for r in conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages ORDER BY created_at, key")]
-
-
 def refs_still_paging(conn: Connection, refs: Iterable[str], incident_id: int) -> set[str]:
     """Which of these delivered messages (bundles) also carry a page of another incident that
     is still triggered."""

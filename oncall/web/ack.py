@@ -38,11 +38,6 @@ HELP_PER_HOUR = 3
 # The service, as the inbound side sees it (oncall.service.Service)
 
 
-class ActResultLike(Protocol):
-    ok: bool
-    text: str
-
-
 class ServiceLike(Protocol):
     async def act(
         self,
