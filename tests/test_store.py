@@ -15,7 +15,7 @@ import pytest
 from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store import Connection, Database, StoreUnavailable, open_database
 from oncall.store.database import to_pyformat
-from oncall.store.events import count_events, get_event, get_raw_body, mark_routed, unrouted_events
+from oncall.store.events import count_events, get_event, get_raw_body
 from oncall.store.migrations_runner import available
 from tests.fixtures.databases import postgres_url
 
@@ -69,13 +69,6 @@ async def test_an_event_reads_back_as_it_was_stored_with_aware_times(db: Databas
     assert stored == dataclasses.replace(event("evt_2"), id=event_id)
     assert stored is not None and stored.received_at.utcoffset() == timedelta(0)
     assert db.transaction_sync(lambda conn: get_raw_body(conn, event_id)) == b'{"raw": "body"}'
-
-
-async def test_events_stay_unrouted_until_marked_so_a_restart_can_route_them(db: Database) -> None:
-    a, _ = await db.store_event(event("evt_a"), b"{}")
-    b, _ = await db.store_event(event("evt_b"), b"{}")
-    await db.transaction(lambda conn: mark_routed(conn, a, RECEIVED))
-    assert [e.id for e in db.transaction_sync(unrouted_events)] == [b]
 
 
 async def test_many_concurrent_events_are_all_committed_and_a_failing_unit_spoils_only_itself(

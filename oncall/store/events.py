@@ -86,18 +86,6 @@ def get_raw_body(conn: Connection, event_id: int) -> bytes | None:
     return bytes(row[0]) if row is not None else None
 
 
-def unrouted_events(conn: Connection, limit: int = 1000) -> list[Event]:
-    """Events stored but not yet routed (e.g. the process died in between), oldest first."""
-    rows = conn.fetchall(
-        f"SELECT id, {COLUMNS} FROM events WHERE routed_at IS NULL ORDER BY id LIMIT ?", (limit,)
-    )
-    return [event_from_row(r) for r in rows]
-
-
-def mark_routed(conn: Connection, event_id: int, now: datetime) -> None:
-    conn.execute("UPDATE events SET routed_at = ? WHERE id = ? AND routed_at IS NULL", (now, event_id))
-
-
 def count_events(conn: Connection) -> int:
     row = conn.fetchone("SELECT COUNT(*) FROM events")
     return int(row[0]) if row is not None else 0
