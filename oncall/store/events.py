@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from oncall.core.models import Customer, Event, Order, Ticket
-from oncall.store.database import Connection, Row
+from oncall.store.connection import Connection, Row
 
 COLUMNS = (
     "source, dedup_key, kind, external_type, received_at, occurred_at, summary, severity,"

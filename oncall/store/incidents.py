@@ -16,7 +16,7 @@ from typing import Any
 
 from oncall.core.incident import OPEN_STATES, Entry, Incident, Page, Paged
 from oncall.core.models import Customer, Event, Order, Ticket
-from oncall.store.database import Connection, Row
+from oncall.store.connection import Connection, Row
 from oncall.store.events import COLUMNS, event_from_row
 
 _FIELDS = "id, data, events"

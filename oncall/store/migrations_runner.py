@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from oncall.store.database import MIGRATIONS_DIR, Connection, MigrationError
+from oncall.store.connection import Connection, MigrationError
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(sqlite|postgresql))?\.sql$")
 _LOCK_ID = 0x0_0CA11  # any constant shared by every oncall instance
 
