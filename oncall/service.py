@@ -62,6 +62,8 @@ from oncall.core.rules import route
 from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.store import incidents as store
+from oncall.store import pages as page_store
+from oncall.store import routes, timers
 from oncall.store.database import Connection, Database
 
 log = logging.getLogger("oncall.escalation")
@@ -279,7 +281,7 @@ class Service:
         return w
 
     async def _settled(self, ids: tuple[int, ...]) -> dict[int, str]:
-        return await self.db.transaction(lambda conn: store.settled_incidents(conn, ids))
+        return await self.db.transaction(lambda conn: page_store.settled_incidents(conn, ids))
 
     def _default_ack_link(self, person: Person, ids: tuple[int, ...]) -> str:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
@@ -325,8 +327,8 @@ class Service:
             if self.db.dialect == "sqlite":
                 # Claimed by the previous run (waiting in a bundle or for a rate limit) and never
                 # handed to a channel: sent now, not after their claim lapses (`QUEUE_LEASE`).
-                store.release_queued(conn)
-            pages = store.interrupted_pages(conn, before)
+                page_store.release_queued(conn)
+            pages = page_store.interrupted_pages(conn, before)
             for p in pages:
                 note = (
                     f"{p.channel} page to {p.person} (step {p.step}, round {p.round}) may not have been"
@@ -350,7 +352,7 @@ class Service:
         batch = _Batch()
 
         def tx(conn: Connection) -> int:
-            events = store.claim_unrouted(conn, limit)
+            events = routes.claim_unrouted(conn, limit)
             for ev in events:
                 # One event that cannot be routed (a bug) must not hold up the others: its work
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
@@ -362,7 +364,7 @@ class Service:
                     conn.execute("ROLLBACK TO SAVEPOINT route_one")
                     log.exception("routing event %s failed", ev.id)
                     assert ev.id is not None
-                    store.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
+                    routes.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
                 else:
                     batch.effects += one.effects
                     batch.pages += one.pages
@@ -382,17 +384,17 @@ class Service:
         assert ev.id is not None
         for d in route(ev, config.rules, at, world.is_open):
             if d.action == "drop":
-                store.record_route(conn, ev.id, d.rule.name, "drop", None, None, now)
+                routes.record_route(conn, ev.id, d.rule.name, "drop", None, None, now)
             elif d.action == "post":
                 text = pagetext.post_text(ev, config.rules.shop, d.rule.name)
                 batch.effects.append(_PostEffect(config.rules.shop.team_channel, text))
-                store.record_route(
+                routes.record_route(
                     conn, ev.id, d.rule.name, "post", None, config.rules.shop.team_channel, now
                 )
             elif d.maintenance is not None:
                 note = f"maintenance {d.maintenance.start.isoformat()} to {d.maintenance.end.isoformat()}"
                 note += f": {d.maintenance.note}" if d.maintenance.note else ""
-                store.record_route(conn, ev.id, d.rule.name, "maintenance", None, note, now)
+                routes.record_route(conn, ev.id, d.rule.name, "maintenance", None, note, now)
             else:
                 existing = store.find_open(conn, d.rule.name, d.group_key)
                 iid = (
@@ -410,9 +412,9 @@ class Service:
                     if d.action == "defer":
                         when = world.next_open(at)
                         if when is not None:
-                            store.set_timer(conn, DIGEST, when)
+                            timers.set_timer(conn, DIGEST, when)
                 self._apply(conn, out, now, batch, index=True)
-                store.record_route(conn, ev.id, d.rule.name, d.action, out.incident.id, None, now)
+                routes.record_route(conn, ev.id, d.rule.name, d.action, out.incident.id, None, now)
         # Later events that close the loop on earlier incidents.
         keys = store.subject_keys(ev)
         if ev.kind == "ticket_updated" and ev.ticket.id:
@@ -448,7 +450,7 @@ class Service:
                     )
                     outs.append(Outcome(retry, ok=False))
             self._apply_many(conn, outs, now, batch)
-            if store.take_timer(conn, DIGEST, now) is not None:
+            if timers.take_timer(conn, DIGEST, now) is not None:
                 self._digest(conn, world, now, batch)
             return len(due)
 
@@ -477,7 +479,7 @@ class Service:
             self._apply(conn, step(inc, Released(where), now, world), now, batch)
 
     async def next_due(self) -> datetime | None:
-        return await self.db.transaction(store.next_due)
+        return await self.db.transaction(timers.next_due)
 
     # -- acting ------------------------------------------------------------------------------
 
@@ -499,7 +501,11 @@ class Service:
         batch = _Batch()
 
         def tx(conn: Connection) -> ActResult:
-            iid = incident_id if incident_id is not None else store.newest_incident_paged_to(conn, actor.id)
+            iid = (
+                incident_id
+                if incident_id is not None
+                else page_store.newest_incident_paged_to(conn, actor.id)
+            )
             if iid is None:
                 return ActResult(False, None, None, "No incident has been paged to you")
             inc = store.get_incident(conn, iid, lock=True)
@@ -616,7 +622,7 @@ class Service:
                 # Shutting down. A page still waiting in a bundle never reached its channel:
                 # back to `pending`, so the next start sends it. One cancelled during the
                 # provider call stays `sending` (outcome unknown, see the module doc).
-                await self.db.transaction(lambda conn: store.unclaim_page(conn, page.key, self.instance))
+                await self.db.transaction(lambda conn: page_store.unclaim_page(conn, page.key, self.instance))
                 self._claimed.discard(page.key)
                 raise
             except Exception as exc:  # a channel bug must not stop the escalation
@@ -639,7 +645,7 @@ class Service:
         done = utcnow()
 
         def tx(conn: Connection) -> Incident | None:
-            store.finish_page(
+            page_store.finish_page(
                 conn, page.key, ok=result.ok, sent_via=via, ref=result.ref, error=result.error, now=done
             )
             for n in notes:
@@ -728,7 +734,7 @@ class Service:
         def tx(conn: Connection) -> tuple[list[store.PageRow], set[str]]:
             pages = [p for p in store.pages_of(conn, incident_id) if only is None or p.key == only]
             refs = {p.ref for p in pages if p.ref and p.state == "sent" and p.sent_via in EDITED}
-            return pages, store.refs_still_paging(conn, refs, incident_id)
+            return pages, page_store.refs_still_paging(conn, refs, incident_id)
 
         pages, still_paging = await self.db.transaction(tx)
         seen: set[str] = set()
@@ -974,7 +980,7 @@ class _Marking:
 
             def tx(conn: Connection) -> tuple[int, dict[int, str]]:
                 held = store.mark_sending(conn, keys, s.instance, now)
-                return held, {} if held else store.settled_incidents(conn, message.incident_ids)
+                return held, {} if held else page_store.settled_incidents(conn, message.incident_ids)
 
             held, settled = await s.db.transaction(tx)
             if held == 0 and settled and len(settled) == len(set(message.incident_ids)):

@@ -47,6 +47,12 @@ def _convert_timestamp(raw: bytes) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def as_datetime(value: Any) -> datetime:
+    """A timestamp column as an aware datetime: PostgreSQL and SQLite's converter give one, a
+    value read without the declared type is its ISO text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 # Replaces the standard library's deprecated default adapters with explicit ones.
 sqlite3.register_adapter(datetime, _adapt_datetime)
 sqlite3.register_adapter(date, date.isoformat)
@@ -123,3 +129,9 @@ class Connection:
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return cast(list[Row], self.execute(sql, params).fetchall())
+
+
+def skip_locked(conn: Connection, sql: str) -> str:
+    """`sql` claiming its rows: several instances on PostgreSQL each take rows the others are not
+    working on (SQLite has one writer)."""
+    return sql + " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else sql
