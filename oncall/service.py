@@ -356,20 +356,18 @@ class Service:
             for ev in events:
                 # One event that cannot be routed (a bug) must not hold up the others: its work
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
-                conn.execute("SAVEPOINT route_one")
                 one = _Batch()
+                assert ev.id is not None
                 try:
-                    self._route_one(conn, ev, world, now, one)
+                    with conn.savepoint("route_one"):
+                        self._route_one(conn, ev, world, now, one)
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT route_one")
                     log.exception("routing event %s failed", ev.id)
-                    assert ev.id is not None
                     routes.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
                 else:
                     batch.effects += one.effects
                     batch.pages += one.pages
-                conn.execute("RELEASE SAVEPOINT route_one")
-                conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, ev.id))
+                routes.mark_routed(conn, ev.id, now)
             return len(events)
 
         n = await self.db.transaction(tx)
@@ -695,6 +693,28 @@ class Service:
             f"{person.name} not reached by {', '.join(sorted(tried))}: paging by {', '.join(others)} instead"
         )
         self._append(conn, page.incident_id, Entry(now, note))
+
+    async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int:
+        """A provider reported after the fact that the message `ref` never reached the phone
+        (Twilio's status callback): its pages are recorded as failed and each person is paged by
+        their other channels, unless the incident was acted on since. Returns how many."""
+        config = self.config()
+
+        def tx(conn: Connection) -> int:
+            n = 0
+            for page in page_store.fail_delivered(conn, ref, f"sms {reason}"):
+                inc = store.get_incident(conn, page.incident_id)
+                person = config.people.get(page.person) if config is not None else None
+                if inc is None or inc.state != "triggered" or person is None:
+                    continue
+                self._failover(conn, page, person, now)
+                n += 1
+            return n
+
+        n = await self.db.transaction(tx)
+        if n:
+            self.wake()
+        return n
 
     async def _post(self, target: str | None, text: str) -> None:
         channel_name, _, where = (target or "console:").partition(":")

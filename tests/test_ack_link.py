@@ -16,8 +16,9 @@ from oncall.acktoken import AckSigner, InvalidToken, decode_ids, encode_ids
 from oncall.core.models import Ticket
 from oncall.settings import Settings
 from oncall.store.database import Connection, StoreUnavailable, open_database
+from oncall.store.secrets import load_or_create_key
 from oncall.web import ack
-from oncall.web.ack import first_time, help_allowed, load_or_create_key
+from oncall.web.ack import first_time, help_allowed
 from oncall.web.app import create_app
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.recording import PEOPLE, event, madrid

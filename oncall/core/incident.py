@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from oncall.core import calendar
 from oncall.core.models import CHANNELS, Config, Event, Person, Rule, Target
 from oncall.core.rota import on_call
 
 State = Literal["held", "triggered", "acknowledged", "resolved", "cancelled", "deferred"]
+STATES: tuple[State, ...] = get_args(State)
 OPEN_STATES: frozenset[str] = frozenset({"held", "triggered", "acknowledged", "deferred"})
 SYSTEM = "oncall"
 

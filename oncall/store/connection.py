@@ -10,9 +10,10 @@ Errors, by when to catch them:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
 
@@ -123,6 +124,19 @@ class Connection:
         else:
             with self.raw.cursor() as cur:
                 cur.executemany(self._sql(sql), params)
+
+    @contextlib.contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """Work inside that raises is rolled back alone (and the error goes on): the rest of the
+        transaction stays."""
+        self.raw.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.raw.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.raw.execute(f"RELEASE SAVEPOINT {name}")
 
     def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         return cast(Row | None, self.execute(sql, params).fetchone())

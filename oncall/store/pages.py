@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from oncall.core.incident import Page
@@ -162,6 +162,16 @@ def interrupted_pages(conn: Connection, before: datetime) -> list[PageRow]:
     for p in pages:
         conn.execute("UPDATE pages SET state = 'unknown' WHERE key = ? AND state = 'sending'", (p.key,))
     return pages
+
+
+def fail_delivered(conn: Connection, ref: str, error: str) -> list[PageRow]:
+    """The pages delivered as `ref` that the provider reported undelivered afterwards (an SMS
+    status callback): each marked `failed` with `error`."""
+    rows = conn.fetchall(f"SELECT {_PAGE_FIELDS} FROM pages WHERE ref = ? AND state = 'sent'", (ref,))
+    failed = [replace(_page(r), state="failed", error=error) for r in rows]
+    for p in failed:
+        conn.execute("UPDATE pages SET state = 'failed', error = ? WHERE key = ?", (error, p.key))
+    return failed
 
 
 def pages_of(conn: Connection, incident_id: int) -> list[PageRow]:

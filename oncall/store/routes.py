@@ -19,6 +19,10 @@ def claim_unrouted(conn: Connection, limit: int = 200) -> list[Event]:
     return [event_from_row(r) for r in rows]
 
 
+def mark_routed(conn: Connection, event_id: int, now: datetime) -> None:
+    conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, event_id))
+
+
 def record_route(
     conn: Connection,
     event_id: int,

@@ -13,7 +13,6 @@ escalation service calls to put a link in every page. `install(app)` mounts the 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import html
 import logging
@@ -27,7 +26,9 @@ from fastapi.responses import HTMLResponse, Response
 from oncall.acktoken import AckClaim, AckSigner, ForgedToken, InvalidToken, new_key
 from oncall.core.models import Config, Person
 from oncall.settings import Settings
-from oncall.store.database import Connection, Database
+from oncall.store import inbound as inbound_store
+from oncall.store.database import Database
+from oncall.store.secrets import load_or_create_key
 
 log = logging.getLogger("oncall.ack")
 
@@ -54,6 +55,8 @@ class ServiceLike(Protocol):
     async def incident(self, incident_id: int) -> Any: ...
 
     def who(self, now: datetime) -> list[Any]: ...
+
+    async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int: ...
 
 
 def clock(request: Request) -> datetime:
@@ -113,48 +116,15 @@ REFUSAL = "You are not on this shop's rota, so you cannot act on its incidents."
 # The database side: key, dedup, help-text limit
 
 
-def load_or_create_key(conn: Connection, now: datetime) -> bytes:
-    """The ack-link key: made by whichever instance asks first, the same for all afterwards."""
-    value = base64.b64encode(new_key()).decode()
-    conn.execute(
-        "INSERT INTO paging_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        ("ack_key", value, now),
-    )
-    row = conn.fetchone("SELECT value FROM paging_secrets WHERE name = ?", ("ack_key",))
-    assert row is not None
-    return base64.b64decode(str(row[0]))
-
-
 async def first_time(db: Database, source: str, delivery_id: str, now: datetime) -> bool:
     """True the first time `(source, delivery_id)` is seen; a redelivery is False."""
-
-    def tx(conn: Connection) -> bool:
-        cur = conn.execute(
-            "INSERT INTO paging_inbound (source, delivery_id, seen_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (source, delivery_id) DO NOTHING",
-            (source, delivery_id, now),
-        )
-        return int(cur.rowcount) == 1
-
-    return await db.transaction(tx)
+    return await db.transaction(lambda conn: inbound_store.first_time(conn, source, delivery_id, now))
 
 
 async def help_allowed(db: Database, number: str, now: datetime) -> bool:
     """At most HELP_PER_HOUR help texts (or refusals) an hour to one number, so a confused
     sender — or a loop with an auto-responder — cannot turn into a flood of texts."""
-
-    def tx(conn: Connection) -> bool:
-        since = now - timedelta(hours=1)
-        row = conn.fetchone(
-            "SELECT COUNT(*) FROM paging_help WHERE number = ? AND sent_at > ?", (number, since)
-        )
-        if row is not None and int(row[0]) >= HELP_PER_HOUR:
-            return False
-        conn.execute("DELETE FROM paging_help WHERE number = ? AND sent_at <= ?", (number, since))
-        conn.execute("INSERT INTO paging_help (number, sent_at) VALUES (?, ?)", (number, now))
-        return True
-
-    return await db.transaction(tx)
+    return await db.transaction(lambda conn: inbound_store.help_allowed(conn, number, now, HELP_PER_HOUR))
 
 
 # ---------------------------------------------------------------------------------------------

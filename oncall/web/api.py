@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from oncall.channels.base import Channel
+from oncall.core.incident import STATES
 from oncall.core.models import Person
 from oncall.metrics import METRICS
 from oncall.service import Service
@@ -28,7 +29,6 @@ from oncall.settings import Settings
 log = logging.getLogger("oncall.api")
 
 API_ACTOR = Person(id="api", name="the owner (API)")
-STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
 
 
 class ApiError(Exception):

@@ -20,43 +20,12 @@ from oncall import __version__
 from oncall.core.models import SOURCES
 from oncall.metrics import METRICS, family, sample
 from oncall.store import StoreError
-from oncall.store.database import Connection
+from oncall.store.gauges import read_gauges
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
-PAGE_STATES = ("pending", "queued", "sending")
 STORE_TIMEOUT_SECONDS = 2.0
 
 router = APIRouter(tags=["health"])
-
-
-def _as_dt(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _read_store(conn: Connection, now: datetime) -> dict[str, Any]:
-    states = {s: 0 for s in STATES}
-    for row in conn.fetchall("SELECT state, COUNT(*) FROM incidents WHERE data <> '{}' GROUP BY state"):
-        states[str(row[0])] = int(row[1])
-    timers = conn.fetchone("SELECT COUNT(*) FROM incidents WHERE wake_at IS NOT NULL")
-    named = conn.fetchone("SELECT COUNT(*) FROM timers")
-    overdue = conn.fetchone(
-        "SELECT COUNT(*) FROM incidents WHERE wake_at IS NOT NULL AND wake_at <= ?", (now,)
-    )
-    oldest = conn.fetchone("SELECT wake_at FROM incidents WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1")
-    pages = {s: 0 for s in PAGE_STATES}
-    for row in conn.fetchall(
-        "SELECT state, COUNT(*) FROM pages WHERE state IN ('pending', 'queued', 'sending') GROUP BY state"
-    ):
-        pages[str(row[0])] = int(row[1])
-    oldest_at = _as_dt(oldest[0]) if oldest is not None and oldest[0] is not None else None
-    return {
-        "states": states,
-        "timers": (int(timers[0]) if timers else 0) + (int(named[0]) if named else 0),
-        "overdue": int(overdue[0]) if overdue else 0,
-        "overdue_seconds": max(0.0, (now - oldest_at).total_seconds()) if oldest_at else 0.0,
-        "pages": pages,
-    }
 
 
 async def exposition(app: FastAPI) -> str:
@@ -66,7 +35,7 @@ async def exposition(app: FastAPI) -> str:
     store: dict[str, Any] | None
     try:
         store = await asyncio.wait_for(
-            state.db.transaction(lambda conn: _read_store(conn, now)), STORE_TIMEOUT_SECONDS
+            state.db.transaction(lambda conn: read_gauges(conn, now)), STORE_TIMEOUT_SECONDS
         )
     except (TimeoutError, StoreError):
         store = None
