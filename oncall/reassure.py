@@ -35,6 +35,7 @@ from oncall.channels.customer_sms import CustomerSms
 from oncall.channels.delivery import RateLimiter
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
+from oncall.clock import Clock, system_clock
 from oncall.core import calendar
 from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message
 from oncall.core.models import Config
@@ -94,11 +95,12 @@ class Reassurer:
         max_backoff: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         concurrency: int = 8,
+        clock: Clock = system_clock,
     ) -> None:
         self.db = db
         self.settings = settings
         self.email = email or EmailSender(settings)
-        self.helpdesk = helpdesk or HelpdeskReplier(settings)
+        self.helpdesk = helpdesk or HelpdeskReplier(settings, clock=clock)
         self.sms = sms or CustomerSms(settings)
         self.attempts = max(1, attempts)
         self.backoff = backoff

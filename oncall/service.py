@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
+from oncall.clock import Clock, system_clock
 from oncall.core import pagetext
 from oncall.core.incident import (
     Acted,
@@ -88,10 +89,6 @@ class Reassurer(Protocol):
     ) -> None: ...
 
     def share_rate_limits(self, limiter: RateLimiter) -> None: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,14 +224,18 @@ class Service:
         bundle_window: float = 60.0,
         send_clock: Callable[[], float] | None = None,
         send_sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         """`bundle_window`, `send_clock` and `send_sleep` go to the delivery dispatcher
-        (bundling, rate limits, retries); tests run them in virtual time."""
+        (bundling, rate limits, retries); tests run them in virtual time. `clock` is now for
+        everything the service does on its own (the scheduler's default, timeline notes, ack
+        links); the app passes its own."""
         import time
 
         from oncall.channels.delivery import Dispatcher
 
         self.db = db
+        self.clock = clock
         self.config_provider = config_provider
         self.console = ConsoleChannel()
         self.channels: dict[str, Channel] = {"console": self.console, **channels}
@@ -287,7 +288,7 @@ class Service:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
         from oncall.web.ack import ack_link
 
-        return ack_link(self.settings, person, ids)
+        return ack_link(self.settings, person, ids, self.clock())
 
     # -- waking the scheduler ----------------------------------------------------------------
 
@@ -640,7 +641,7 @@ class Service:
         if not cancelled and not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
         METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
-        done = utcnow()
+        done = self.clock()
 
         def tx(conn: Connection) -> Incident | None:
             page_store.finish_page(
@@ -733,7 +734,7 @@ class Service:
             channel_name = "console"
         title = text.split("\n", 1)[0]
         message = PageMessage(
-            key=f"post:{utcnow().isoformat()}:{hash(text)}",
+            key=f"post:{self.clock().isoformat()}:{hash(text)}",
             person=person,
             channel=channel_name,
             incident_ids=(),
@@ -832,7 +833,7 @@ class Service:
 
     def notify_fallback(self, text: str) -> None:
         """`tell_fallback` in the background (from synchronous code such as the config watcher)."""
-        self._spawn(self.tell_fallback(text, utcnow()))
+        self._spawn(self.tell_fallback(text, self.clock()))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -920,7 +921,7 @@ class Service:
         await self._record_many((incident_id,), text)
 
     async def _record_many(self, ids: Sequence[int], text: str) -> None:
-        now = utcnow()
+        now = self.clock()
 
         def tx(conn: Connection) -> None:
             for i in ids:
@@ -996,7 +997,7 @@ class _Marking:
         s = self.service
         keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
         if keys:
-            now = utcnow()
+            now = s.clock()
 
             def tx(conn: Connection) -> tuple[int, dict[int, str]]:
                 held = store.mark_sending(conn, keys, s.instance, now)

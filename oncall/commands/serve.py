@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from oncall.clock import system_clock
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             db.close()
         if applied:
             logging.getLogger("oncall").info("database migrations applied: %s", ", ".join(applied))
-    app = create_app(settings, migrate=False)
+    app = create_app(settings, migrate=False, clock=system_clock)
     try:
         uvicorn.run(
             app,

@@ -11,10 +11,11 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from oncall.clock import system_clock
 from oncall.commands import when as when_module
 from oncall.commands.who import load
 from oncall.core import pagetext
@@ -27,7 +28,7 @@ from oncall.settings import Settings
 def parse_when(text: str | None, config: Config) -> datetime:
     """WHEN as `oncall who --at` reads it (`oncall.commands.when`); None = now."""
     if text is None:
-        return datetime.now(UTC)
+        return system_clock()
     return when_module.parse_when(text, config.rules.shop.timezone)
 
 

@@ -10,6 +10,7 @@ The writer itself imports neither: it only runs units of work.
 
 from __future__ import annotations
 
+from oncall.clock import Clock, system_clock
 from oncall.core.models import Event
 from oncall.store.connection import (
     Connection,
@@ -45,9 +46,9 @@ class Database(Writer):
     def store_event_sync(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
         return self.transaction_sync(lambda conn: insert_event(conn, event, raw_body))
 
-    def migrate(self) -> list[str]:
+    def migrate(self, clock: Clock = system_clock) -> list[str]:
         """Applies pending migrations in order; returns the names applied."""
-        return self._raw_sync(apply_migrations)
+        return self._raw_sync(lambda conn: apply_migrations(conn, clock))
 
     def pending_migrations(self) -> list[str]:
         return self._raw_sync(pending)

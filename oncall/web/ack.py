@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from oncall.acktoken import AckClaim, AckSigner, ForgedToken, InvalidToken, new_key
+from oncall.clock import Clock, system_clock
 from oncall.core.models import Config, Person
 from oncall.settings import Settings
 from oncall.store import inbound as inbound_store
@@ -59,10 +60,16 @@ class ServiceLike(Protocol):
     async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int: ...
 
 
+def now_of(app: FastAPI) -> datetime:
+    """The app's now, by the clock `create_app()` was given (`app.state.clock`, which a test may
+    also set afterwards: every part reads it at each call)."""
+    clock: Clock = app.state.clock
+    return clock()
+
+
 def clock(request: Request) -> datetime:
-    """Now, from `app.state.clock` when a test set one."""
-    fn: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
-    return fn() if fn is not None else datetime.now(UTC)
+    """Now, by the app's clock."""
+    return now_of(request.app)
 
 
 def service_of(request: Request) -> ServiceLike | None:
@@ -146,7 +153,7 @@ RETRY_MAX = 30.0
 
 _signer: AckSigner | None = None  # the shared key, once loaded (or a test's)
 _temporary: AckSigner | None = None  # made only when a link is signed before that
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+_now: Clock | None = None  # a test's clock for signing, beating the caller's
 
 
 def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = None) -> None:
@@ -154,7 +161,7 @@ def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = No
     global _signer, _temporary, _now
     _signer = signer
     _temporary = None
-    _now = now or (lambda: datetime.now(UTC))
+    _now = now
 
 
 def signer() -> AckSigner:
@@ -179,9 +186,11 @@ def verify(token: str, now: datetime) -> AckClaim:
         return _temporary.verify(token, now)
 
 
-def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
-    """`{ONCALL_PUBLIC_URL}/ack/{token}`: what the service puts in every page."""
-    return signer().url(settings.public_url, ids, person.id, _now())
+def ack_link(settings: Settings, person: Person, ids: tuple[int, ...], now: datetime | None = None) -> str:
+    """`{ONCALL_PUBLIC_URL}/ack/{token}`: what the service puts in every page, signed at `now`
+    (the service's clock) unless a test set the signing clock."""
+    at = _now() if _now is not None else now or system_clock()
+    return signer().url(settings.public_url, ids, person.id, at)
 
 
 _load_error = ""  # why the last attempt failed, for the log
@@ -193,7 +202,7 @@ async def load_key(db: Database) -> bool:
     if _signer is not None:
         return True
     try:
-        key = await db.transaction(lambda conn: load_or_create_key(conn, datetime.now(UTC)))
+        key = await db.transaction(lambda conn: load_or_create_key(conn, system_clock()))
     except Exception as exc:  # the database is down or broken: try again later
         _load_error = " ".join(str(exc).split())
         log.debug("ack-link key not loaded: %s", _load_error)

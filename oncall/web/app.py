@@ -2,7 +2,10 @@
 
 State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (latest good
 `Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
-set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
+set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router),
+`.clock` (the app's `oncall.clock.Clock`, from `create_app(clock=…)`): every part reads it
+through `oncall.web.ack.now_of(app)` at each call, so one clock — even one a test sets after
+`create_app` — drives the intake, the service, the scheduler, the pages and the views.
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
 lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
 raises (e.g. database down) is logged and listed in `/readyz`; webhook intake still serves.
@@ -24,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from oncall import __version__
+from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
@@ -139,9 +143,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.aclose()
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, clock: Clock | None = None, **overrides: Any
+) -> FastAPI:
     """The app. `overrides` replace settings fields (`create_app(database_url=…)`); `migrate`
-    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off)."""
+    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off);
+    `clock` (tests) replaces the real clock for the whole app."""
     if settings is None:
         settings = Settings(**overrides)
     elif overrides:
@@ -158,8 +165,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     state.startup_errors = []
     state.shutdown_hooks = []
     state.migrate_on_start = migrate
+    state.clock = clock or system_clock
 
-    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored)
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: paging_ack.now_of(app))
     app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
     for path, endpoint in app.webhook_endpoints.items():
         app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))

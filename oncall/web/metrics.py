@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import platform
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,6 +20,7 @@ from oncall.core.models import SOURCES
 from oncall.metrics import METRICS, family, sample
 from oncall.store import StoreError
 from oncall.store.gauges import read_gauges
+from oncall.web.ack import now_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STORE_TIMEOUT_SECONDS = 2.0
@@ -31,7 +31,7 @@ router = APIRouter(tags=["health"])
 async def exposition(app: FastAPI) -> str:
     state = app.state
     out = METRICS.render(SOURCES)
-    now = datetime.now(UTC)
+    now = now_of(app)
     store: dict[str, Any] | None
     try:
         store = await asyncio.wait_for(
