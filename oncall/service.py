@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from oncall import acklinks
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
@@ -242,7 +243,7 @@ class Service:
         self.settings = settings
         self.reassurer = reassurer
         self.ack_link = ack_link or self._default_ack_link
-        self._own_links = ack_link is None  # the paging part's signed links (oncall.web.ack)
+        self._own_links = ack_link is None  # the paging part's signed links (oncall.acklinks)
         # Who this process is, for the pages it claims (several instances share one store).
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimed: set[str] = set()
@@ -286,9 +287,7 @@ class Service:
 
     def _default_ack_link(self, person: Person, ids: tuple[int, ...]) -> str:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
-        from oncall.web.ack import ack_link
-
-        return ack_link(self.settings, person, ids, self.clock())
+        return acklinks.ack_link(self.settings, person, ids, self.clock())
 
     # -- waking the scheduler ----------------------------------------------------------------
 
@@ -560,9 +559,7 @@ class Service:
             # If the shared ack-link key is not loaded yet (the store was down at start), one
             # attempt now: pages come from the store, so it loads as soon as pages can go out,
             # and their links survive a restart.
-            from oncall.web.ack import load_key
-
-            await load_key(self.db)
+            await acklinks.load_key(self.db, now)
 
         def tx(conn: Connection) -> list[tuple[store.PageRow, Incident | None]]:
             claimed = store.claim_pending_pages(conn, now, self.instance)

@@ -63,7 +63,7 @@ def _config(settings: Settings) -> Config | None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, config: Config | None) -> int:
-    from oncall.web.api import build_channels
+    from oncall.channels import build_channels
 
     db = open_database(settings.database_url)
     service = Service(

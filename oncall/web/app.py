@@ -26,13 +26,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from oncall import __version__
+from oncall import __version__, acklinks
 from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
-from oncall.web import ack as paging_ack
-from oncall.web import api, health, metrics, status
+from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, wiring
+from oncall.web.inbound import now_of
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
 log = logging.getLogger("oncall")
@@ -167,16 +167,22 @@ def create_app(
     state.migrate_on_start = migrate
     state.clock = clock or system_clock
 
-    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: paging_ack.now_of(app))
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: now_of(app))
     app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
     for path, endpoint in app.webhook_endpoints.items():
         app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))
-    app.include_router(health.router)
-    api.install(app)  # escalation: the owner's API, the service and its scheduler
-    # Other parts add their routers here, one line each.
-    paging_ack.install(app)  # paging: /ack, /telegram, /slack, /twilio and the ack-link key
-    status.install(app)  # GET /: the owner's status page
-    metrics.install(app)  # GET /metrics: Prometheus
+    app.include_router(health.router)  # /healthz, /readyz
+    app.include_router(api.router)  # /api: the owner's JSON API
+    app.add_exception_handler(api.ApiError, api.api_error)
+    app.include_router(ack.router)  # /ack/{token}: the ack link
+    app.include_router(telegram.router)  # /telegram/webhook
+    app.include_router(slack.router)  # /slack/actions, /slack/commands
+    app.include_router(twilio.router)  # /twilio/sms, /twilio/status
+    app.include_router(status.router)  # GET /: the owner's status page
+    app.include_router(metrics.router)  # GET /metrics: Prometheus
+    # The ack-link key loads before the service starts: the first pages carry the shared key.
+    state.startup_hooks += [acklinks.load_signer, wiring.start]
+    state.shutdown_hooks += [wiring.stop, acklinks.stop_loading]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

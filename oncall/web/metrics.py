@@ -20,7 +20,7 @@ from oncall.core.models import SOURCES
 from oncall.metrics import METRICS, family, sample
 from oncall.store import StoreError
 from oncall.store.gauges import read_gauges
-from oncall.web.ack import now_of
+from oncall.web.inbound import now_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STORE_TIMEOUT_SECONDS = 2.0
@@ -71,7 +71,3 @@ async def exposition(app: FastAPI) -> str:
 async def metrics(request: Request) -> PlainTextResponse:
     text = await exposition(request.app)
     return PlainTextResponse(text, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

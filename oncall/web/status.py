@@ -18,13 +18,13 @@ import html
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from oncall.core.models import Config
 from oncall.service import IncidentView, OnCallView, who
-from oncall.web.ack import clock
 from oncall.web.api import ApiError, _authorised
+from oncall.web.inbound import clock
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
 REFRESH_SECONDS = 60
@@ -222,7 +222,3 @@ async def status_page(request: Request) -> HTMLResponse:
         if len(incidents) > LIMIT:
             body.append(f"<p class=meta>Only the newest {LIMIT}: see /api/incidents?state=open.</p>")
     return _document(title, "".join(body), refresh=True)
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from oncall.channels.sms import fit, parse_reply
-from oncall.web.ack import (
+from oncall.web.inbound import (
     REFUSAL,
     SNOOZE,
     channel_of,
