@@ -39,6 +39,7 @@ from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
 from oncall.clock import Clock, system_clock
 from oncall.core import pagetext
+from oncall.core.failover import other_channels, plan_failover
 from oncall.core.incident import (
     Acted,
     Cancelling,
@@ -58,7 +59,7 @@ from oncall.core.incident import (
     open_incident,
     step,
 )
-from oncall.core.models import CHANNELS, Config, Event, Person
+from oncall.core.models import Config, Event, Person
 from oncall.core.rota import next_on_call, on_call
 from oncall.core.rules import route
 from oncall.metrics import METRICS
@@ -668,29 +669,17 @@ class Service:
     def _failover(self, conn: Connection, page: store.PageRow, person: Person, now: datetime) -> None:
         """No channel of the step reached the person: page them by any other channel they
         have details for (SPEC §5), once per step."""
-        siblings = [
+        step_pages = [
             p
-            for p in store.pages_of(conn, page.incident_id)
+            for p in page_store.pages_of(conn, page.incident_id)
             if p.person == page.person and p.step == page.step and p.round == page.round
         ]
-        if any(p.state in ("pending", "queued", "sending", "sent", "unknown") for p in siblings):
+        failed = Page(page.person, page.channel, page.step, page.round, page.key)
+        plan = plan_failover(person, failed, step_pages)
+        if plan is None:
             return
-        tried = {p.channel for p in siblings} | {p.sent_via for p in siblings if p.sent_via}
-        others = [c for c in CHANNELS if c not in tried and person.has(c)]
-        if not others:
-            others = ["console"] if "console" not in tried else []
-        if not others:
-            self._append(
-                conn, page.incident_id, Entry(now, f"{person.name} could not be reached by any channel")
-            )
-            return
-        base = page.key.split(":failover:")[0]
-        extra = [Page(page.person, c, page.step, page.round, f"{base}:failover:{c}") for c in others]
-        store.add_pages(conn, page.incident_id, extra, now)
-        note = (
-            f"{person.name} not reached by {', '.join(sorted(tried))}: paging by {', '.join(others)} instead"
-        )
-        self._append(conn, page.incident_id, Entry(now, note))
+        store.add_pages(conn, page.incident_id, plan.pages, now)
+        self._append(conn, page.incident_id, Entry(now, plan.note))
 
     async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int:
         """A provider reported after the fact that the message `ref` never reached the phone
@@ -809,9 +798,7 @@ class Service:
         if person is None:
             log.error("%s (shop.fallback %s has nobody to tell)", text, target)
             return
-        usable = [
-            c for c in CHANNELS if person.has(c) and c in self.channels and self.channels[c].configured()
-        ]
+        usable = other_channels(person, usable=lambda c: c in self.channels and self.channels[c].configured())
         title = text.split("\n", 1)[0]
         for channel in usable or ["console"]:
             message = PageMessage(

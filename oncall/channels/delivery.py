@@ -34,6 +34,7 @@ from tenacity import (
 )
 
 from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
 
 Clock = Callable[[], float]  # monotonic seconds
@@ -43,7 +44,6 @@ Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an 
 # Which of these incidents were settled meanwhile (perhaps by another process), and how.
 Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
 
-FAILOVER_ORDER: tuple[str, ...] = ("telegram", "slack", "sms")
 MAX_WAIT = 30.0
 
 # Seconds between two sends sharing a key: the providers' documented limits.
@@ -295,12 +295,8 @@ class Dispatcher:
 
     # -- fail-over -------------------------------------------------------------------------
 
-    def _fallbacks(self, person: Person, exclude: Sequence[str]) -> list[str]:
-        return [
-            c
-            for c in FAILOVER_ORDER
-            if c not in exclude and person.has(c) and c in self.channels and self.channels[c].configured()
-        ]
+    def _usable(self, channel: str) -> bool:
+        return channel in self.channels and self.channels[channel].configured()
 
     async def delivery_failed(self, ref: str, reason: str) -> Delivery | None:
         """A provider reported after the fact that a sent page never arrived (Twilio's status
@@ -308,8 +304,8 @@ class Dispatcher:
         message = self._sent.pop(ref, None)
         if message is None or self._stale(self._epochs(message.incident_ids), strict=False):
             return None
-        for other in self._fallbacks(message.person, exclude=[message.channel]):
-            again = dataclasses.replace(message, channel=other, key=f"{message.key}:failover:{other}")
+        for other in other_channels(message.person, tried=[message.channel], usable=self._usable):
+            again = dataclasses.replace(message, channel=other, key=failover_key(message.key, other))
             result = await self.send(again)
             if result.ok:
                 await self._record(

@@ -40,6 +40,7 @@ from oncall.core.effects import (
     Update,
     WakeAt,
 )
+from oncall.core.failover import other_channels
 from oncall.core.models import CHANNELS, Event, Person, Rule, Target
 from oncall.core.state import OPEN_STATES, STATES, SYSTEM, Entry, Incident, Paged, State, event_time
 from oncall.core.world import World, make_world
@@ -291,7 +292,7 @@ def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | N
         return chans, None
     if chans:
         return chans, f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(chans)}"
-    other = [c for c in CHANNELS if person.has(c)]
+    other = other_channels(person)
     if other:
         note = f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(other)} instead"
         return other, note
