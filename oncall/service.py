@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from oncall import acklinks
-from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, taken_over
 from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
 from oncall.clock import Clock, system_clock
@@ -74,7 +74,6 @@ log = logging.getLogger("oncall.escalation")
 Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
 DIGEST = "digest"
-TAKEN_OVER = "taken over by another instance"
 EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 
@@ -595,7 +594,7 @@ class Service:
         elif inc.state != "triggered":
             # Acknowledged or resolved after this page was queued (e.g. a fail-over page): an
             # ack stops the escalation, so it is never sent (SPEC §5).
-            result = Delivery(ok=False, error=f"cancelled: the incident was {inc.state}")
+            result = cancelled(inc.state)
         else:
             channel = self.channels.get(via)
             if via != "console" and (channel is None or not channel.configured()):
@@ -625,20 +624,19 @@ class Service:
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
-        if result.error == TAKEN_OVER:
+        if result.taken_over:
             # Another instance claimed this page after our claim lapsed and sends it: its row
             # is theirs to finish (writing `failed` over it would page by other channels too).
             self._claimed.discard(page.key)
             return
-        cancelled = not result.ok and (result.error or "").startswith("cancelled:")
-        if cancelled:
-            why = (result.error or "").partition(": ")[2]
-            notes.append(f"{page.channel} page to {page.person} not sent: {why}")
+        dropped = result.settled is not None
+        if dropped:
+            notes.append(f"{page.channel} page to {page.person} not sent: the incident was {result.settled}")
         elif to_log is not None and result.ok:
             notes.append(to_log)
-        if not cancelled and not result.ok:
+        if not dropped and not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
-        METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
+        METRICS.page(via, "sent" if result.ok else "cancelled" if dropped else "failed")
         done = self.clock()
 
         def tx(conn: Connection) -> Incident | None:
@@ -652,7 +650,7 @@ class Service:
                 # every delivered page may already have run without this one.
                 current = store.get_incident(conn, page.incident_id)
                 return current if current is not None and current.state != "triggered" else None
-            if not cancelled and person is not None and inc is not None:
+            if not dropped and person is not None and inc is not None:
                 current = store.get_incident(conn, page.incident_id)
                 if current is not None and current.state == "triggered":  # not acted on meanwhile
                     self._failover(conn, page, person, done)
@@ -979,7 +977,7 @@ class _Marking:
 
     async def send(self, message: PageMessage) -> Delivery:
         s = self.service
-        keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
+        keys = [k for k in message.keys if k in s._claimed]
         if keys:
             now = s.clock()
 
@@ -992,9 +990,9 @@ class _Marking:
                 # Acknowledged or resolved since it was queued, perhaps by another process.
                 for incident_id, what in settled.items():
                     s.dispatcher.settle(incident_id, what)
-                return Delivery(ok=False, error=f"cancelled: the incident was {next(iter(settled.values()))}")
+                return cancelled(next(iter(settled.values())))
             if held == 0:
-                return Delivery(ok=False, error=TAKEN_OVER)
+                return taken_over()
         return await self.inner.send(message)
 
     async def update(self, ref: str, text: str) -> Delivery:
