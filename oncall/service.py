@@ -39,6 +39,7 @@ from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
 from oncall.clock import Clock, system_clock
 from oncall.core import pagetext
+from oncall.core.gsm7 import to_gsm7
 from oncall.core.failover import other_channels, plan_failover
 from oncall.core.incident import (
     Acted,
@@ -611,6 +612,7 @@ class Service:
                 body=text.body,
                 sms=text.sms,
                 ack_url=link,
+                sms_tail=text.sms_tail,
             )
             try:
                 result = await self.dispatcher.send(message)
@@ -724,7 +726,7 @@ class Service:
             incident_ids=(),
             title=title,
             body=text,
-            sms=pagetext.to_gsm7(text)[:306],
+            sms=to_gsm7(text)[:306],
             ack_url="",
         )
         result = await self.dispatcher.send(message)

@@ -63,6 +63,17 @@ def taken_over() -> Delivery:
     return Delivery(ok=False, error="taken over by another instance", taken_over=True)
 
 
+def sms_ref(sid: str, to: str) -> str:
+    """A delivered SMS (or WhatsApp message) as its pages and Twilio's status callbacks name it:
+    "<MessageSid>|<to>"."""
+    return f"{sid}|{to}"
+
+
+def sms_ref_number(ref: str) -> str:
+    """The number an SMS delivery (`sms_ref`) went to."""
+    return ref.partition("|")[2]
+
+
 def refusal(error: str, status: int, retry_after: str | None) -> Delivery:
     """A provider's HTTP refusal: 429 (after its Retry-After, else 1 s) and 5xx are worth another try."""
     return Delivery(

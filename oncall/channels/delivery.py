@@ -33,7 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from oncall.channels.base import Channel, Delivery, PageMessage, cancelled
+from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, sms_ref_number
 from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
 
@@ -69,7 +69,7 @@ def message_target(message: PageMessage) -> str | int | None:
 
 def ref_target(channel: str, ref: str) -> str:
     """The chat / channel / number inside a delivery ref ("chat:msg", "channel:ts", "SID|to")."""
-    return ref.partition("|")[2] if channel == "sms" else ref.partition(":")[0]
+    return sms_ref_number(ref) if channel == "sms" else ref.partition(":")[0]
 
 
 class RateLimiter:

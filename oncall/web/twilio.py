@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from oncall.channels.base import sms_ref
 from oncall.channels.sms import fit, parse_reply
 from oncall.web.inbound import (
     REFUSAL,
@@ -123,7 +124,7 @@ async def status(request: Request) -> Response:
         return Response(status_code=204)
     reason = f"was {state}" + (f" (Twilio error {form['ErrorCode']})" if form.get("ErrorCode") else "")
     log.warning("SMS %s to %s %s", sid, to, reason)
-    await failed(request, f"{sid}|{to}", reason, clock(request))
+    await failed(request, sms_ref(sid, to), reason, clock(request))
     return Response(status_code=204)
 
 
