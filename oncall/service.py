@@ -39,30 +39,37 @@ from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
 from oncall.clock import Clock, system_clock
 from oncall.core import pagetext
-from oncall.core.gsm7 import to_gsm7
+from oncall.core.digest import DIGEST, plan_digest
+from oncall.core.dispatch import (
+    Drop,
+    InMaintenance,
+    PostToTeam,
+    cancelling,
+    escalate,
+    plan,
+    subject_keys,
+    ticket_subject,
+)
 from oncall.core.failover import other_channels, plan_failover
+from oncall.core.gsm7 import to_gsm7
 from oncall.core.incident import (
     Acted,
-    Cancelling,
     Entry,
     Incident,
-    Joined,
     Outcome,
     Page,
     Post,
     Reassure,
-    Released,
     Tick,
     TicketChanged,
     Update,
     World,
     make_world,
-    open_incident,
     step,
 )
 from oncall.core.models import Config, Event, Person
 from oncall.core.rota import next_on_call, on_call
-from oncall.core.rules import route
+from oncall.core.settled import settled_as, settled_text
 from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.store import incidents as store
@@ -74,7 +81,6 @@ log = logging.getLogger("oncall.escalation")
 
 Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
-DIGEST = "digest"
 EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 
@@ -378,50 +384,39 @@ class Service:
         return n
 
     def _route_one(self, conn: Connection, ev: Event, world: World, now: datetime, batch: _Batch) -> None:
-        config = world.config
         at = ev.received_at
         assert ev.id is not None
-        for d in route(ev, config.rules, at, world.is_open):
-            if d.action == "drop":
-                routes.record_route(conn, ev.id, d.rule.name, "drop", None, None, now)
-            elif d.action == "post":
-                text = pagetext.post_text(ev, config.rules.shop, d.rule.name)
-                batch.effects.append(_PostEffect(config.rules.shop.team_channel, text))
-                routes.record_route(
-                    conn, ev.id, d.rule.name, "post", None, config.rules.shop.team_channel, now
-                )
-            elif d.maintenance is not None:
-                note = f"maintenance {d.maintenance.start.isoformat()} to {d.maintenance.end.isoformat()}"
-                note += f": {d.maintenance.note}" if d.maintenance.note else ""
-                routes.record_route(conn, ev.id, d.rule.name, "maintenance", None, note, now)
+        for s in plan(ev, world, at):
+            if isinstance(s, Drop):
+                routes.record_route(conn, ev.id, s.rule.name, "drop", None, None, now)
+            elif isinstance(s, PostToTeam):
+                batch.effects.append(_PostEffect(s.target, s.text))
+                routes.record_route(conn, ev.id, s.rule.name, "post", None, s.target, now)
+            elif isinstance(s, InMaintenance):
+                routes.record_route(conn, ev.id, s.rule.name, "maintenance", None, s.note, now)
             else:
-                existing = store.find_open(conn, d.rule.name, d.group_key)
+                existing = store.find_open(conn, s.rule.name, s.group_key)
                 iid = (
                     None
                     if existing is not None
-                    else store.new_incident_id(conn, d.rule.name, d.group_key, now)
+                    else store.new_incident_id(conn, s.rule.name, s.group_key, now)
                 )
                 if iid is None and existing is None:  # another instance opened it meanwhile
-                    existing = store.find_open(conn, d.rule.name, d.group_key)
-                if existing is not None:
-                    out = step(existing, Joined(ev), at, world)
-                else:
-                    assert iid is not None
-                    out = open_incident(iid, d.rule, d.group_key, ev, at, world)
-                    if d.action == "defer":
-                        when = world.next_open(at)
-                        if when is not None:
-                            timers.set_timer(conn, DIGEST, when)
-                self._apply(conn, out, now, batch, index=True)
-                routes.record_route(conn, ev.id, d.rule.name, d.action, out.incident.id, None, now)
+                    existing = store.find_open(conn, s.rule.name, s.group_key)
+                done = escalate(s, existing, iid, ev, at, world)
+                if done.digest_at is not None:
+                    timers.set_timer(conn, DIGEST, done.digest_at)
+                self._apply(conn, done.outcome, now, batch, index=True)
+                routes.record_route(conn, ev.id, s.rule.name, s.action, done.outcome.incident.id, None, now)
         # Later events that close the loop on earlier incidents.
-        keys = store.subject_keys(ev)
-        if ev.kind == "ticket_updated" and ev.ticket.id:
-            for inc in store.open_incidents_about(conn, [f"ticket:{ev.ticket.id}"]):
+        ticket = ticket_subject(ev)
+        if ticket is not None:
+            for inc in store.open_incidents_about(conn, [ticket]):
                 self._apply(conn, step(inc, TicketChanged(ev), at, world), now, batch)
-        for inc in store.open_incidents_about(conn, keys):
-            if ev.kind in inc.cancel_on:
-                self._apply(conn, step(inc, Cancelling(ev), at, world), now, batch)
+        for inc in store.open_incidents_about(conn, subject_keys(ev)):
+            cancel = cancelling(ev, inc)
+            if cancel is not None:
+                self._apply(conn, step(inc, cancel, at, world), now, batch)
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -468,14 +463,12 @@ class Service:
         return len(self._read)
 
     def _digest(self, conn: Connection, world: World, now: datetime, batch: _Batch) -> None:
-        shop = world.config.rules.shop
-        deferred = store.deferred_incidents(conn)
-        if not deferred:
+        digest = plan_digest(store.deferred_incidents(conn), world, now)
+        if digest is None:
             return
-        where = shop.team_channel or "the log"
-        batch.effects.append(_PostEffect(shop.team_channel, pagetext.digest_text(deferred, shop, now)))
-        for inc in deferred:
-            self._apply(conn, step(inc, Released(where), now, world), now, batch)
+        batch.effects.append(_PostEffect(digest.post.target, digest.post.text))
+        for out in digest.released:
+            self._apply(conn, out, now, batch)
 
     async def next_due(self) -> datetime | None:
         return await self.db.transaction(timers.next_due)
@@ -663,7 +656,7 @@ class Service:
         if not result.ok:
             self.wake()
         if settled is not None:
-            update = self._update_texts.get(settled.id) or _settled_text(settled, self._tz())
+            update = self._update_texts.get(settled.id) or settled_text(settled, self._tz())
             await self._update(settled.id, update, only=page.key)
 
     def _failover(self, conn: Connection, page: store.PageRow, person: Person, now: datetime) -> None:
@@ -851,7 +844,7 @@ class Service:
             elif isinstance(a, Reassure):
                 batch.effects.append(_ReassureEffect(inc, a.message, now, a.events))
             elif isinstance(a, Update):
-                batch.effects.append(_UpdateEffect(inc.id, a.text, _settled_as(inc)))
+                batch.effects.append(_UpdateEffect(inc.id, a.text, settled_as(inc)))
 
     def _after(self, batch: _Batch) -> None:
         for eff in batch.effects:
@@ -919,23 +912,6 @@ def _remember(memory: dict[Any, str], key: Any, text: str, keep: int = 10_000) -
     memory[key] = text
     while len(memory) > keep:
         del memory[next(iter(memory))]
-
-
-def _settled_text(inc: Incident, tz: Any) -> str:
-    """The update for an incident settled in another process (its own text is not here), as
-    the core words it: "Incident 4 acknowledged by Ana García at 23:16"."""
-    who = inc.resolved_by if inc.state == "resolved" else inc.acknowledged_by
-    if inc.state == "acknowledged" and inc.wake_at is not None:
-        return f"Incident {inc.id} snoozed by {who} until {inc.wake_at.astimezone(tz):%H:%M}"
-    at = next((e.at for e in reversed(inc.timeline) if who and e.actor == who), inc.updated_at)
-    return f"Incident {inc.id} {inc.state}{f' by {who}' if who else ''} at {at.astimezone(tz):%H:%M}"
-
-
-def _settled_as(inc: Incident) -> str:
-    """What became of an incident whose pages are dropped, as the timeline says it."""
-    if inc.state == "acknowledged" and inc.wake_at is not None:
-        return "snoozed"
-    return inc.state
 
 
 def who(config: Config, now: datetime) -> list[OnCallView]:

@@ -352,16 +352,16 @@ class TestOneBrokenItemDoesNotStopTheRest:
     async def test_an_event_that_cannot_be_routed_is_recorded_and_the_next_one_is_routed(
         self, shop: Shop, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import oncall.service
+        import oncall.core.dispatch
 
-        real = oncall.service.route  # type: ignore[attr-defined]
+        real = oncall.core.dispatch.route  # type: ignore[attr-defined]
 
         def route(ev: Event, *args: object, **kwargs: object) -> object:
             if ev.summary == "boom":
                 raise RuntimeError("a bug")
             return real(ev, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(oncall.service, "route", route)
+        monkeypatch.setattr(oncall.core.dispatch, "route", route)
         await shop.receive(replace(event(at=madrid("2026-11-28 23:10")), summary="boom"))
         await shop.receive(event(at=madrid("2026-11-28 23:10"), order="6001"))
         await shop.at("2026-11-28 23:10")

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from oncall.core.dispatch import subject_keys
 from oncall.core.incident import OPEN_STATES, Incident
-from oncall.core.models import Event
 from oncall.store.codec import events_to_json, incident_to_json
 from oncall.store.codec import incident_from_row as _from_row
 from oncall.store.connection import Connection, skip_locked
@@ -47,28 +47,12 @@ __all__ = [
     "read_due",
     "save_incident",
     "save_incidents",
-    "subject_keys",
 ]
 
 _FIELDS = "id, data, events"
 
 # ---------------------------------------------------------------------------------------------
 # incidents
-
-
-def subject_keys(event: Event) -> list[str]:
-    """What a later event may refer to this one by (cancel_on, ticket updates)."""
-    keys = []
-    if event.order.id:
-        keys.append(f"order:{event.order.id}")
-    if event.customer.email:
-        keys.append(f"email:{event.customer.email.strip().lower()}")
-    phone = "".join(c for c in event.customer.phone or "" if c.isdigit())
-    if phone:
-        keys.append(f"phone:{phone}")
-    if event.ticket.id:
-        keys.append(f"ticket:{event.ticket.id}")
-    return keys
 
 
 def open_key(rule: str, group_key: str) -> str:

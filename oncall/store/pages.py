@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from oncall.core.incident import Page
+from oncall.core.settled import settled_word
 from oncall.store.connection import Connection, Row, as_datetime, skip_locked
 
 
@@ -122,7 +123,7 @@ def settled_incidents(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
     rows = conn.fetchall(
         f"SELECT id, state, wake_at FROM incidents WHERE id IN ({marks}) AND state <> 'triggered'", list(ids)
     )
-    return {int(r[0]): "snoozed" if r[1] == "acknowledged" and r[2] is not None else str(r[1]) for r in rows}
+    return {int(r[0]): settled_word(str(r[1]), r[2] is not None) for r in rows}
 
 
 def finish_page(
