@@ -375,21 +375,21 @@ class TestOneBrokenItemDoesNotStopTheRest:
     async def test_a_timer_that_fails_is_retried_a_minute_later_and_the_others_fire(
         self, shop: Shop, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import oncall.service
+        import oncall.service.timers
 
         rules = (replace(shop.config.rules.rules[0], group_by=("order.id",)), *shop.config.rules.rules[1:])
         shop.config = shop_config(rules)
         for order in ("7001", "7002"):
             await shop.receive(event(at=madrid("2026-11-28 23:10"), order=order))
         await shop.at("2026-11-28 23:10")
-        real = oncall.service.step  # type: ignore[attr-defined]
+        real = oncall.service.timers.step  # type: ignore[attr-defined]
 
         def step(inc: object, *args: object) -> object:
             if getattr(inc, "id", None) == 1:
                 raise KeyError("a bug")
             return real(inc, *args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(oncall.service, "step", step)
+        monkeypatch.setattr(oncall.service.timers, "step", step)
         await shop.at("2026-11-28 23:15")
         assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # incident 2
         broken = await shop.service.incident(1)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from oncall.core.digest import digest_due
-from oncall.core.incident import Cancelling, Incident, Joined, Outcome, World, open_incident, step
+from oncall.core.incident import Cancelling, Incident, Joined, Outcome, Post, World, open_incident, step
 from oncall.core.models import Event, Maintenance, Rule
 from oncall.core.pagetext import post_text
 from oncall.core.rules import route
@@ -35,6 +35,10 @@ class PostToTeam:
     rule: Rule
     target: str | None  # shop.team_channel; None: the log
     text: str
+
+    @property
+    def post(self) -> Post:
+        return Post(self.target, self.text)
 
 
 @dataclass(frozen=True, slots=True)
