@@ -1,7 +1,7 @@
 """Fail-over (SPEC §5): when no channel of a step reaches a person, they are paged by every
 other channel they have details for, once per step — and, with none left, the page goes to
 the log. One rule, used wherever a page can fail: a step whose channels the person lacks
-(`core.incident.channels_for`), a send that failed (`service.paging`), an SMS reported
+(`channels_for`, used by `core.incident`), a send that failed (`service.paging`), an SMS reported
 undelivered later (`service.paging`, `channels.delivery`).
 
 Pure: the caller says what was tried and which channels can send at all.
@@ -27,6 +27,23 @@ def other_channels(
     """The channels `person` has details for, in fail-over order, but `tried` and any not
     `usable` (e.g. without credentials)."""
     return [c for c in CHANNELS if c not in tried and person.has(c) and (usable is None or usable(c))]
+
+
+def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | None]:
+    """The channels a step reaches `person` by, and a timeline note when it is not all of
+    `via`: missing details for one channel leave the step's others; missing details for all
+    of them fall back to any channel the person has, and finally to the log."""
+    chans = [c for c in via if person.has(c)]
+    missing = [c for c in via if not person.has(c)]
+    if not missing:
+        return chans, None
+    if chans:
+        return chans, f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(chans)}"
+    other = other_channels(person)
+    if other:
+        note = f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(other)} instead"
+        return other, note
+    return ["console"], f"{person.name} has no contact details: the page is written to the log"
 
 
 def failover_key(key: str, channel: str) -> str:

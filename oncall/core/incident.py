@@ -40,10 +40,10 @@ from oncall.core.effects import (
     Update,
     WakeAt,
 )
-from oncall.core.failover import other_channels
-from oncall.core.models import CHANNELS, Event, Person, Rule, Target
+from oncall.core.failover import channels_for
+from oncall.core.models import CHANNELS, Event, Rule, Target
 from oncall.core.state import OPEN_STATES, STATES, SYSTEM, Entry, Incident, Paged, State, event_time
-from oncall.core.world import World, make_world
+from oncall.core.world import World, make_world, resolve_targets
 
 __all__ = [
     "OPEN_STATES",
@@ -213,7 +213,7 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
     else:
         s = steps[idx]
         targets, via, ack_within = s.notify, s.via, s.ack_within
-    people, notes = _resolve(targets, now, world)
+    people, notes = resolve_targets(targets, now, world)
     entries += [Entry(now, n, SYSTEM) for n in notes]
     pages: list[Page] = []
     paged: list[Paged] = []
@@ -248,55 +248,6 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
         timeline=(*inc.timeline, *entries),
     )
     return Outcome(inc, (*pages, WakeAt(wake)), text="paged")
-
-
-def _resolve(targets: Sequence[Target], now: datetime, world: World) -> tuple[list[str], list[str]]:
-    """Person ids for the targets at `now`, in order, each once; and what the timeline should
-    say about targets that resolved to nobody (an empty rota pages `shop.fallback`)."""
-    people: list[str] = []
-    notes: list[str] = []
-    fallback = world.config.rules.shop.fallback
-
-    def one(t: Target) -> str | None:
-        if t.kind == "rota":
-            if t.name not in world.config.rotas:
-                return None
-            return world.on_call(t.name, now)
-        return t.name if t.name in world.config.people else None
-
-    for target in targets:
-        pid = one(target)
-        if pid is None:
-            known_rota = target.kind == "rota" and target.name in world.config.rotas
-            why = "has nobody on call" if known_rota else "is unknown"
-            pid = one(fallback) if fallback != target else None
-            if pid is None:
-                notes.append(f"{target} {why} and the fallback {fallback} has nobody either")
-                continue
-            notes.append(f"{target} {why}: paging the fallback {fallback} ({world.config.people[pid].name})")
-        if pid not in world.config.people:
-            notes.append(f"{target} names “{pid}”, who is not in people.toml")
-            continue
-        if pid not in people:
-            people.append(pid)
-    return people, notes
-
-
-def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | None]:
-    """The channels a step reaches `person` by, and a timeline note when it is not all of
-    `via`: missing details for one channel leave the step's others; missing details for all
-    of them fall back to any channel the person has, and finally to the log."""
-    chans = [c for c in via if person.has(c)]
-    missing = [c for c in via if not person.has(c)]
-    if not missing:
-        return chans, None
-    if chans:
-        return chans, f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(chans)}"
-    other = other_channels(person)
-    if other:
-        note = f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(other)} instead"
-        return other, note
-    return ["console"], f"{person.name} has no contact details: the page is written to the log"
 
 
 def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:
