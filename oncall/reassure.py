@@ -130,39 +130,28 @@ class Reassurer:
     ) -> None:
         """Reassures every customer of the incident once; never raises (it runs unattended)."""
         try:
-            await self._reassure(incident_id, message, customers, config, now, record)
+            rules = config.rules
+            tz = rules.shop.timezone
+            if calendar.is_open(rules.business_hours, tz, now):
+                # The team is at its desk and answers customers itself (SPEC §5).
+                return
+            if not rules.messages.get(message):
+                await _safe(record, f"Customer reassurance not sent: no [message.{message}] text")
+                return
+            opens = calendar.next_open(rules.business_hours, tz, now)
+            next_open = opens.astimezone(tz) if opens is not None else None
+            unreachable = [c for c in customers if c.key() is None]
+            jobs = [
+                self._one(incident_id, message, key, contact, config, next_open, now, record)
+                for key, contact in merge(customers)
+            ]
+            # Each customer on their own: one slow helpdesk never holds up another customer's e-mail.
+            await asyncio.gather(*jobs)
+            for contact in unreachable:
+                who = contact.name or "a customer"
+                await _safe(record, f"Customer reassurance not sent to {who}: no e-mail, phone or ticket")
         except Exception:
             log.exception("reassurance for incident %s failed", incident_id)
-
-    async def _reassure(
-        self,
-        incident_id: int,
-        message: str,
-        customers: list[CustomerContact],
-        config: Config,
-        now: datetime,
-        record: Record,
-    ) -> None:
-        rules = config.rules
-        tz = rules.shop.timezone
-        if calendar.is_open(rules.business_hours, tz, now):
-            # The team is at its desk and answers customers itself (SPEC §5).
-            return
-        if not rules.messages.get(message):
-            await _safe(record, f"Customer reassurance not sent: no [message.{message}] text")
-            return
-        opens = calendar.next_open(rules.business_hours, tz, now)
-        next_open = opens.astimezone(tz) if opens is not None else None
-        unreachable = [c for c in customers if c.key() is None]
-        jobs = [
-            self._one(incident_id, message, key, contact, config, next_open, now, record)
-            for key, contact in merge(customers)
-        ]
-        # Each customer on their own: one slow helpdesk never holds up another customer's e-mail.
-        await asyncio.gather(*jobs)
-        for contact in unreachable:
-            who = contact.name or "a customer"
-            await _safe(record, f"Customer reassurance not sent to {who}: no e-mail, phone or ticket")
 
     async def _one(
         self,

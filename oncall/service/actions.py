@@ -46,10 +46,9 @@ class Actions:
     ) -> ActResult:
         """Acknowledge, resolve or snooze. `incident_id` None = the newest incident paged to
         `actor`."""
-        config = self.plumbing.config()
-        if config is None:
+        world = self.plumbing.current_world()
+        if world is None:
             return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
-        world = self.plumbing.world(config)
         batch = Batch()
 
         def tx(conn: Connection) -> ActResult:

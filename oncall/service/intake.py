@@ -36,10 +36,9 @@ class Intake:
         self.effects = effects
 
     async def route_events(self, now: datetime, limit: int = 200) -> int:
-        config = self.plumbing.config()
-        if config is None:
+        world = self.plumbing.current_world()
+        if world is None:
             return 0
-        world = self.plumbing.world(config)
         batch = Batch()
 
         def tx(conn: Connection) -> int:

@@ -56,6 +56,11 @@ class Plumbing:
         self._worlds = {id(config): (config, w)}
         return w
 
+    def current_world(self) -> World | None:
+        """The world of the configuration in force; None while no valid one is loaded."""
+        config = self.config()
+        return self.world(config) if config is not None else None
+
     def tz(self) -> ZoneInfo:
         """The shop's timezone (UTC without a configuration)."""
         config = self.config()

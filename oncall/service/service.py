@@ -13,30 +13,27 @@ after it committed are messages sent (`service.effects`):
                                                                             (service.actions)
     incidents(), who()  what the API, the status page and the chat commands read (service.views)
 
-`Service` only builds the parts and hands each call to its part; what they share (the store,
-the configuration, the clock, the channels, background tasks) is `service.plumbing`.
+`Service` only builds the parts; its API is their methods (`service.act` is
+`service.actions.act`, …). What they share (the store, the configuration, the clock, the
+channels, background tasks) is `service.plumbing`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
 
 from oncall.channels.base import Channel
 from oncall.channels.console import ConsoleChannel
-from oncall.channels.delivery import Dispatcher
 from oncall.clock import Clock, system_clock
-from oncall.core.incident import World
-from oncall.core.models import Config, Person
-from oncall.service.actions import Actions, ActResult, Verb
+from oncall.core.models import Config
+from oncall.service.actions import Actions
 from oncall.service.effects import Effects
 from oncall.service.intake import Intake
 from oncall.service.notices import Notices, Reassurer
 from oncall.service.paging import AckLink, Paging
 from oncall.service.plumbing import Plumbing
 from oncall.service.timers import Timers
-from oncall.service.views import IncidentView, OnCallView, Views
+from oncall.service.views import Views
 from oncall.settings import Settings
 from oncall.store.database import Database
 
@@ -69,131 +66,47 @@ class Service:
             send_clock=send_clock,
             send_sleep=send_sleep,
         )
-        settle = self.dispatcher.settle
+        self.dispatcher = self.paging.dispatcher
         if reassurer is not None:
             # Customer texts leave from the paging number: one limit per sender, pages first.
             reassurer.share_rate_limits(self.dispatcher.limiter)
         self.notices = Notices(self.plumbing, self.dispatcher, reassurer)
-        effects = Effects(self.plumbing, self.notices, self.paging.edits, settle)
+        effects = Effects(self.plumbing, self.notices, self.paging.edits, self.dispatcher.settle)
         self.intake = Intake(self.plumbing, effects)
         self.timers = Timers(self.plumbing, effects)
-        self.actions = Actions(self.plumbing, effects, settle)
+        self.actions = Actions(self.plumbing, effects, self.dispatcher.settle)
         self.views = Views(self.plumbing)
 
-    # -- what the parts share ----------------------------------------------------------------
-
-    @property
-    def db(self) -> Database:
-        return self.plumbing.db
-
-    @property
-    def settings(self) -> Settings:
-        return self.plumbing.settings
-
-    @property
-    def clock(self) -> Clock:
-        return self.plumbing.clock
-
-    @property
-    def channels(self) -> dict[str, Channel]:
-        """The channels pages go out by, read live (a test or a reload may change them)."""
-        return self.plumbing.channels
-
-    @property
-    def dispatcher(self) -> Dispatcher:
-        return self.paging.dispatcher
+        # What the parts share, and the service's API: each part's own methods.
+        self.db, self.settings, self.clock = db, settings, clock
+        self.channels = self.plumbing.channels  # read live: a test or a reload may change them
+        self.config = self.plumbing.config
+        self.world = self.plumbing.world
+        self.recover = self.paging.recover  # at start: interrupted sends become `unknown`
+        self.route_events = self.intake.route_events
+        self.fire_due = self.timers.fire_due
+        self.read_ahead = self.timers.read_ahead
+        self.next_due = self.timers.next_due
+        self.send_pages = self.paging.send_pages
+        self.page_undelivered = self.paging.page_undelivered
+        self.act = self.actions.act
+        self.incidents = self.views.incidents
+        self.incident = self.views.incident
+        self.who = self.views.who
+        self.tell_fallback = self.notices.tell_fallback
+        self.notify_fallback = self.notices.notify_fallback
+        self.wake_event = self.plumbing.wake_event
+        self.wake = self.plumbing.wake  # the scheduler looks again now; safe from any thread
+        self.drain = self.plumbing.drain  # waits for background sends, posts and updates
+        self._update = self.paging.edits.update  # edits every delivered page of an incident
 
     @property
     def fire_batch(self) -> int:
+        """Timers per transaction (the scheduler fires again while a batch comes back full)."""
         return self.timers.fire_batch
-
-    def config(self) -> Config | None:
-        return self.plumbing.config()
-
-    def world(self, config: Config) -> World:
-        return self.plumbing.world(config)
-
-    # -- the scheduler's round ---------------------------------------------------------------
-
-    async def recover(self, now: datetime) -> int:
-        """At start: pages whose send was interrupted are marked `unknown` (not re-sent)."""
-        return await self.paging.recover(now)
-
-    async def route_events(self, now: datetime, limit: int = 200) -> int:
-        return await self.intake.route_events(now, limit)
-
-    async def fire_due(self, now: datetime, limit: int | None = None) -> int:
-        """Runs every timer due at `now` (at most `limit`, default `fire_batch`, per call)."""
-        return await self.timers.fire_due(now, limit)
-
-    async def read_ahead(self, until: datetime) -> int:
-        return await self.timers.read_ahead(until)
-
-    async def next_due(self) -> datetime | None:
-        return await self.timers.next_due()
-
-    async def send_pages(self, now: datetime) -> int:
-        """Sends every `pending` page; returns how many were handed over."""
-        return await self.paging.send_pages(now)
-
-    # -- from outside ------------------------------------------------------------------------
-
-    async def act(
-        self,
-        incident_id: int | None,
-        actor: Person,
-        verb: Verb,
-        via: str,
-        now: datetime,
-        snooze_for: timedelta | None = None,
-    ) -> ActResult:
-        """Acknowledge, resolve or snooze. `incident_id` None = the newest incident paged to
-        `actor`."""
-        return await self.actions.act(incident_id, actor, verb, via, now, snooze_for)
-
-    async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int:
-        """A sent SMS reported undelivered (Twilio's status callback): fail-over."""
-        return await self.paging.page_undelivered(ref, reason, now)
-
-    async def incidents(
-        self, open_only: bool = True, *, state: str | None = None, limit: int = 100, before: int | None = None
-    ) -> list[IncidentView]:
-        return await self.views.incidents(open_only, state=state, limit=limit, before=before)
-
-    async def incident(self, incident_id: int) -> IncidentView | None:
-        return await self.views.incident(incident_id)
-
-    def who(self, now: datetime) -> list[OnCallView]:
-        return self.views.who(now)
-
-    async def tell_fallback(self, text: str, now: datetime) -> None:
-        """A message for the owner (`shop.fallback`), by every channel they have."""
-        await self.notices.tell_fallback(text, now)
-
-    def notify_fallback(self, text: str) -> None:
-        """`tell_fallback` in the background (from synchronous code such as the config watcher)."""
-        self.notices.notify_fallback(text)
-
-    async def _update(self, incident_id: int, text: str, only: str | None = None) -> None:
-        """Edits every delivered page of the incident to `text` (`service.edits`)."""
-        await self.paging.edits.update(incident_id, text, only)
-
-    # -- waking and stopping -----------------------------------------------------------------
-
-    def wake_event(self) -> asyncio.Event:
-        return self.plumbing.wake_event()
-
-    def wake(self) -> None:
-        """Something changed (an event stored, an ack): the scheduler looks again now. Safe to
-        call from any thread."""
-        self.plumbing.wake()
 
     def on_event_stored(self, event_id: int) -> None:
         self.plumbing.wake()
-
-    async def drain(self, within: float | None = None) -> None:
-        """Waits for background sends, posts and updates (tests; graceful shutdown)."""
-        await self.plumbing.drain(within)
 
     async def aclose(self, within: float = 2.0) -> None:
         """Lets background work finish for `within` seconds, then cancels the rest (pages

@@ -33,10 +33,9 @@ class Timers:
     async def fire_due(self, now: datetime, limit: int | None = None) -> int:
         """Runs every timer due at `now` (at most `limit`, default `fire_batch`, per call)."""
         limit = limit or self.fire_batch
-        config = self.plumbing.config()
-        if config is None:
+        world = self.plumbing.current_world()
+        if world is None:
             return 0
-        world = self.plumbing.world(config)
         batch = Batch()
 
         def tx(conn: Connection) -> int:
