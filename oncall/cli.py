@@ -133,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         # The store is imported only by the commands that use it (psycopg is slow to import).
-        database = sys.modules.get("oncall.store.database")
-        if database is None or not isinstance(exc, database.StoreError):
+        store = sys.modules.get("oncall.store.connection")
+        if store is None or not isinstance(exc, store.StoreError):
             raise
         # e.g. an ONCALL_DATABASE_URL of an unsupported kind
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

@@ -16,7 +16,7 @@ from oncall.service.effects import Batch, Effects
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 
 Verb = Literal["ack", "resolve", "snooze"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, taken_over
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 
 Settle = Callable[[int, str], None]  # the dispatcher's: drop what is queued for a settled incident
 

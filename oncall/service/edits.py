@@ -17,7 +17,7 @@ from oncall.core.incident import Incident
 from oncall.core.settled import settled_text
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 from oncall.store.pages import PageRow
 
 log = logging.getLogger("oncall.escalation")

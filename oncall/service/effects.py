@@ -17,7 +17,7 @@ from oncall.service.edits import Edits
 from oncall.service.notices import Notices, Reassurance
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from oncall.service.effects import Batch, Effects
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import routes, timers
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 
 log = logging.getLogger("oncall.escalation")
 

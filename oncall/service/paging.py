@@ -34,7 +34,7 @@ from oncall.service.edits import Edits
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
-from oncall.store.database import Connection
+from oncall.store.connection import Connection
 from oncall.store.pages import PageRow
 
 log = logging.getLogger("oncall.escalation")

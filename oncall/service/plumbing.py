@@ -17,7 +17,8 @@ from oncall.core.incident import Entry, World, make_world
 from oncall.core.models import Config
 from oncall.settings import Settings
 from oncall.store import incidents as store
-from oncall.store.database import Connection, Database
+from oncall.store.connection import Connection
+from oncall.store.database import Database
 
 log = logging.getLogger("oncall.escalation")
 

@@ -12,28 +12,14 @@ from __future__ import annotations
 
 from oncall.clock import Clock, system_clock
 from oncall.core.models import Event
-from oncall.store.connection import (
-    Connection,
-    MigrationError,
-    Row,
-    StoreError,
-    StoreUnavailable,
-    to_pyformat,
-)
+from oncall.store.connection import Connection, StoreUnavailable, to_pyformat
 from oncall.store.events import insert_event
 from oncall.store.migrations_runner import apply_migrations, pending
 from oncall.store.writer import Writer
 
-__all__ = [
-    "Connection",
-    "Database",
-    "MigrationError",
-    "Row",
-    "StoreError",
-    "StoreUnavailable",
-    "open_database",
-    "to_pyformat",
-]
+# Connection, StoreUnavailable and to_pyformat are `oncall.store.connection`'s, named here too for
+# callers that import all they need of the store from this module.
+__all__ = ["Connection", "Database", "StoreUnavailable", "open_database", "to_pyformat"]
 
 
 class Database(Writer):
