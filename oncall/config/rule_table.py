@@ -147,13 +147,8 @@ def _match(rule: Table) -> Match | None:
     days: frozenset[int] | None = None
     day_entries = t.texts("days")
     if day_entries is not None:
-        parsed: set[int] = set()
-        for where, day in day_entries:
-            try:
-                parsed.add(parse_day(day))
-            except ValueError as exc:
-                t.problems.add(where, str(exc))
-                ok = False
+        parsed, all_read = t.each_parsed(day_entries, parse_day)
+        ok = ok and all_read
         days = frozenset(parsed)
     elif "days" in t:
         ok = False

@@ -19,7 +19,7 @@ import holidays
 
 from oncall.config.errors import ConfigError, Problems, known_list, suggest
 from oncall.config.reader import Table, item, read_toml, type_name
-from oncall.config.rotas import local_datetime
+from oncall.config.rotas import local_span
 from oncall.config.rule_table import RULE_KEYS, read_rule
 from oncall.config.values import parse_language, parse_target, parse_timezone, parse_window
 from oncall.core.customer_text import PLACEHOLDERS, base_language
@@ -157,13 +157,8 @@ def _business_hours(top: Table) -> BusinessHours | None:
         if spans is None:
             ok = ok and day not in t
             continue
-        windows: list[Window] = []
-        for where, text in spans:
-            try:
-                windows.append(parse_window(text))
-            except ValueError as exc:
-                t.problems.add(where, str(exc))
-                ok = False
+        windows, all_read = t.each_parsed(spans, parse_window)
+        ok = ok and all_read
         windows.sort(key=lambda w: w.start)
         for a, b in itertools.pairwise(windows):
             if b.start < a.end:
@@ -281,15 +276,10 @@ def _check_template(problems: Problems, where: str, template: str) -> bool:
 
 
 def _maintenance(t: Table, tz: ZoneInfo | None) -> Maintenance | None:
-    start = local_datetime(t, "from", tz, required='when the work begins, e.g. "2026-12-01 02:00"')
-    end = local_datetime(t, "to", tz, required='when it ends, e.g. "2026-12-01 04:00"')
+    begins, ends = 'when the work begins, e.g. "2026-12-01 02:00"', 'when it ends, e.g. "2026-12-01 04:00"'
+    span = local_span(t, tz, "a maintenance window", begins, ends)
     note = t.text("note") or ""
-    if start is not None and end is not None and end <= start:
-        t.report("to", "is not after from (a maintenance window must end after it begins)")
-        return None
-    if start is None or end is None:
-        return None
-    return Maintenance(start, end, note)
+    return Maintenance(*span, note) if span is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
