@@ -19,6 +19,7 @@ from oncall.clock import system_clock
 from oncall.commands import when as when_module
 from oncall.commands.who import load
 from oncall.core import pagetext
+from oncall.core.customer_text import contact_of, customer_message
 from oncall.core.dispatch import Drop, InMaintenance, PostToTeam, RouteStep, escalate, plan
 from oncall.core.incident import Incident, Page, World, make_world, run_forward
 from oncall.core.models import Config, Event
@@ -161,20 +162,7 @@ def _customer(message: str | None, ev: Event, world: World, at: datetime) -> lis
     if not message:
         return []
     rules = world.config.rules
-    try:
-        from oncall.core.customer_text import CustomerContact, customer_message
-    except ImportError:
-        texts = rules.messages.get(message, {})
-        return ["", f"Customer message “{message}”:", *(f"  [{lang}] {t}" for lang, t in texts.items())]
-    contact = CustomerContact(
-        name=ev.customer.name,
-        email=ev.customer.email,
-        phone=ev.customer.phone,
-        language=ev.customer.language,
-        source=ev.source,
-        ticket_id=ev.ticket.id,
-        order_number=ev.order.number,
-    )
+    contact = contact_of(ev)
     rendered = customer_message(rules, message, contact, world.next_open(at), at)
     if rendered is None:
         return ["", f"Customer message “{message}”: no text for it in escalation_rules.toml"]
