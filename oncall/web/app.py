@@ -4,7 +4,7 @@ State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (
 `Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
 set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router),
 `.clock` (the app's `oncall.clock.Clock`, from `create_app(clock=…)`): every part reads it
-through `oncall.web.ack.now_of(app)` at each call, so one clock — even one a test sets after
+through `oncall.web.inbound.now_of(app)` at each call, so one clock — even one a test sets after
 `create_app` — drives the intake, the service, the scheduler, the pages and the views.
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
 lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
