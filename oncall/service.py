@@ -225,14 +225,18 @@ class Service:
         bundle_window: float = 60.0,
         send_clock: Callable[[], float] | None = None,
         send_sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """`bundle_window`, `send_clock` and `send_sleep` go to the delivery dispatcher
-        (bundling, rate limits, retries); tests run them in virtual time."""
+        (bundling, rate limits, retries); tests run them in virtual time. `clock` is now for
+        everything the service does on its own (the scheduler's default, timeline notes,
+        ack links); the app passes its clock (`oncall.web.app.now`)."""
         import time
 
         from oncall.channels.delivery import Dispatcher
 
         self.db = db
+        self.clock = clock
         self.config_provider = config_provider
         self.console = ConsoleChannel()
         self.channels: dict[str, Channel] = {"console": self.console, **channels}
@@ -285,7 +289,7 @@ class Service:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
         from oncall.web.ack import ack_link
 
-        return ack_link(self.settings, person, ids)
+        return ack_link(self.settings, person, ids, self.clock())
 
     # -- waking the scheduler ----------------------------------------------------------------
 
@@ -636,7 +640,7 @@ class Service:
         if not cancelled and not result.ok:
             notes.append(f"{via} page to {page.person} failed: {result.error}")
         METRICS.page(via, "sent" if result.ok else "cancelled" if cancelled else "failed")
-        done = utcnow()
+        done = self.clock()
 
         def tx(conn: Connection) -> Incident | None:
             store.finish_page(
@@ -707,7 +711,7 @@ class Service:
             channel_name = "console"
         title = text.split("\n", 1)[0]
         message = PageMessage(
-            key=f"post:{utcnow().isoformat()}:{hash(text)}",
+            key=f"post:{self.clock().isoformat()}:{hash(text)}",
             person=person,
             channel=channel_name,
             incident_ids=(),
@@ -806,7 +810,7 @@ class Service:
 
     def notify_fallback(self, text: str) -> None:
         """`tell_fallback` in the background (from synchronous code such as the config watcher)."""
-        self._spawn(self.tell_fallback(text, utcnow()))
+        self._spawn(self.tell_fallback(text, self.clock()))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -894,7 +898,7 @@ class Service:
         await self._record_many((incident_id,), text)
 
     async def _record_many(self, ids: Sequence[int], text: str) -> None:
-        now = utcnow()
+        now = self.clock()
 
         def tx(conn: Connection) -> None:
             for i in ids:
@@ -970,7 +974,7 @@ class _Marking:
         s = self.service
         keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
         if keys:
-            now = utcnow()
+            now = s.clock()
 
             def tx(conn: Connection) -> tuple[int, dict[int, str]]:
                 held = store.mark_sending(conn, keys, s.instance, now)

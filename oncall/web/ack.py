@@ -56,10 +56,16 @@ class ServiceLike(Protocol):
     def who(self, now: datetime) -> list[Any]: ...
 
 
-def clock(request: Request) -> datetime:
-    """Now, from `app.state.clock` when a test set one."""
-    fn: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
+def now_of(app: FastAPI) -> datetime:
+    """The app's now: `app.state.clock` when one is set (tests: "Saturday 23:10" whatever
+    today is), else the real clock."""
+    fn: Callable[[], datetime] | None = getattr(app.state, "clock", None)
     return fn() if fn is not None else datetime.now(UTC)
+
+
+def clock(request: Request) -> datetime:
+    """Now, by the app's clock."""
+    return now_of(request.app)
 
 
 def service_of(request: Request) -> ServiceLike | None:
@@ -176,7 +182,7 @@ RETRY_MAX = 30.0
 
 _signer: AckSigner | None = None  # the shared key, once loaded (or a test's)
 _temporary: AckSigner | None = None  # made only when a link is signed before that
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+_now: Callable[[], datetime] | None = None  # a test's clock for signing, beating the service's
 
 
 def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = None) -> None:
@@ -184,7 +190,7 @@ def set_signer(signer: AckSigner | None, now: Callable[[], datetime] | None = No
     global _signer, _temporary, _now
     _signer = signer
     _temporary = None
-    _now = now or (lambda: datetime.now(UTC))
+    _now = now
 
 
 def signer() -> AckSigner:
@@ -209,9 +215,11 @@ def verify(token: str, now: datetime) -> AckClaim:
         return _temporary.verify(token, now)
 
 
-def ack_link(settings: Settings, person: Person, ids: tuple[int, ...]) -> str:
-    """`{ONCALL_PUBLIC_URL}/ack/{token}`: what the service puts in every page."""
-    return signer().url(settings.public_url, ids, person.id, _now())
+def ack_link(settings: Settings, person: Person, ids: tuple[int, ...], now: datetime | None = None) -> str:
+    """`{ONCALL_PUBLIC_URL}/ack/{token}`: what the service puts in every page, signed at `now`
+    (the service's clock) unless a test set the signing clock."""
+    at = _now() if _now is not None else now or datetime.now(UTC)
+    return signer().url(settings.public_url, ids, person.id, at)
 
 
 _load_error = ""  # why the last attempt failed, for the log

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,6 +23,7 @@ from oncall.core.models import Person
 from oncall.metrics import METRICS
 from oncall.service import Service
 from oncall.settings import Settings
+from oncall.web.ack import clock, now_of
 
 log = logging.getLogger("oncall.api")
 
@@ -102,7 +102,7 @@ async def _act(request: Request, incident_id: int, verb: str) -> JSONResponse:
     if await service.incident(incident_id) is None:
         raise ApiError(404, f"no incident {incident_id}")
     result = await service.act(
-        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", datetime.now(UTC)
+        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", clock(request)
     )
     view = await service.incident(incident_id)
     body = {"ok": result.ok, "text": result.text, "incident": view.to_json() if view else None}
@@ -122,7 +122,7 @@ async def resolve(request: Request, incident_id: int) -> JSONResponse:
 @router.get("/oncall")
 async def oncall(request: Request) -> dict[str, Any]:
     service = _service(request)
-    rotas = service.who(datetime.now(UTC))
+    rotas = service.who(clock(request))
     return {"rotas": [r.to_json() for r in rotas]}
 
 
@@ -167,7 +167,9 @@ async def _start(app: FastAPI) -> None:
         reassurer = Reassurer(state.db, settings)
     except ImportError:
         log.warning("customer reassurance unavailable")
-    service = Service(state.db, lambda: state.config, build_channels(settings), settings, reassurer)
+    channels = build_channels(settings)
+    app_clock = lambda: now_of(app)  # noqa: E731 - read at each call: a test may set app.state.clock later
+    service = Service(state.db, lambda: state.config, channels, settings, reassurer, clock=app_clock)
     state.service = service
     previous = state.on_event_stored
 

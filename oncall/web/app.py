@@ -2,7 +2,10 @@
 
 State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (latest good
 `Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
-set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
+set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router),
+`.clock` (None: the real clock; else a function giving now, from `create_app(clock=…)`):
+every part reads it through `oncall.web.ack.now_of(app)`, so one clock, even one a test sets
+after `create_app`, drives the intake, the service, the scheduler and the pages.
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
 lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
 raises (e.g. database down) is logged and listed in `/readyz`; webhook intake still serves.
@@ -14,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,6 +38,7 @@ from oncall.web.webhooks import WebhookIntake, add_openapi
 log = logging.getLogger("oncall")
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+Clock = Callable[[], datetime]
 
 
 class _AsgiEndpoint:
@@ -139,9 +144,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.aclose()
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, clock: Clock | None = None, **overrides: Any
+) -> FastAPI:
     """The app. `overrides` replace settings fields (`create_app(database_url=…)`); `migrate`
-    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off)."""
+    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off);
+    `clock` (tests) replaces the real clock for the whole app."""
     if settings is None:
         settings = Settings(**overrides)
     elif overrides:
@@ -158,8 +166,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     state.startup_errors = []
     state.shutdown_hooks = []
     state.migrate_on_start = migrate
+    state.clock = clock
 
-    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored)
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: paging_ack.now_of(app))
     app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
     for path, endpoint in app.webhook_endpoints.items():
         app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))

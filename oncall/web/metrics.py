@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,6 +21,7 @@ from oncall.core.models import SOURCES
 from oncall.metrics import METRICS, family, sample
 from oncall.store import StoreError
 from oncall.store.database import Connection
+from oncall.web.ack import now_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
@@ -62,7 +63,7 @@ def _read_store(conn: Connection, now: datetime) -> dict[str, Any]:
 async def exposition(app: FastAPI) -> str:
     state = app.state
     out = METRICS.render(SOURCES)
-    now = datetime.now(UTC)
+    now = now_of(app)
     store: dict[str, Any] | None
     try:
         store = await asyncio.wait_for(

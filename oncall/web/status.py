@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 
 from oncall.core.models import Config
 from oncall.service import IncidentView, OnCallView, who
+from oncall.web.ack import clock
 from oncall.web.api import ApiError, _authorised
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
@@ -199,7 +200,7 @@ async def status_page(request: Request) -> HTMLResponse:
     state = request.app.state
     config: Config | None = getattr(state, "config", None)
     tz: tzinfo = config.rules.shop.timezone if config is not None else UTC
-    now = datetime.now(UTC)
+    now = clock(request)
     title = f"{config.rules.shop.name}: on call" if config is not None else "oncall"
     body = [
         f"<h1>{_e(title)}</h1>",

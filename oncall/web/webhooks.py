@@ -53,8 +53,15 @@ def _content_type_ok(value: str | None) -> bool:
 class WebhookIntake:
     """Everything the six webhook endpoints share; one instance per app."""
 
-    def __init__(self, settings: Settings, db: Database, on_stored: Callable[[], OnStored | None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        on_stored: Callable[[], OnStored | None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.db = db
+        self.clock = clock  # the app's: an event's received_at decides open or closed hours
         self.max_body = settings.max_body_bytes
         self.secrets = {name: settings.secrets_for(name) for name in SOURCE_NAMES}
         self._on_stored = on_stored
@@ -87,7 +94,7 @@ class WebhookIntake:
             if source == "woocommerce" and woocommerce.is_ping(headers, body):
                 status, answer, outcome = 200, {"status": "ping"}, "ping"
             else:
-                now = datetime.now(UTC)
+                now = self.clock()
                 try:
                     module.verify(headers, body, self.secrets[source], now)
                 except SignatureError as exc:
