@@ -890,9 +890,8 @@ class Service:
         await self.dispatcher.aclose()
 
     def _append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
-        inc = store.get_incident(conn, incident_id)
-        if inc is not None:
-            store.save_incident(conn, replace(inc, timeline=(*inc.timeline, entry)), index=False)
+        # Only the timeline: a note must not write back state read before (see append_timeline).
+        store.append_timeline(conn, incident_id, (entry,))
 
     async def _record_one(self, incident_id: int, text: str) -> None:
         await self._record_many((incident_id,), text)
