@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oncall.core.incident import OPEN_STATES, Entry, Incident, Page, Paged
+from oncall.core.incident import subject_keys as core_subject_keys
 from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store.database import Connection, Row
 from oncall.store.events import COLUMNS, event_from_row
@@ -150,18 +151,8 @@ def _locked(conn: Connection, sql: str) -> str:
 
 
 def subject_keys(event: Event) -> list[str]:
-    """What a later event may refer to this one by (cancel_on, ticket updates)."""
-    keys = []
-    if event.order.id:
-        keys.append(f"order:{event.order.id}")
-    if event.customer.email:
-        keys.append(f"email:{event.customer.email.strip().lower()}")
-    phone = "".join(c for c in event.customer.phone or "" if c.isdigit())
-    if phone:
-        keys.append(f"phone:{phone}")
-    if event.ticket.id:
-        keys.append(f"ticket:{event.ticket.id}")
-    return keys
+    """What a later event may refer to this one by (cancel_on, ticket updates): the core's keys."""
+    return sorted(core_subject_keys(event))
 
 
 def open_key(rule: str, group_key: str) -> str:
