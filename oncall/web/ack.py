@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from oncall import logredact
 from oncall.acktoken import AckClaim, AckSigner, ForgedToken, InvalidToken, new_key
 from oncall.core.models import Config, Person
 from oncall.settings import Settings
@@ -200,7 +201,9 @@ def signer() -> AckSigner:
         return _signer
     if _temporary is None:
         log.warning("ack links signed with a temporary key: they stop working when oncall restarts")
-        _temporary = AckSigner(new_key())
+        key = new_key()
+        _temporary = AckSigner(key)
+        _mask_in_logs("temporary ack-link key", key)
     return _temporary
 
 
@@ -222,6 +225,13 @@ def ack_link(settings: Settings, person: Person, ids: tuple[int, ...], now: date
     return signer().url(settings.public_url, ids, person.id, at)
 
 
+def _mask_in_logs(name: str, key: bytes) -> None:
+    # As stored in the database, and as a debugger or a dump would write it.
+    encoded = base64.b64encode(key).decode()
+    urlsafe = base64.urlsafe_b64encode(key).decode()
+    logredact.REDACTOR.use_secret(name, encoded, encoded.rstrip("="), urlsafe.rstrip("="), key.hex())
+
+
 _load_error = ""  # why the last attempt failed, for the log
 
 
@@ -238,6 +248,7 @@ async def load_key(db: Database) -> bool:
         return False
     if _signer is None:
         _signer = AckSigner(key)
+        _mask_in_logs("ack-link key", key)
         if _temporary is not None:
             log.warning(
                 "ack-link key loaded from the database; links sent before use a temporary key"
