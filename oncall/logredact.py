@@ -13,9 +13,11 @@ is written it masks, in the message with its arguments, the traceback and the st
 - the token of any ack link, `/ack/<token>`: it acts on incidents for 3 days;
 - the value of any `Authorization` header written out.
 
-Each becomes `***` (the bot id and `/ack/` stay, for reading the log). It runs on every line:
-one precompiled regular expression, and the message is formatted once (the result replaces
-`msg` and the arguments are dropped, so the handler's formatter does not format it again).
+Each becomes `***` (the bot id and `/ack/` stay, for reading the log). It runs on every line,
+so it is cheap: one precompiled regular expression over the formatted message. A clean line is
+left as it is; in a line to mask, each argument is masked where it stands (formatters such as
+uvicorn's access log read the arguments, not the message), else the message becomes the
+masked text and the arguments are dropped.
 
 `configure(settings)` sets up a process's logging (every `oncall` command): a stderr handler
 at `ONCALL_LOG_LEVEL` unless logging is set up already, and the filter on every handler
@@ -31,9 +33,9 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr
@@ -154,8 +156,11 @@ class Redactor(logging.Filter):
             message = record.getMessage()
         except Exception:  # a caller's bad format: logging would print the raw arguments
             message = f"{record.msg!s} (arguments that did not fit it: {record.args!r})"
-        record.msg = sub(mask, message)
-        record.args = None
+            record.args = None
+        masked = sub(mask, message)
+        if masked != message and not self._mask_args(record):
+            # A secret across the text and an argument, or in the text itself: the masked line.
+            record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = _FORMATTER.formatException(record.exc_info)
         if record.exc_text:  # formatters print this text instead of formatting exc_info again
@@ -164,6 +169,47 @@ class Redactor(logging.Filter):
             record.stack_info = sub(mask, record.stack_info)
         record.__dict__["oncall_redacted"] = True
         return True
+
+    def _mask_args(self, record: logging.LogRecord) -> bool:
+        """Masks each argument, keeping the text and the arguments apart (uvicorn's access
+        formatter reads the arguments themselves); False when that does not clean the line."""
+        if not record.args or not isinstance(record.msg, str):
+            return False
+        args: Any = record.args
+        if isinstance(args, Mapping):
+            args = {k: self._masked(v) for k, v in args.items()}
+        else:
+            args = tuple(self._masked(a) for a in args)
+        try:
+            line = record.msg % args
+        except Exception:
+            return False
+        if self.redact(line) != line:
+            return False
+        record.args = args
+        return True
+
+    def _masked(self, value: object) -> object:
+        if value is None or isinstance(value, int | float):
+            return value  # a number is no secret, and %d needs it as it is
+        if isinstance(value, str):
+            return self.redact(value)
+        text = str(value)
+        masked = self.redact(text)
+        return value if masked == text else _Masked(masked, self.redact(repr(value)))
+
+
+class _Masked:
+    """An argument whose text held a secret: it formats as the masked text."""
+
+    def __init__(self, text: str, shown: str) -> None:
+        self.text, self.shown = text, shown
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.shown
 
 
 _FORMATTER = logging.Formatter()

@@ -8,13 +8,17 @@ import base64
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
+from uvicorn.config import LOGGING_CONFIG
 
 from oncall.logredact import Redactor, settings_secrets
 from oncall.settings import Settings
+from oncall.web.app import create_app
 from tests.fakes.telegram import FakeTelegram
 
 BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -104,11 +108,11 @@ def test_a_secret_in_an_exceptions_message_is_masked_in_the_traceback(log: Log) 
     assert "tw-auth-token-9" not in text
 
 
-def test_arguments_are_masked_and_the_message_is_formatted_once(log: Log) -> None:
+def test_arguments_are_masked_and_the_line_reads_as_the_caller_wrote_it(log: Log) -> None:
     logging.getLogger("oncall.test").warning(
         "admin %s, body %r, done %d%%", "adm1n-t0ken", {"password": "smtp-pass-word"}, 50
     )
-    logging.getLogger("oncall.test").info("%s", "100% of %d")  # its result is not formatted again
+    logging.getLogger("oncall.test").info("%s", "100% of %d")  # an argument is never taken for a format
     assert log.text().splitlines() == [
         "WARNING oncall.test admin ***, body {'password': '***'}, done 50%",
         "INFO oncall.test 100% of %d",
@@ -186,3 +190,27 @@ def test_settings_printed_show_no_secret_nor_database_password() -> None:
     for text in (repr(s), str(s)):
         assert "adm1n-t0ken" not in text and "db-pa55" not in text and "5b7e3c1a" not in text
         assert "postgresql://oncall:***@db.internal/oncall" in text and "https://hc-ping.com/***" in text
+
+
+async def test_uvicorns_own_handlers_mask_too_when_it_runs_the_app_with_its_log_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`uvicorn --factory oncall.web.app:create_app` applies uvicorn's log config (its own
+    handlers, its access log): once the app starts, those handlers mask too."""
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names}
+    app = create_app(settings(database_url=f"sqlite:///{tmp_path / 'u.db'}", admin_token="adm1n-t0ken"))
+    try:
+        uvicorn.Config(app, log_config=LOGGING_CONFIG)  # configures logging as `uvicorn` does
+        async with app.router.lifespan_context(app):
+            access = logging.getLogger("uvicorn.access")
+            access.info(
+                '%s - "%s %s HTTP/%s" %d', "10.0.0.1:1", "GET", "/ack/MX5vd25lcn50.kAS7kp", "1.1", 200
+            )
+            logging.getLogger("uvicorn.error").warning("token adm1n-t0ken")
+    finally:
+        for n, (handlers, propagate) in saved.items():
+            logging.getLogger(n).handlers, logging.getLogger(n).propagate = handlers, propagate
+    out, err = capsys.readouterr()
+    assert '"GET /ack/*** HTTP/1.1" 200' in out and "token ***" in err
+    assert "MX5vd25lcn50" not in out + err and "adm1n-t0ken" not in out + err
