@@ -20,11 +20,13 @@ hooks.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from datetime import datetime
 from typing import Any, Protocol
 
+from oncall import logredact
 from oncall.acktoken import AckClaim, AckSigner, ForgedToken, new_key
 from oncall.clock import Clock, system_clock
 from oncall.core.models import Person
@@ -58,7 +60,9 @@ def signer() -> AckSigner:
         return _signer
     if _temporary is None:
         log.warning("ack links signed with a temporary key: they stop working when oncall restarts")
-        _temporary = AckSigner(new_key())
+        key = new_key()
+        _temporary = AckSigner(key)
+        _mask_in_logs("temporary ack-link key", key)
     return _temporary
 
 
@@ -79,6 +83,13 @@ def ack_link(settings: Settings, person: Person, ids: tuple[int, ...], now: date
     return signer().url(settings.public_url, ids, person.id, now or _clock())
 
 
+def _mask_in_logs(name: str, key: bytes) -> None:
+    # As stored in the database, and as a debugger or a dump would write it.
+    encoded = base64.b64encode(key).decode()
+    urlsafe = base64.urlsafe_b64encode(key).decode()
+    logredact.REDACTOR.use_secret(name, encoded, encoded.rstrip("="), urlsafe.rstrip("="), key.hex())
+
+
 _load_error = ""  # why the last attempt failed, for the log
 
 
@@ -96,6 +107,7 @@ async def load_key(db: Database, now: datetime | None = None) -> bool:
         return False
     if _signer is None:
         _signer = AckSigner(key)
+        _mask_in_logs("ack-link key", key)
         if _temporary is not None:
             log.warning(
                 "ack-link key loaded from the database; links sent before use a temporary key"

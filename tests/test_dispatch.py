@@ -17,10 +17,9 @@ from oncall.core.dispatch import (
     cancelling,
     escalate,
     plan,
-    subject_keys,
     ticket_subject,
 )
-from oncall.core.incident import Cancelling, World, make_world
+from oncall.core.incident import Cancelling, World, make_world, subject_keys
 from oncall.core.models import Event, Maintenance, Match, Rule, Ticket
 from tests.recording import RULES, event, madrid, shop_config
 

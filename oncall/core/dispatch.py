@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Literal
 
 from oncall.core.digest import digest_due
-from oncall.core.incident import Cancelling, Incident, Joined, Outcome, Post, World, open_incident, step
+from oncall.core.incident import (
+    Cancelling,
+    Incident,
+    Joined,
+    Outcome,
+    Post,
+    World,
+    open_incident,
+    step,
+)
 from oncall.core.models import Event, Maintenance, Rule
 from oncall.core.pagetext import post_text
 from oncall.core.rules import route
@@ -98,21 +107,6 @@ def escalate(
     assert new_id is not None
     out = open_incident(new_id, s.rule, s.group_key, event, at, world)
     return Escalated(out, digest_due(world, at) if s.action == "defer" else None)
-
-
-def subject_keys(event: Event) -> list[str]:
-    """What a later event may refer to this one by (cancel_on, ticket updates)."""
-    keys = []
-    if event.order.id:
-        keys.append(f"order:{event.order.id}")
-    if event.customer.email:
-        keys.append(f"email:{event.customer.email.strip().lower()}")
-    phone = "".join(c for c in event.customer.phone or "" if c.isdigit())
-    if phone:
-        keys.append(f"phone:{phone}")
-    if event.ticket.id:
-        keys.append(f"ticket:{event.ticket.id}")
-    return keys
 
 
 def ticket_subject(event: Event) -> str | None:

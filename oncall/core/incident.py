@@ -274,19 +274,29 @@ def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Out
 
 
 def same_subject(failure: Event, cancel: Event) -> bool:
-    """Whether `cancel` is about the same thing as `failure`: the same order id, else the same
-    customer e-mail or phone."""
-    if failure.order.id and cancel.order.id:
-        return failure.order.id == cancel.order.id
-    fe, ce = (failure.customer.email or "").strip().lower(), (cancel.customer.email or "").strip().lower()
-    if fe and fe == ce:
-        return True
-    fp, cp = _digits(failure.customer.phone), _digits(cancel.customer.phone)
-    return bool(fp) and fp == cp
+    """Whether `cancel` is about the same thing as `failure` (SPEC §2.1): the same order, or
+    the same customer by e-mail or phone, so a customer who gave up on the failed order and
+    paid for a new one cancels it too."""
+    shared = subject_keys(failure) & subject_keys(cancel)
+    return any(not key.startswith("ticket:") for key in shared)
 
 
-def _digits(phone: str | None) -> str:
-    return "".join(c for c in phone or "" if c.isdigit())
+def subject_keys(event: Event) -> frozenset[str]:
+    """What a later event may refer to this one by: its order id, its customer's e-mail (case
+    and spaces aside) and phone (formatting aside: "+34 600-111 222" is "0034600111222"), its
+    ticket. The store indexes open incidents by these."""
+    keys = set()
+    if event.order.id:
+        keys.add(f"order:{event.order.id}")
+    email = (event.customer.email or "").strip().lower()
+    if email:
+        keys.add(f"email:{email}")
+    phone = "".join(c for c in event.customer.phone or "" if c.isdigit()).removeprefix("00")
+    if phone:
+        keys.add(f"phone:{phone}")
+    if event.ticket.id:
+        keys.add(f"ticket:{event.ticket.id}")
+    return frozenset(keys)
 
 
 def _ticket(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:

@@ -16,10 +16,9 @@ from oncall.core.dispatch import (
     cancelling,
     escalate,
     plan,
-    subject_keys,
     ticket_subject,
 )
-from oncall.core.incident import TicketChanged, World, step
+from oncall.core.incident import TicketChanged, World, step, subject_keys
 from oncall.core.models import Event
 from oncall.service.effects import Batch, Effects
 from oncall.service.plumbing import Plumbing

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -118,9 +117,8 @@ class Plumbing:
     # -- timeline notes ----------------------------------------------------------------------
 
     def append(self, conn: Connection, incident_id: int, entry: Entry) -> None:
-        inc = store.get_incident(conn, incident_id)
-        if inc is not None:
-            store.save_incident(conn, replace(inc, timeline=(*inc.timeline, entry)), index=False)
+        # Only the timeline: a note must not write back state read before (see append_timeline).
+        store.append_timeline(conn, incident_id, (entry,))
 
     async def record_one(self, incident_id: int, text: str) -> None:
         await self.record((incident_id,), text)

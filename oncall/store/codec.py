@@ -88,6 +88,13 @@ def incident_to_json(inc: Incident) -> str:
     )
 
 
+def append_entries(data: str, entries: Sequence[Entry]) -> str:
+    """The `data` document with `entries` added to its timeline, nothing else rewritten."""
+    d = json.loads(data)
+    d["timeline"] += [[_dt(e.at), e.what, e.actor] for e in entries]
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
 def events_to_json(events: Sequence[Event]) -> str:
     return json.dumps([_event_json(e) for e in events], ensure_ascii=False, separators=(",", ":"))
 

@@ -13,9 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from oncall.core.dispatch import subject_keys
-from oncall.core.incident import OPEN_STATES, Incident
-from oncall.store.codec import events_to_json, incident_to_json
+from oncall.core.incident import OPEN_STATES, Entry, Incident, subject_keys
+from oncall.store.codec import append_entries, events_to_json, incident_to_json
 from oncall.store.codec import incident_from_row as _from_row
 from oncall.store.connection import Connection, skip_locked
 from oncall.store.pages import (
@@ -33,6 +32,7 @@ __all__ = [
     "Versioned",
     "add_pages",
     "add_pages_many",
+    "append_timeline",
     "claim_pending_pages",
     "deferred_incidents",
     "due_incidents",
@@ -70,11 +70,12 @@ def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) 
     return int(row[0]) if row is not None else None
 
 
-_SAVE = (
-    "UPDATE incidents SET state = ?, open_key = ?, updated_at = ?, wake_at = ?, data = ?,"
+# The open key is written once, by `new_incident_id`, and only ever cleared (when the incident
+# closes): a save never sets it, so no save can take the group's place from a newer incident.
+_SAVE_CLOSED = (
+    "UPDATE incidents SET state = ?, open_key = NULL, updated_at = ?, wake_at = ?, data = ?,"
     " version = version + 1 WHERE id = ?"
 )
-# An open incident keeps its open key: not rewriting it spares the unique index (timers).
 _SAVE_OPEN = (
     "UPDATE incidents SET state = ?, updated_at = ?, wake_at = ?, data = ?,"
     " version = version + 1 WHERE id = ?"
@@ -82,14 +83,13 @@ _SAVE_OPEN = (
 
 
 def _save_params(inc: Incident) -> tuple[Any, ...]:
-    key = open_key(inc.rule, inc.group_key) if inc.is_open else None
-    return (inc.state, key, inc.updated_at, inc.wake_at, incident_to_json(inc), inc.id)
+    return (inc.state, inc.updated_at, inc.wake_at, incident_to_json(inc), inc.id)
 
 
 def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> None:
     """Writes the incident; `index` when events were added (a timer or an ack adds none): their
     document is rewritten and their subject keys recorded."""
-    conn.execute(_SAVE, _save_params(inc))
+    conn.execute(_SAVE_OPEN if inc.is_open else _SAVE_CLOSED, _save_params(inc))
     if not index:
         return
     conn.execute(
@@ -108,14 +108,31 @@ def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> Non
 
 def save_incidents(conn: Connection, incidents: Sequence[Incident]) -> None:
     """Writes many incidents whose events did not change (timers firing), in two statements."""
-    still_open = [
-        (i.state, i.updated_at, i.wake_at, incident_to_json(i), i.id) for i in incidents if i.is_open
-    ]
+    still_open = [_save_params(i) for i in incidents if i.is_open]
     closed = [_save_params(i) for i in incidents if not i.is_open]
     if still_open:
         conn.executemany(_SAVE_OPEN, still_open)
     if closed:
-        conn.executemany(_SAVE, closed)
+        conn.executemany(_SAVE_CLOSED, closed)
+
+
+def append_timeline(conn: Connection, incident_id: int, entries: Sequence[Entry]) -> bool:
+    """Adds `entries` to an incident's timeline and changes nothing else: not its state, its
+    timer or its place in its group, which another instance may have changed since this one
+    last read it (a note is written after a send or a reassurance, long after that read). The
+    row is read locked (PostgreSQL), so a change committed meanwhile is kept, not overwritten.
+    False when there is no such incident."""
+    sql = "SELECT data FROM incidents WHERE id = ? AND data <> '{}'"
+    if conn.dialect == "postgresql":
+        sql += " FOR UPDATE"
+    row = conn.fetchone(sql, (incident_id,))
+    if row is None:
+        return False
+    conn.execute(
+        "UPDATE incidents SET data = ?, version = version + 1 WHERE id = ?",
+        (append_entries(row[0], entries), incident_id),
+    )
+    return True
 
 
 def get_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Incident | None:
@@ -142,11 +159,13 @@ def open_incidents_about(conn: Connection, keys: Iterable[str]) -> list[Incident
         return []
     marks = ", ".join("?" * len(keys))
     states = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
-    rows = conn.fetchall(
+    sql = (
         f"SELECT {_FIELDS} FROM incidents WHERE state IN ({states}) AND id IN"
-        f" (SELECT incident_id FROM incident_keys WHERE key IN ({marks})) ORDER BY id",
-        keys,
+        f" (SELECT incident_id FROM incident_keys WHERE key IN ({marks})) ORDER BY id"
     )
+    if conn.dialect == "postgresql":
+        sql += " FOR UPDATE"  # they are changed from this copy (cancel, ticket solved): no stale write
+    rows = conn.fetchall(sql, keys)
     return [_from_row(r) for r in rows]
 
 

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from oncall import __version__, acklinks
+from oncall import __version__, acklinks, logredact
 from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
@@ -106,6 +106,8 @@ def describe_setup(settings: Settings) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Handlers the server set up before starting us (uvicorn with a log config) mask too.
+    logredact.protect(app.state.settings)
     db = app.state.db
     if app.state.migrate_on_start:
         try:
