@@ -107,6 +107,12 @@ def normalise_phone(phone: str) -> str:
     return "+" + "".join(c for c in phone if c.isdigit()) if phone.startswith("+") else phone
 
 
+def incident_number(text: str) -> int | None:
+    """An incident number someone typed or sent: ASCII digits (`"²".isdigit()` is true, yet
+    `int("²")` fails) that fit the store's 64-bit integer; else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 REFUSAL = "You are not on this shop's rota, so you cannot act on its incidents."
 
 # ---------------------------------------------------------------------------------------------
@@ -395,9 +401,10 @@ async def act(request: Request, token: str) -> Response:
     if verb not in ("ack", "resolve", "snooze"):
         return _refused("Choose Ack, Resolve or Snooze.", 400)
     if raw:
-        if not raw.isdigit() or int(raw) not in claim.incident_ids:
+        number = incident_number(raw)
+        if number is None or number not in claim.incident_ids:
             return _refused("That incident is not in this link.", 400)
-        ids = (int(raw),)
+        ids = (number,)
     else:
         ids = claim.incident_ids
     notes = []

@@ -24,6 +24,8 @@ from oncall.settings import Settings
 from oncall.sources import SOURCES, Source, woocommerce
 from oncall.sources._common import PayloadError, SignatureError, body_hash
 from oncall.store import Database, StoreUnavailable
+from oncall.web import jsonbody
+from oncall.web.bodyguard import BodyRefused
 
 log = logging.getLogger("oncall.webhooks")
 
@@ -65,6 +67,9 @@ class WebhookIntake:
         async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
             try:
                 await self.handle(source, module, scope, receive, send)
+            except BodyRefused as refused:  # answered by the app's entry (see web.bodyguard)
+                METRICS.webhook(source, "body_timeout" if refused.status == 408 else "too_large")
+                raise
             except Exception:
                 # Outside the middleware stack nobody else turns a bug into a 500; the
                 # platform retries a 500, so nothing is lost.
@@ -153,9 +158,9 @@ class WebhookIntake:
                 415, f"expected Content-Type application/json, got {content_type}", "bad_content_type"
             )
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Refused(400, f"body is not valid JSON: {exc}", "bad_json") from None
+            payload = jsonbody.loads(body)
+        except jsonbody.UnreadableJson as exc:
+            raise _Refused(400, f"body is {exc}", "bad_json") from None
         try:
             return module.normalise(payload, headers, received_at=now, body=body)
         except PayloadError as exc:
