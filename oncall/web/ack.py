@@ -312,9 +312,21 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
-    return HTMLResponse(
-        doc, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
+    return HTMLResponse(doc, status_code=status, headers=_HEADERS)
+
+
+# The page's buttons act: no other site may frame it (clickjacking), load anything into it, or
+# have the browser guess another type for it. The one style is inline; the forms post to itself.
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+}
 
 
 def _refused(message: str, status: int = 401) -> HTMLResponse:
