@@ -368,6 +368,22 @@ async def test_deeply_nested_or_broken_json_correctly_signed_is_400(
     no_traceback(caplog)
 
 
+async def test_a_body_over_the_limit_is_413_as_it_streams_in_on_every_route(tmp_path: Path) -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:  # chunked: no Content-Length to refuse it early
+        nonlocal sent
+        for _ in range(1000):
+            sent += 500
+            yield b" " * 500
+
+    async with open_shop(tmp_path, max_body_bytes=1000, **SETTINGS) as shop:
+        for endpoint in SIGNED:
+            sent = 0
+            refused(await shop.client.post(endpoint.path, content=endless()), 413)
+            assert sent <= 2000, endpoint.path  # refused at the limit, not after reading it all
+
+
 # --- schemathesis: the whole OpenAPI ------------------------------------------------------------
 
 
