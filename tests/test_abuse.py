@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from twilio.request_validator import RequestValidator
 
+from oncall.acktoken import AckSigner
 from oncall.sources.samples import sample
 from oncall.store.database import Connection
 from oncall.web import ack
@@ -50,7 +51,9 @@ WEBHOOK_SECRETS = {
     "freshdesk": "freshdesk-abuse",
     "generic": "generic-abuse",
 }
-SETTINGS = {("freshdesk_token" if s == "freshdesk" else f"{s}_secret"): v for s, v in WEBHOOK_SECRETS.items()}
+SETTINGS: dict[str, Any] = {
+    ("freshdesk_token" if s == "freshdesk" else f"{s}_secret"): v for s, v in WEBHOOK_SECRETS.items()
+}
 FIRST_SMS = "SM" + f"{1:032x}"  # the fake Twilio's first message SID
 
 
@@ -321,7 +324,7 @@ async def test_forged_truncated_and_respelled_ack_tokens_are_401_and_act_on_noth
     forged_mac = base64.urlsafe_b64encode(bytes(16)).rstrip(b"=").decode()
     bad = {
         "forged": f"{body}.{forged_mac}",
-        "another key": ack.AckSigner(b"k" * 32).sign((incident,), "ana", shop.now),
+        "another key": AckSigner(b"k" * 32).sign((incident,), "ana", shop.now),
         "truncated": token[:-1],
         "no signature": body,
         "empty signature": f"{body}.",
