@@ -109,6 +109,18 @@ def test_a_body_sent_a_byte_a_second_is_cut_off_with_a_408_on_every_route(tmp_pa
         assert status == 202, raw
         assert json.loads(answer)["status"] == "accepted"
 
+        # A client that leaves half-way through its body is one line in the log, no traceback.
+        for path in paths:
+            with open_slow(port, path):
+                pass
+        deadline = time.monotonic() + BOUND
+        log = ""
+        while log.count("client went away") < len(paths) - 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the two webhook paths log their own "disconnected" line instead
+            log = "".join(f.read_text() for f in tmp_path.glob("serve-*.log"))
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log
+    assert log.count("client went away before sending the whole body") == len(paths) - 2, log
+
 
 def test_two_hundred_slow_bodies_at_once_leave_the_server_answering(tmp_path: Path) -> None:
     port = free_port()

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from oncall import __version__
@@ -53,7 +54,7 @@ class OncallApp(FastAPI):
     for the same paths exist too, so the app behaves the same when mounted or wrapped.
 
     Every HTTP request, on either path, reads its body through a `BodyGuard` (body time-out
-    and size limit, see `web.bodyguard`)."""
+    and size limit, see `web.bodyguard`); a client that leaves mid-body is one INFO line."""
 
     webhook_endpoints: dict[str, Callable[..., Awaitable[None]]]
     body_timeout: float
@@ -73,6 +74,9 @@ class OncallApp(FastAPI):
                 await super().__call__(scope, guard.receive, guard.send)
         except BodyRefused as refused:
             await guard.refuse(refused)
+        except ClientDisconnect:
+            # Nobody to answer; not a traceback at ERROR, which anyone could fill the log with.
+            log.info("client went away before sending the whole body: %s %r", scope["method"], scope["path"])
 
 
 def load_config_into(app: FastAPI) -> None:

@@ -287,6 +287,7 @@ def add_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     "200": answer("duplicate of a delivery already stored", "Accepted"),
                     "400": answer("unreadable body", "ErrorBody"),
                     "401": answer("bad or missing signature; nothing stored", "ErrorBody"),
+                    "408": answer("body not received within ONCALL_BODY_TIMEOUT seconds", "ErrorBody"),
                     "413": answer("body over 1 MiB", "ErrorBody"),
                     "415": answer("Content-Type is not JSON", "ErrorBody"),
                     "503": answer("store unavailable; retry later", "ErrorBody"),
