@@ -325,6 +325,16 @@ class TestSigningIn:
         again = await client.get("/", headers=cookie)  # the old cookie, kept by an attacker
         assert again.status_code == 401 and "action=/login" in again.text
 
+    async def test_a_session_lasts_a_week(self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]) -> None:
+        app, client, _ = shop
+        signed_in_at = datetime.now(UTC)
+        app.state.clock = lambda: signed_in_at
+        cookie, _ = await sign_in(client)
+        app.state.clock = lambda: signed_in_at + timedelta(days=6, hours=23)
+        assert (await client.get("/", headers=cookie)).status_code == 200
+        app.state.clock = lambda: signed_in_at + timedelta(days=7)
+        assert (await client.get("/", headers=cookie)).status_code == 401
+
     async def test_a_new_admin_token_ends_every_session(self, tmp_path: Path) -> None:
         write_shop(tmp_path)
         async with running(tmp_path) as (_, client):
