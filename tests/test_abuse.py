@@ -461,3 +461,19 @@ def test_every_operation_of_the_openapi_answers_without_a_5xx_and_errors_are_jso
     assert r.headers["content-type"].startswith("application/json"), where
     body = r.json()
     assert isinstance(body, dict) and list(body) == ["error"] and isinstance(body["error"], str), where
+
+
+async def test_header_values_that_are_not_ascii_are_refused_not_a_5xx(
+    shop: PagingShop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Headers arrive as latin-1: "²" (0xB2) passes `str.isdigit()`, yet `int()` rejects it."""
+    body = acting_body(BY_NAME["stripe"], 1, 1)
+    for value in (b"t=\xb2,v1=00", b"t=" + b"1" * 5000 + b",v1=00", b"t=1,v1=\xe9"):
+        r = await shop.client.post("/webhooks/stripe", content=body, headers=[(b"Stripe-Signature", value)])
+        refused(r, 401)
+    for endpoint in SIGNED:
+        r = await shop.client.post(
+            endpoint.path, content=b"{}", headers=[(endpoint.header.encode(), b"\xe9\xb2")]
+        )
+        refused(r, 401)
+    no_traceback(caplog)

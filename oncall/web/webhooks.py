@@ -134,8 +134,10 @@ class WebhookIntake:
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
         too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            raise too_big
+        # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
+        if declared is not None and declared.isascii() and declared.isdigit():
+            if len(declared) > 18 or int(declared) > self.max_body:
+                raise too_big
         chunks: list[bytes] = []
         size = 0
         while True:
