@@ -135,9 +135,9 @@ class WebhookIntake:
         too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
         declared = headers.get("content-length")
         # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
-        if declared is not None and declared.isascii() and declared.isdigit():
-            if len(declared) > 18 or int(declared) > self.max_body:
-                raise too_big
+        digits = declared is not None and declared.isascii() and declared.isdigit()
+        if digits and declared is not None and (len(declared) > 18 or int(declared) > self.max_body):
+            raise too_big
         chunks: list[bytes] = []
         size = 0
         while True:
