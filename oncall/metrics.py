@@ -27,6 +27,7 @@ WEBHOOK_OUTCOMES: dict[str, str] = {
     "disconnected": "bad_request",
     "wrong_method": "bad_request",
     "too_large": "too_large",
+    "body_timeout": "timeout",
     "store_unavailable": "unavailable",
     "store_error": "unavailable",
     "ping": "ping",

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     generic_secret: SecretStr | None = None
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Seconds from a request's headers to the last byte of its body; a slower body is 408.
+    body_timeout: float = Field(default=10.0, gt=0)
 
     # None: INFO for `oncall serve`, WARNING for the other commands (their output is not a log).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,30 @@ class TestTokens:
         for bad in (f"{forged_body}.{sig}", f"{body}.{sig[:-1]}A", "nonsense", "", "a.b.c"):
             with pytest.raises(InvalidToken):
                 SIGNER.verify(bad, NOW)
+
+    def test_only_the_canonical_spelling_of_a_token_is_accepted(self) -> None:
+        token = SIGNER.sign((3,), "ana", NOW)
+        body, _, mac = token.partition(".")
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        last = alphabet.index(mac[-1])
+        # The MAC's last character carries 2 bits; base64 ignores its low 4, so its twins
+        # decode to the same bytes (what a lenient decoder accepted as the same token).
+        twins = [c for i, c in enumerate(alphabet) if i >> 4 == last >> 4 and i != last]
+        assert len(twins) == 15
+        for twin in twins:
+            respelled = f"{body}.{mac[:-1]}{twin}"
+            assert base64.urlsafe_b64decode(respelled.split(".")[1] + "==") == base64.urlsafe_b64decode(
+                mac + "=="
+            )
+            with pytest.raises(InvalidToken, match="malformed"):
+                SIGNER.verify(respelled, NOW)
+        for padded in (f"{token}=", f"{token}==", f"{body}=.{mac}", f"{body}.{mac}=="):
+            with pytest.raises(InvalidToken, match="malformed"):
+                SIGNER.verify(padded, NOW)
+        for stray in (f" {token}", f"{body}.{mac[:5]}!{mac[5:]}", token.replace(".", ".\n"), token + "é"):
+            with pytest.raises(InvalidToken):
+                SIGNER.verify(stray, NOW)
+        assert SIGNER.verify(token, NOW).incident_ids == (3,)
 
     def test_a_bundle_of_fifty_keeps_the_link_short_enough_for_an_sms(self) -> None:
         url = SIGNER.url("https://oncall.example", tuple(range(2, 52)), "ana", NOW)
@@ -94,6 +119,25 @@ class TestThePage:
         assert res.headers["cache-control"] == "no-store"
         assert (await shop.client.head("/ack/forged.token")).status_code == 401
         assert await shop.state(incident) == "triggered"
+
+    async def test_the_page_and_its_refusals_cannot_be_framed_or_sniffed(self, shop: PagingShop) -> None:
+        [incident] = await paged(shop)
+        token = SIGNER_OF(shop).sign((incident,), "ana", shop.now)
+        answers = [
+            await shop.client.get(f"/ack/{token}"),
+            await shop.client.head(f"/ack/{token}"),
+            await shop.client.post(f"/ack/{token}", data={"verb": "nonsense"}),  # 400
+            await shop.client.get("/ack/forged.token"),  # 401
+        ]
+        assert [r.status_code for r in answers] == [200, 200, 400, 401]
+        for r in answers:
+            assert r.headers["x-frame-options"] == "DENY"
+            assert r.headers["x-content-type-options"] == "nosniff"
+            csp = {d.split()[0]: d.split()[1:] for d in r.headers["content-security-policy"].split("; ")}
+            assert csp["frame-ancestors"] == ["'none'"] and csp["default-src"] == ["'none'"]
+            assert csp["style-src"] == ["'unsafe-inline'"]  # the page's one inline <style>
+            assert csp["form-action"] == ["'self'"]
+        assert "<style>" in answers[0].text and "<script" not in answers[0].text
 
     async def test_an_expired_link_is_401_and_says_so(self, shop: PagingShop) -> None:
         [incident] = await paged(shop)

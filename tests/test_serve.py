@@ -55,11 +55,13 @@ def oncall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def server(tmp_path: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[str]]:
+def server(
+    tmp_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     log = open(tmp_path / f"serve-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "oncall.cli", "serve", "--port", str(port), *extra],
-        env=environment(tmp_path, port),
+        env=environment(tmp_path, port) | (env or {}),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,14 +147,16 @@ async def shop(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient
 
 
 class TestWhoMaySeeIt:
-    async def test_a_phone_browser_is_asked_for_the_token_as_a_password(
+    async def test_a_phone_browser_gets_the_sign_in_form_not_a_password_prompt(
         self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
     ) -> None:
         _, client, _ = shop
         r = await client.get("/")
         assert r.status_code == 401
-        assert r.headers["www-authenticate"].startswith('Basic realm="oncall"')
+        # A Basic challenge would make the browser hide the form behind its own prompt.
+        assert r.headers["www-authenticate"] == 'Bearer realm="oncall"'
         assert "Ana" not in r.text and "admin token" in r.text
+        assert "<form method=post action=/login" in r.text and "type=password" in r.text
         assert (await client.get("/", headers=basic("wrong"))).status_code == 401
         assert (await client.get("/", headers={"Authorization": "Bearer wrong"})).status_code == 401
         assert (await client.get("/", headers=basic(TOKEN))).status_code == 200
@@ -242,3 +245,191 @@ async def test_files_that_never_loaded_are_shown_instead_of_the_rotas(tmp_path: 
         assert r.status_code == 200
         assert "No configuration is loaded: nobody can be paged" in r.text and "nigth" in r.text
         assert "Who is on call" not in r.text
+
+
+# --- signing in from a browser, and the buttons ------------------------------------------------
+
+SAME_SITE = {"Origin": "http://oncall.test"}  # the page's own origin, as the browser sends it
+
+
+async def sign_in(client: httpx.AsyncClient, token: str = TOKEN) -> tuple[dict[str, str], str]:
+    """Signs in on the form as a browser would; the cookie header and the page's form token."""
+    r = await client.post("/login", data={"token": token}, headers=SAME_SITE)
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    client.cookies.clear()  # every request below says which cookie it sends
+    cookie = r.headers["set-cookie"].split(";", 1)[0]
+    page = await client.get("/", headers={"Cookie": cookie})
+    assert page.status_code == 200
+    found = re.search(r"name=form_token value=([A-Za-z0-9_-]+)", page.text)
+    assert found is not None
+    return {"Cookie": cookie}, found.group(1)
+
+
+async def press(
+    client: httpx.AsyncClient, cookie: dict[str, str], fields: dict[str, str], headers: dict[str, str]
+) -> httpx.Response:
+    return await client.post("/", data=fields, headers=cookie | headers)
+
+
+class TestSigningIn:
+    async def test_the_token_on_the_form_gives_a_strict_http_only_cookie_that_is_not_the_token(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        r = await client.post("/login", data={"token": TOKEN}, headers=SAME_SITE)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"]
+        attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=strict", "path=/"} <= attributes
+        assert "secure" not in attributes  # ONCALL_PUBLIC_URL is http here: no TLS to require
+        name, _, value = cookie.split(";", 1)[0].partition("=")
+        assert name == "oncall_session" and len(value) >= 40 and TOKEN not in cookie
+        client.cookies.clear()
+        page = await client.get("/", headers={"Cookie": f"{name}={value}"})
+        assert page.status_code == 200 and "Who is on call" in page.text and "Sign out" in page.text
+
+    async def test_over_https_the_cookie_is_secure_and_bound_to_the_host(self, tmp_path: Path) -> None:
+        write_shop(tmp_path)
+        async with running(tmp_path, public_url="https://oncall.example") as (_, client):
+            r = await client.post(
+                "/login", data={"token": TOKEN}, headers={"Origin": "https://oncall.example"}
+            )
+            assert r.status_code == 303
+            cookie = r.headers["set-cookie"]
+            assert cookie.startswith("__Host-oncall_session=")  # Secure, path /, no Domain
+            assert "secure" in {a.strip().lower() for a in cookie.split(";")}
+
+    async def test_a_wrong_token_gets_the_form_again_and_no_cookie(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        r = await client.post("/login", data={"token": "wrong"}, headers=SAME_SITE)
+        assert r.status_code == 401 and "That is not the admin token" in r.text
+        assert "set-cookie" not in r.headers and "action=/login" in r.text
+
+    async def test_signing_in_from_another_site_is_403(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        r = await client.post("/login", data={"token": TOKEN}, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+
+    async def test_signing_out_ends_the_session_for_good(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        cookie, form_token = await sign_in(client)
+        r = await client.post("/logout", data={"form_token": form_token}, headers=cookie | SAME_SITE)
+        assert r.status_code == 303 and 'oncall_session=""' in r.headers["set-cookie"]
+        client.cookies.clear()
+        again = await client.get("/", headers=cookie)  # the old cookie, kept by an attacker
+        assert again.status_code == 401 and "action=/login" in again.text
+
+    async def test_a_session_lasts_a_week(self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]) -> None:
+        app, client, _ = shop
+        signed_in_at = datetime.now(UTC)
+        app.state.clock = lambda: signed_in_at
+        cookie, _ = await sign_in(client)
+        app.state.clock = lambda: signed_in_at + timedelta(days=6, hours=23)
+        assert (await client.get("/", headers=cookie)).status_code == 200
+        app.state.clock = lambda: signed_in_at + timedelta(days=7)
+        assert (await client.get("/", headers=cookie)).status_code == 401
+
+    async def test_a_new_admin_token_ends_every_session(self, tmp_path: Path) -> None:
+        write_shop(tmp_path)
+        async with running(tmp_path) as (_, client):
+            cookie, _ = await sign_in(client)
+        async with running(tmp_path, admin_token="a-new-token") as (_, client):
+            assert (await client.get("/", headers=cookie)).status_code == 401
+        async with running(tmp_path) as (_, client):  # and the old token back does not revive it
+            assert (await client.get("/", headers=cookie)).status_code == 200
+
+    async def test_a_script_with_the_token_sees_the_page_without_buttons(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        app, client, _ = shop
+        assert (await post_stripe(client, stripe_failure("evt_status_script"))).status_code == 202
+        await paged_incident(app)
+        for headers in ({"Authorization": f"Bearer {TOKEN}"}, basic(TOKEN)):
+            page = await client.get("/", headers=headers)
+            assert page.status_code == 200 and "payment failures" in page.text
+            assert "form_token" not in page.text and "<button" not in page.text
+
+
+class TestButtons:
+    async def test_the_owner_acks_then_resolves_from_the_page(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        app, client, _ = shop
+        assert (await post_stripe(client, stripe_failure("evt_status_buttons"))).status_code == 202
+        incident = await paged_incident(app)
+        cookie, form_token = await sign_in(client)
+        page = (await client.get("/", headers=cookie)).text
+        assert f"name=incident value={incident.id}>" in page and "value=ack>Ack<" in page
+
+        fields = {"form_token": form_token, "incident": str(incident.id)}
+        acked = await press(client, cookie, fields | {"verb": "ack"}, SAME_SITE)
+        assert acked.status_code == 200 and "acknowledged" in acked.text.lower()
+        view = await app.state.service.incident(incident.id)
+        assert view.state == "acknowledged"
+        assert "the owner (status page)" in " ".join(e["actor"] for e in view.timeline)
+        assert "value=ack>Ack<" not in acked.text  # already acknowledged: only Resolve is left
+
+        referer_only = {"Referer": "http://oncall.test/"}  # a browser that sent no Origin
+        resolved = await press(client, cookie, fields | {"verb": "resolve"}, referer_only)
+        assert resolved.status_code == 200
+        assert (await app.state.service.incident(incident.id)).state == "resolved"
+
+    async def test_a_post_from_another_site_or_without_the_form_token_is_403_and_changes_nothing(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime], tmp_path: Path
+    ) -> None:
+        app, client, _ = shop
+        assert (await post_stripe(client, stripe_failure("evt_status_csrf"))).status_code == 202
+        incident = await paged_incident(app)
+        cookie, form_token = await sign_in(client)
+        _, other_token = await sign_in(client)  # another browser's session
+        good = {"form_token": form_token, "incident": str(incident.id), "verb": "resolve"}
+        forged: list[tuple[dict[str, str], dict[str, str]]] = [
+            (good, {"Origin": "https://evil.example"}),
+            (good, {"Origin": "null"}),  # a sandboxed frame or data: page
+            (good, {"Referer": "https://evil.example/oncall.test/"}),
+            (good, {"Origin": "http://oncall.test.evil.example"}),
+            (good, {}),  # neither Origin nor Referer
+            ({k: v for k, v in good.items() if k != "form_token"}, SAME_SITE),
+            (good | {"form_token": "guessed"}, SAME_SITE),
+            (good | {"form_token": other_token}, SAME_SITE),
+            (good | {"form_token": form_token[:-1]}, SAME_SITE),
+        ]
+        for fields, headers in forged:
+            r = await press(client, cookie, fields, headers)
+            assert r.status_code == 403, (fields, headers, r.text)
+            assert "nothing was done" in r.text
+        # With the token in a header (which a browser may cache for Basic) the forms do not act.
+        r = await press(client, basic(TOKEN), good, SAME_SITE)
+        assert r.status_code == 403
+        # SameSite=Strict: another site's form arrives without the cookie at all.
+        r = await press(client, {}, good, SAME_SITE)
+        assert r.status_code == 401
+        assert (await app.state.service.incident(incident.id)).state == incident.state == "triggered"
+
+    async def test_a_logout_from_another_site_is_403_and_the_session_stays(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        cookie, form_token = await sign_in(client)
+        r = await client.post(
+            "/logout", data={"form_token": form_token}, headers=cookie | {"Origin": "https://evil.example"}
+        )
+        assert r.status_code == 403
+        assert (await client.get("/", headers=cookie)).status_code == 200
+
+    async def test_the_page_sends_its_own_origin_on_posts_and_cannot_be_framed(
+        self, shop: tuple[FastAPI, httpx.AsyncClient, datetime]
+    ) -> None:
+        _, client, _ = shop
+        for r in (await client.get("/"), await client.get("/", headers=basic(TOKEN))):
+            # no-referrer would make browsers send `Origin: null` on the page's own forms
+            assert r.headers["referrer-policy"] == "same-origin"
+            assert r.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            assert "form-action 'self'" in r.headers["content-security-policy"]

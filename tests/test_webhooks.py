@@ -465,7 +465,7 @@ async def test_the_openapi_spec_documents_the_webhooks_and_the_generic_schema(
         "tags",
         "details",
     } <= set(schema["properties"])
-    assert set(generic["responses"]) == {"200", "202", "400", "401", "413", "415", "503"}
+    assert set(generic["responses"]) == {"200", "202", "400", "401", "408", "413", "415", "503"}
     listing = spec["paths"]["/api/incidents"]["get"]["responses"]  # as answered: 400 {"error"}
     assert "422" not in listing and listing["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"

@@ -90,8 +90,9 @@ _VERBS: dict[str, Verb] = {
     "a": "ack", "ack": "ack", "r": "resolve", "res": "resolve", "resolve": "resolve",
     "s": "snooze", "snooze": "snooze",
 }  # fmt: skip
-_NUMBER_FIRST = re.compile(r"^#?(\d+)\s*([a-z]+)$")
-_VERB_FIRST = re.compile(r"^([a-z]+)\s*#?(\d+)?$")
+# ASCII digits that fit the store's integer (`\d` is any script's digit and any length).
+_NUMBER_FIRST = re.compile(r"^#?([0-9]{1,18})\s*([a-z]+)$")
+_VERB_FIRST = re.compile(r"^([a-z]+)\s*#?([0-9]{1,18})?$")
 
 
 def parse_reply(body: str) -> tuple[Verb, int | None] | None:

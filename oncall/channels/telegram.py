@@ -40,7 +40,7 @@ def callback_data(verb: Verb, incident_id: int) -> str:
 
 def parse_callback(data: str | None) -> Callback | None:
     verb, _, number = (data or "").partition(":")
-    if verb not in VERBS or not number.isdigit():
+    if verb not in VERBS or not (number.isascii() and number.isdigit() and len(number) <= 18):
         return None
     return Callback(VERBS[verb], int(number))
 

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from oncall.acklinks import verify
 from oncall.acktoken import InvalidToken
 from oncall.core.models import Person
-from oncall.web.inbound import REFUSAL, SNOOZE, ServiceLike, clock, config_of, service_of
+from oncall.web.inbound import REFUSAL, SNOOZE, ServiceLike, clock, config_of, incident_number, service_of
 
 router = APIRouter(tags=["paging"])
 
@@ -45,9 +45,21 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
-    return HTMLResponse(
-        doc, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
+    return HTMLResponse(doc, status_code=status, headers=_HEADERS)
+
+
+# The page's buttons act: no other site may frame it (clickjacking), load anything into it, or
+# have the browser guess another type for it. The one style is inline; the forms post to itself.
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+}
 
 
 def _refused(message: str, status: int = 401) -> HTMLResponse:
@@ -134,9 +146,10 @@ async def act(request: Request, token: str) -> Response:
     if verb not in ("ack", "resolve", "snooze"):
         return _refused("Choose Ack, Resolve or Snooze.", 400)
     if raw:
-        if not raw.isdigit() or int(raw) not in claim.incident_ids:
+        number = incident_number(raw)
+        if number is None or number not in claim.incident_ids:
             return _refused("That incident is not in this link.", 400)
-        ids = (int(raw),)
+        ids = (number,)
     else:
         ids = claim.incident_ids
     notes = []

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from oncall.core.incident import STATES
 from oncall.core.models import Person
 from oncall.service import Service
-from oncall.web.inbound import clock
+from oncall.web.inbound import clock, incident_number
 
 log = logging.getLogger("oncall.api")
 
@@ -53,6 +53,9 @@ def _service(request: Request) -> Service:
     return service
 
 
+# The store's ids are 64-bit: a larger number is a 400, not an overflow deep in the driver.
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(_authorised)])
 
 
@@ -67,10 +70,9 @@ async def list_incidents(
         raise ApiError(400, "limit must be between 1 and 500")
     before = None
     if cursor:
-        try:
-            before = int(cursor)
-        except ValueError:
-            raise ApiError(400, "cursor must be a value given as next_cursor") from None
+        before = incident_number(cursor)
+        if before is None:
+            raise ApiError(400, "cursor must be a value given as next_cursor")
     items = await service.incidents(
         open_only=state == "open",
         state=None if state in (None, "open") else state,
@@ -86,7 +88,7 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+async def get_incident(request: Request, incident_id: IncidentId) -> dict[str, Any]:
     view = await _service(request).incident(incident_id)
     if view is None:
         raise ApiError(404, f"no incident {incident_id}")
@@ -106,12 +108,12 @@ async def _act(request: Request, incident_id: int, verb: str) -> JSONResponse:
 
 
 @router.post("/incidents/{incident_id}/ack")
-async def ack(request: Request, incident_id: int) -> JSONResponse:
+async def ack(request: Request, incident_id: IncidentId) -> JSONResponse:
     return await _act(request, incident_id, "ack")
 
 
 @router.post("/incidents/{incident_id}/resolve")
-async def resolve(request: Request, incident_id: int) -> JSONResponse:
+async def resolve(request: Request, incident_id: IncidentId) -> JSONResponse:
     return await _act(request, incident_id, "resolve")
 
 

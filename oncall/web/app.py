@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from oncall import __version__, acklinks, logredact
@@ -32,6 +33,7 @@ from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
 from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, wiring
+from oncall.web.bodyguard import BodyGuard, BodyRefused
 from oncall.web.inbound import now_of
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
@@ -53,18 +55,32 @@ class _AsgiEndpoint:
 class OncallApp(FastAPI):
     """FastAPI with a fast path: `POST /webhooks/*` goes straight to the intake endpoint,
     skipping the middleware stack and the router (a third of the CPU of a webhook). Routes
-    for the same paths exist too, so the app behaves the same when mounted or wrapped."""
+    for the same paths exist too, so the app behaves the same when mounted or wrapped.
+
+    Every HTTP request, on either path, reads its body through a `BodyGuard` (body time-out
+    and size limit, see `web.bodyguard`); a client that leaves mid-body is one INFO line."""
 
     webhook_endpoints: dict[str, Callable[..., Awaitable[None]]]
+    body_timeout: float
+    max_body_bytes: int
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        guard = BodyGuard(receive, send, self.body_timeout, self.max_body_bytes)
+        try:
             endpoint = self.webhook_endpoints.get(scope["path"])
             if endpoint is not None:
                 scope["app"] = self
-                await endpoint(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+                await endpoint(scope, guard.receive, guard.send)
+            else:
+                await super().__call__(scope, guard.receive, guard.send)
+        except BodyRefused as refused:
+            await guard.refuse(refused)
+        except ClientDisconnect:
+            # Nobody to answer; not a traceback at ERROR, which anyone could fill the log with.
+            log.info("client went away before sending the whole body: %s %r", scope["method"], scope["path"])
 
 
 def load_config_into(app: FastAPI) -> None:
@@ -156,6 +172,7 @@ def create_app(
     elif overrides:
         settings = settings.model_copy(update=overrides)
     app = OncallApp(title="oncall", version=__version__, lifespan=_lifespan)
+    app.body_timeout, app.max_body_bytes = settings.body_timeout, settings.max_body_bytes
     state = app.state
     state.settings = settings
     state.db = open_database(settings.database_url)

@@ -95,6 +95,12 @@ def find_person(
     return None
 
 
+def incident_number(text: str) -> int | None:
+    """An incident number someone typed or sent: ASCII digits (`"²".isdigit()` is true, yet
+    `int("²")` fails) that fit the store's 64-bit integer; else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def normalise_phone(phone: str) -> str:
     phone = phone.removeprefix("whatsapp:").strip()
     return "+" + "".join(c for c in phone if c.isdigit()) if phone.startswith("+") else phone

@@ -1,12 +1,15 @@
 """`GET /`: the owner's status page (SPEC §4) — who is on call now and next for each rota, the
-open incidents with their timelines, and the configuration problems of a failed edit.
+open incidents with their timelines and Ack / Resolve buttons, and the configuration problems
+of a failed edit.
 
 Plain HTML, readable on a phone and a desktop: no JavaScript, no external assets, every value
-from a payload or a file escaped. Protected by `ONCALL_ADMIN_TOKEN` (SPEC §3): `Authorization:
-Bearer TOKEN`, or — since a phone browser cannot send a bearer header — HTTP Basic with the
-token as the password (any user name); the browser asks for it after a 401 with
-`WWW-Authenticate: Basic realm="oncall"`. Without a token configured the page is 401 and says
-how to turn it on: it is never open.
+from a payload or a file escaped. Protected by `ONCALL_ADMIN_TOKEN` (SPEC §3). A browser signs
+in on the page's form with the token as the password (`POST /login`, a session cookie, see
+`web.session`; `POST /logout` ends it); a script sends `Authorization: Bearer TOKEN`, or HTTP
+Basic with the token as the password (any user name). Only a signed-in browser gets the
+buttons: they `POST /` with the session's form token, and a POST from another site (wrong
+`Origin`, no form token) is 403 and changes nothing. Without a token configured the page is
+401 and says how to turn it on: it is never open.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from oncall.core.models import Config
+from oncall.core.models import Config, Person
 from oncall.service import IncidentView, OnCallView, who
+from oncall.web import session
 from oncall.web.api import ApiError, _authorised
-from oncall.web.inbound import clock
+from oncall.web.inbound import clock, incident_number
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
 REFRESH_SECONDS = 60
@@ -46,6 +50,14 @@ ol,ul{margin:4px 0 0;padding-left:1.3rem}li{margin:2px 0}
 .state{display:inline-block;padding:1px 8px;border-radius:9px;background:#eee;font-size:.85rem}
 .triggered{background:#f8d7d3}.acknowledged{background:#fdecc8}.held,.deferred{background:#e3e8f3}
 time{white-space:nowrap;color:#444}.actor{color:#666}
+form.act{display:flex;gap:8px;flex-wrap:wrap;margin:10px 0 0}
+button{font-size:1rem;padding:10px 14px;border:0;border-radius:8px;color:#fff;background:#444}
+form.act button{flex:1 1 7rem}.ack{background:#1f7a3d}
+header{display:flex;justify-content:space-between;align-items:flex-start;gap:8px;flex-wrap:wrap}
+.signout{background:none;color:#555;text-decoration:underline;padding:6px 0}
+label{display:block;margin:0 0 6px}
+input[type=password]{width:100%;box-sizing:border-box;font-size:1rem;padding:10px;margin:0 0 10px;
+border:1px solid #bbb;border-radius:8px}
 @media (max-width:40rem){.rotas thead{display:none}.rotas tr{display:block;border-bottom:1px solid #e4e4e0;
 padding:4px 0}.rotas td{display:block;border:0;padding:1px 4px}
 .rotas td[data-k]::before{content:attr(data-k)": ";color:#666;font-size:.85rem}}
@@ -53,10 +65,19 @@ padding:4px 0}.rotas td{display:block;border:0;padding:1px 4px}
 
 _HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it browsers send `Origin: null` on the page's own POSTs, and the
+    # origin check (web.session.same_site) could not tell them from another site's.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
 }
+
+STATUS_ACTOR = Person(id="status-page", name="the owner (status page)")
+VERBS = {"ack": "Ack", "resolve": "Resolve"}
 
 
 def _e(value: object) -> str:
@@ -75,11 +96,34 @@ def _document(title: str, body: str, *, status: int = 200, refresh: bool = False
     return HTMLResponse(doc, status_code=status, headers=_HEADERS)
 
 
-def _refused(message: str, *, prompt: bool) -> HTMLResponse:
-    page = _document("oncall: sign in", f'<h1>oncall</h1><p class="card bad">{_e(message)}</p>', status=401)
-    if prompt:
-        page.headers["WWW-Authenticate"] = 'Basic realm="oncall", charset="UTF-8"'
+def _refused(message: str, *, form: bool, status: int = 401) -> HTMLResponse:
+    """A refusal; with `form`, the sign-in form under it."""
+    login = ""
+    if form:
+        login = (
+            "<form method=post action=/login class=card>"
+            "<label for=token>Admin token (ONCALL_ADMIN_TOKEN)</label>"
+            "<input id=token name=token type=password autocomplete=current-password required autofocus>"
+            "<button type=submit>Sign in</button></form>"
+        )
+    page = _document(
+        "oncall: sign in", f'<h1>oncall</h1><p class="card bad">{_e(message)}</p>{login}', status=status
+    )
+    if form:
+        # Bearer, not Basic: a Basic challenge makes browsers hide this form behind a prompt.
+        page.headers["WWW-Authenticate"] = 'Bearer realm="oncall"'
     return page
+
+
+SIGN_IN = "Sign in with the admin token (ONCALL_ADMIN_TOKEN)."
+OFF = (
+    "The status page is off: set ONCALL_ADMIN_TOKEN (in the environment or .env) and restart"
+    " oncall, then open this page again and sign in with the token."
+)
+CROSS_SITE = (
+    "This form did not come from this status page (or the page was too old), so nothing was done."
+    " Open the status page and try again."
+)
 
 
 def _basic_password(header: str) -> bytes | None:
@@ -94,27 +138,31 @@ def _basic_password(header: str) -> bytes | None:
     return password if sep else None
 
 
-def _check(request: Request) -> HTMLResponse | None:
-    """None when the request carries the admin token (bearer, or Basic password)."""
+def _token_in_header(request: Request) -> bool:
+    """The request carries the admin token (bearer, or Basic password)."""
     token = request.app.state.settings.admin_token
     if token is None:
-        return _refused(
-            "The status page is off: set ONCALL_ADMIN_TOKEN (in the environment or .env) and restart"
-            " oncall, then open this page again and give the token as the password.",
-            prompt=False,
-        )
+        return False
     try:
         _authorised(request)  # the API's bearer check
-        return None
+        return True
     except ApiError:
         pass
     password = _basic_password(request.headers.get("authorization", ""))
-    if password is not None and hmac.compare_digest(password, token.get_secret_value().encode()):
+    return password is not None and hmac.compare_digest(password, token.get_secret_value().encode())
+
+
+async def _viewer(request: Request) -> session.Session | HTMLResponse | None:
+    """Who may see the page: a signed-in browser (its session), a script with the token in
+    a header (None), or nobody (the refusal to answer)."""
+    if request.app.state.settings.admin_token is None:
+        return _refused(OFF, form=False)
+    found = await session.find(request, clock(request))
+    if found is not None:
+        return found
+    if _token_in_header(request):
         return None
-    return _refused(
-        "Sign in with the admin token (ONCALL_ADMIN_TOKEN) as the password; any user name will do.",
-        prompt=True,
-    )
+    return _refused(SIGN_IN, form=True)
 
 
 def _when(at: datetime | str | None, tz: tzinfo) -> str:
@@ -146,7 +194,7 @@ def _rotas(rows: list[OnCallView], config: Config, tz: tzinfo) -> str:
     return "".join(out)
 
 
-def _incident(inc: IncidentView, config: Config | None, tz: tzinfo) -> str:
+def _incident(inc: IncidentView, config: Config | None, tz: tzinfo, form_token: str | None) -> str:
     people = config.people if config is not None else {}
 
     def name(pid: str) -> str:
@@ -172,7 +220,18 @@ def _incident(inc: IncidentView, config: Config | None, tz: tzinfo) -> str:
         f"<li>{_when(e['at'], tz)} {_e(e['what'])} <span class=actor>— {_e(e['actor'])}</span></li>"
         for e in inc.timeline
     )
-    parts.append(f"<details open><summary>Timeline</summary><ol>{items}</ol></details></section>")
+    parts.append(f"<details open><summary>Timeline</summary><ol>{items}</ol></details>")
+    if form_token is not None:
+        buttons = "".join(
+            f"<button type=submit class={verb} name=verb value={verb}>{label}</button>"
+            for verb, label in VERBS.items()
+            if not (verb == "ack" and inc.state == "acknowledged")
+        )
+        parts.append(
+            f"<form method=post action=/ class=act><input type=hidden name=form_token value={_e(form_token)}>"
+            f"<input type=hidden name=incident value={inc.id}>{buttons}</form>"
+        )
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -194,17 +253,29 @@ def _config_problems(state: Any) -> str:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def status_page(request: Request) -> HTMLResponse:
-    refused = _check(request)
-    if refused is not None:
-        return refused
+    viewer = await _viewer(request)
+    if isinstance(viewer, HTMLResponse):
+        return viewer
+    return await _page(request, viewer)
+
+
+async def _page(request: Request, viewer: session.Session | None, notes: str = "") -> HTMLResponse:
     state = request.app.state
     config: Config | None = getattr(state, "config", None)
     tz: tzinfo = config.rules.shop.timezone if config is not None else UTC
     now = clock(request)
     title = f"{config.rules.shop.name}: on call" if config is not None else "oncall"
+    form_token = viewer.form_token if viewer is not None else None
+    signout = ""
+    if form_token is not None:
+        signout = (
+            f"<form method=post action=/logout><input type=hidden name=form_token value={_e(form_token)}>"
+            "<button type=submit class=signout>Sign out</button></form>"
+        )
     body = [
-        f"<h1>{_e(title)}</h1>",
+        f"<header><h1>{_e(title)}</h1>{signout}</header>",
         f"<p class=meta>As of {_when(now, tz)} ({_e(getattr(tz, 'key', tz))}); refreshes every minute.</p>",
+        notes,
         _config_problems(state),
     ]
     if config is not None:
@@ -218,7 +289,77 @@ async def status_page(request: Request) -> HTMLResponse:
         incidents: list[IncidentView] = await service.incidents(open_only=True, limit=LIMIT + 1)
         if not incidents:
             body.append("<p class='card ok'>No open incidents.</p>")
-        body.extend(_incident(inc, config, tz) for inc in incidents[:LIMIT])
+        body.extend(_incident(inc, config, tz, form_token) for inc in incidents[:LIMIT])
         if len(incidents) > LIMIT:
             body.append(f"<p class=meta>Only the newest {LIMIT}: see /api/incidents?state=open.</p>")
     return _document(title, "".join(body), refresh=True)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login(request: Request) -> Response:
+    settings = request.app.state.settings
+    if not session.same_site(request):
+        return _refused(CROSS_SITE, form=False, status=403)
+    if settings.admin_token is None:
+        return _refused(OFF, form=False)
+    given = (await _form(request)).get("token", "").strip()
+    if not hmac.compare_digest(given.encode(), settings.admin_token.get_secret_value().encode()):
+        return _refused("That is not the admin token. " + SIGN_IN, form=True)
+    started = await session.start(
+        request.app.state.db, settings.admin_token.get_secret_value(), clock(request)
+    )
+    answer = RedirectResponse("/", status_code=303, headers=_HEADERS)
+    session.set_cookie(answer, settings, started)
+    return answer
+
+
+async def _guarded(request: Request) -> tuple[session.Session, dict[str, str]] | HTMLResponse:
+    """The session and form of a POST from the signed-in page itself; else the refusal."""
+    if not session.same_site(request):
+        return _refused(CROSS_SITE, form=False, status=403)
+    viewer = await _viewer(request)
+    if isinstance(viewer, HTMLResponse):
+        return viewer
+    if viewer is None:  # a header token: scripts act through /api, never through these forms
+        return _refused(CROSS_SITE, form=False, status=403)
+    form = await _form(request)
+    if not session.form_token_ok(viewer, form.get("form_token", "")):
+        return _refused(CROSS_SITE, form=False, status=403)
+    return viewer, form
+
+
+@router.post("/logout", response_class=HTMLResponse, include_in_schema=False)
+async def logout(request: Request) -> Response:
+    guarded = await _guarded(request)
+    if isinstance(guarded, HTMLResponse):
+        return guarded
+    await session.end(request.app.state.db, guarded[0])
+    answer = RedirectResponse("/", status_code=303, headers=_HEADERS)
+    session.clear_cookie(answer, request.app.state.settings)
+    return answer
+
+
+@router.post("/", response_class=HTMLResponse, include_in_schema=False)
+async def act(request: Request) -> HTMLResponse:
+    """An Ack or Resolve button: acts as "the owner (status page)" and shows the page again,
+    with what happened on top."""
+    guarded = await _guarded(request)
+    if isinstance(guarded, HTMLResponse):
+        return guarded
+    viewer, form = guarded
+    verb = form.get("verb", "")
+    incident = incident_number(form.get("incident", ""))
+    if verb not in VERBS or incident is None:
+        return _refused("Choose Ack or Resolve on an incident.", form=False, status=400)
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        return _refused(
+            "The escalation service is not running; try again in a moment.", form=False, status=503
+        )
+    result = await service.act(incident, STATUS_ACTOR, verb, "status", clock(request))
+    note = f"<p class='card {'ok' if result.ok else 'bad'}'>{_e(result.text)}</p>"
+    return await _page(request, viewer, note)

@@ -12,7 +12,6 @@ People not in `rotas/people.toml` are refused and nothing changes.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable
 from datetime import datetime
@@ -24,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from oncall.channels.telegram import parse_callback
 from oncall.core.models import Config, Person
+from oncall.web import jsonbody
 from oncall.web.inbound import (
     REFUSAL,
     SNOOZE,
@@ -33,6 +33,7 @@ from oncall.web.inbound import (
     config_of,
     find_person,
     first_time,
+    incident_number,
     service_of,
 )
 
@@ -58,10 +59,12 @@ async def webhook(request: Request) -> JSONResponse:
     if secret is None or not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
         return _error(401, "missing or wrong X-Telegram-Bot-Api-Secret-Token")
     try:
-        update = json.loads(body)
-        update_id = int(update["update_id"])
-    except (ValueError, KeyError, TypeError):
-        return _error(400, "not a Telegram update")
+        update = jsonbody.loads(body)
+    except jsonbody.UnreadableJson as exc:
+        return _error(400, f"not a Telegram update: the body is {exc}")
+    update_id = update.get("update_id") if isinstance(update, dict) else None
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return _error(400, "not a Telegram update: no integer update_id")
     service = service_of(request)
     if service is None:  # before the dedup record, so that Telegram's retry is not lost
         return _error(503, "the escalation service is not running")
@@ -77,12 +80,13 @@ async def webhook(request: Request) -> JSONResponse:
 
 async def _button(request: Request, service: ServiceLike, query: dict[str, Any], now: datetime) -> None:
     channel = channel_of(request, "telegram")
-    user = query.get("from", {}).get("id")
+    user = _field(query, "from", "id")
     actor = find_person(config_of(request), telegram=int(user)) if isinstance(user, int) else None
     if actor is None:
         await _reply(channel.answer_callback(str(query.get("id")), REFUSAL))
         return
-    cb = parse_callback(query.get("data"))
+    data = query.get("data")
+    cb = parse_callback(data if isinstance(data, str) else None)
     if cb is None:
         await _reply(channel.answer_callback(str(query.get("id")), "This button is no longer understood."))
         return
@@ -94,8 +98,8 @@ async def _button(request: Request, service: ServiceLike, query: dict[str, Any],
 
 async def _command(request: Request, service: ServiceLike, message: dict[str, Any], now: datetime) -> None:
     text = str(message.get("text") or "").strip()
-    chat = message.get("chat", {}).get("id")
-    user = message.get("from", {}).get("id")
+    chat = _field(message, "chat", "id")
+    user = _field(message, "from", "id")
     if not text.startswith("/") or not isinstance(chat, int):
         return
     channel = channel_of(request, "telegram")
@@ -106,6 +110,13 @@ async def _command(request: Request, service: ServiceLike, message: dict[str, An
         return
     reply = await answer(service, config, actor, text, now)
     await _reply(channel.send_text(chat, reply))
+
+
+def _field(obj: dict[str, Any], outer: str, inner: str) -> Any:
+    """`obj[outer][inner]`, or None when the update has another shape (it is signed, but
+    Telegram's shapes change and a bug must not become a 500 that Telegram retries)."""
+    value = obj.get(outer)
+    return value.get(inner) if isinstance(value, dict) else None
 
 
 async def _reply(sending: Awaitable[Any]) -> None:
@@ -134,9 +145,9 @@ async def answer(
     if command == "incidents":
         return await incidents_text(service)
     if command in ("ack", "resolve", "snooze"):
-        if arg and not arg.isdigit():
+        iid = incident_number(arg) if arg else None
+        if arg and iid is None:
             return f"Usage: /{command} N (the incident number)"
-        iid = int(arg) if arg else None
         result = await service.act(iid, actor, command, via, now, SNOOZE if command == "snooze" else None)
         return str(result.text)
     return HELP

@@ -25,6 +25,8 @@ from oncall.settings import Settings
 from oncall.sources import SOURCES, Source, woocommerce
 from oncall.sources._common import PayloadError, SignatureError, body_hash
 from oncall.store import Database, StoreUnavailable
+from oncall.web import jsonbody
+from oncall.web.bodyguard import BodyRefused
 
 log = logging.getLogger("oncall.webhooks")
 
@@ -69,6 +71,9 @@ class WebhookIntake:
         async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
             try:
                 await self.handle(source, module, scope, receive, send)
+            except BodyRefused as refused:  # answered by the app's entry (see web.bodyguard)
+                METRICS.webhook(source, "body_timeout" if refused.status == 408 else "too_large")
+                raise
             except Exception:
                 # Outside the middleware stack nobody else turns a bug into a 500; the
                 # platform retries a 500, so nothing is lost.
@@ -133,7 +138,9 @@ class WebhookIntake:
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
         too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
+        digits = declared is not None and declared.isascii() and declared.isdigit()
+        if digits and declared is not None and (len(declared) > 18 or int(declared) > self.max_body):
             raise too_big
         chunks: list[bytes] = []
         size = 0
@@ -157,9 +164,9 @@ class WebhookIntake:
                 415, f"expected Content-Type application/json, got {content_type}", "bad_content_type"
             )
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _Refused(400, f"body is not valid JSON: {exc}", "bad_json") from None
+            payload = jsonbody.loads(body)
+        except jsonbody.UnreadableJson as exc:
+            raise _Refused(400, f"body is {exc}", "bad_json") from None
         try:
             return module.normalise(payload, headers, received_at=now, body=body)
         except PayloadError as exc:
@@ -286,6 +293,7 @@ def add_openapi(schema: dict[str, Any]) -> dict[str, Any]:
                     "200": answer("duplicate of a delivery already stored", "Accepted"),
                     "400": answer("unreadable body", "ErrorBody"),
                     "401": answer("bad or missing signature; nothing stored", "ErrorBody"),
+                    "408": answer("body not received within ONCALL_BODY_TIMEOUT seconds", "ErrorBody"),
                     "413": answer("body over 1 MiB", "ErrorBody"),
                     "415": answer("Content-Type is not JSON", "ErrorBody"),
                     "503": answer("store unavailable; retry later", "ErrorBody"),
