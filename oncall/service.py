@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.base import Channel, Delivery, PageMessage, Prepares
 from oncall.channels.console import ConsoleChannel
 from oncall.channels.delivery import RateLimiter
 from oncall.core import pagetext
@@ -969,6 +969,8 @@ class _Marking:
     async def send(self, message: PageMessage) -> Delivery:
         s = self.service
         keys = [k for k in message.key.split("+") if k in s._claimed]  # a bundle joins keys with +
+        if keys and isinstance(self.inner, Prepares):
+            await self.inner.prepare(message)
         if keys:
             now = utcnow()
 

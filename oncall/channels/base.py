@@ -8,7 +8,7 @@ contract is the model: a channel never decides escalation, it reports what happe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -59,6 +59,17 @@ def transport_failure(provider: str, exc: BaseException) -> Delivery:
         return Delivery(ok=False, error=f"{provider}: timed out", retryable=True)
     retryable = isinstance(exc, aiohttp.ClientError)
     return Delivery(ok=False, error=f"{provider}: {type(exc).__name__}: {exc}", retryable=retryable)
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """A channel with work to do before a page that sends nothing to anyone (Slack: finding
+    the person's DM channel). It runs before the page is marked `sending`, so that a crash in
+    that state, whose page is never sent again, covers only the call that delivers."""
+
+    async def prepare(self, message: PageMessage) -> None:
+        """Never raises: `send` does the same work again and reports what fails."""
+        ...
 
 
 class Channel(Protocol):
