@@ -135,7 +135,10 @@ class FakeServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
+        try:
+            raw = h.rfile.read(length) if length else b""
+        except ConnectionError:
+            return  # the client went away mid-request (killed): nothing was asked of the provider
         if len(raw) < length:
             return  # the client went away mid-request (killed): nothing was asked of the provider
         parts = urlsplit(h.path)
