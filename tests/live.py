@@ -95,8 +95,8 @@ class Server:
     ) -> None:
         self.dir = directory
         self.port = free_port()
-        self.db = directory / "oncall.db"
-        self.database_url = database_url or f"sqlite:///{self.db}"
+        self.database_url = database_url or f"sqlite:///{directory / 'oncall.db'}"
+        self.db = Path(self.database_url.removeprefix("sqlite:///"))  # what `query` reads (SQLite)
         self.log = directory / f"{name}.log"
         self.extra_env = dict(env or {})
         self.args = args
