@@ -361,7 +361,7 @@ class Burst:
         self.retry_every = retry_every
         self.accepted: dict[str, int] = {}
         self.answers: Counter[tuple[str, str]] = Counter()
-        self.attempts: list[tuple[float, str, str]] = []  # (monotonic time, url, outcome)
+        self.attempts: list[tuple[float, float, str, str]] = []  # (sent, answered, url, outcome)
         self._next = itertools.count()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -409,6 +409,7 @@ class Burst:
             url = self.urls[(i + attempt) % len(self.urls)]
             attempt += 1
             headers = SOURCES["generic"].sign(body, SECRET, datetime.now(UTC))
+            sent = time.monotonic()
             try:
                 r = client.post(f"{url}/webhooks/generic", content=body, headers=headers)
                 outcome = str(r.status_code)
@@ -416,7 +417,7 @@ class Burst:
                 r, outcome = None, "refused"
             with self._lock:
                 self.answers[(url, outcome)] += 1
-                self.attempts.append((time.monotonic(), url, outcome))
+                self.attempts.append((sent, time.monotonic(), url, outcome))
                 if r is not None and r.is_success:
                     self.accepted[str(payload["id"])] = int(r.json()["event_id"])
                     return
