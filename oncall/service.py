@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from oncall.channels.base import Channel, Delivery, PageMessage, Prepares
 from oncall.channels.console import ConsoleChannel
@@ -62,14 +62,16 @@ from oncall.core.rules import route
 from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.store import incidents as store
-from oncall.store.database import Connection, Database
+from oncall.store.database import Connection, Database, StoreUnavailable
 
 log = logging.getLogger("oncall.escalation")
+T = TypeVar("T")
 
 Verb = Literal["ack", "resolve", "snooze"]
 AckLink = Callable[[Person, tuple[int, ...]], str]
 DIGEST = "digest"
 TAKEN_OVER = "taken over by another instance"
+NOT_MARKED = "not sent: the store could not mark it sending"
 EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 
@@ -622,6 +624,15 @@ class Service:
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if result.error == NOT_MARKED:
+            # The store went away before the page was marked `sending`, so its channel was never
+            # called: back to `pending` once the store is back, and sent then (by any instance).
+            await self._until_stored(
+                lambda conn: store.unclaim_page(conn, page.key, self.instance, sending=True)
+            )
+            self._claimed.discard(page.key)
+            self.wake()
+            return
         if result.error == TAKEN_OVER:
             # Another instance claimed this page after our claim lapsed and sends it: its row
             # is theirs to finish (writing `failed` over it would page by other channels too).
@@ -655,13 +666,26 @@ class Service:
                     self._failover(conn, page, person, done)
             return None
 
-        settled = await self.db.transaction(tx)
+        settled = await self._until_stored(tx)
         self._claimed.discard(page.key)
         if not result.ok:
             self.wake()
         if settled is not None:
             update = self._update_texts.get(settled.id) or _settled_text(settled, self._tz())
             await self._update(settled.id, update, only=page.key)
+
+    async def _until_stored(self, fn: Callable[[Connection], T]) -> T:
+        """`db.transaction(fn)`, tried again while the store is unavailable (a database restart):
+        what became of a page must reach the store, or it would stay `sending` (never sent
+        again, though it went out) or claimed by this process (which skips it)."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.db.transaction(fn)
+            except StoreUnavailable as exc:
+                log.warning("a page's outcome waits for the store: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _failover(self, conn: Connection, page: store.PageRow, person: Person, now: datetime) -> None:
         """No channel of the step reached the person: page them by any other channel they
@@ -978,7 +1002,11 @@ class _Marking:
                 held = store.mark_sending(conn, keys, s.instance, now)
                 return held, {} if held else store.settled_incidents(conn, message.incident_ids)
 
-            held, settled = await s.db.transaction(tx)
+            try:
+                held, settled = await s.db.transaction(tx)
+            except StoreUnavailable as exc:
+                log.warning("page %s not sent: %s", message.key, exc)
+                return Delivery(ok=False, error=NOT_MARKED)
             if held == 0 and settled and len(settled) == len(set(message.incident_ids)):
                 # Acknowledged or resolved since it was queued, perhaps by another process.
                 for incident_id, what in settled.items():

@@ -387,8 +387,12 @@ class Burst:
             t.join(15)
 
     def outcomes(self, url: str | None = None) -> Counter[str]:
+        out: Counter[str] = Counter()
         with self._lock:
-            return Counter({k[1]: n for k, n in self.answers.items() if url is None or k[0] == url})
+            for (where, outcome), n in self.answers.items():
+                if url is None or where == url:
+                    out[outcome] += n
+        return out
 
     def _work(self) -> None:
         with httpx.Client(timeout=10.0) as client:
