@@ -97,7 +97,7 @@ def test_sigkill_at_random_moments_loses_no_event_and_sends_every_page_once(
             )
             running = server.query("SELECT count(*) FROM incidents WHERE wake_at IS NOT NULL")
             incidents = server.query("SELECT count(*) FROM incidents")
-            return open_pages[0][0] == 0 and running[0][0] == 0 and incidents[0][0] == ORDERS
+            return bool(open_pages[0][0] == 0 and running[0][0] == 0 and incidents[0][0] == ORDERS)
 
         done = wait_for(settled, 180, interval=0.5)
         states = server.query("SELECT state, count(*) FROM pages GROUP BY state")

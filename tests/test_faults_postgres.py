@@ -119,9 +119,9 @@ def test_two_instances_answer_503_while_postgresql_is_down_and_recover_by_themse
             for s in servers:
                 s.stop()
         with psycopg.connect(url) as conn:
-            stored = dict(conn.execute("SELECT dedup_key, id FROM events").fetchall())
-            pages = dict(conn.execute("SELECT key, state FROM pages").fetchall())
-            incidents = dict(conn.execute("SELECT id, group_key FROM incidents").fetchall())
+            stored: dict[str, int] = dict(conn.execute("SELECT dedup_key, id FROM events").fetchall())
+            pages: dict[str, str] = dict(conn.execute("SELECT key, state FROM pages").fetchall())
+            incidents: dict[int, str] = dict(conn.execute("SELECT id, group_key FROM incidents").fetchall())
 
     # Asked while it was down: 503, never a 2xx, never a 500 or a dropped connection.
     down = [o for sent, answered, _, o in burst.attempts if down_from < sent and answered < down_until]
