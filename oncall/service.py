@@ -18,7 +18,11 @@ the provider is called, then `sent`/`failed`. After a crash, `pending` pages and
 (whose claim lapses after `QUEUE_LEASE`) never reached a channel and are sent — nothing is
 skipped; `sending` ones (the process died during the provider call, outcome unknown) are
 marked `unknown` and not re-sent, with a timeline note: the escalation continues on schedule,
-so the next step still reaches someone (docs/escalation.md).
+so the next step still reaches someone (docs/escalation.md). What a channel does before it
+delivers (`channels.base.Prepares`: the Slack DM lookup, building a client) runs before the
+page is marked `sending`, so that window is the delivering call alone. If the store fails
+meanwhile (a database restart), a page's outcome is written once it is back, and a page the
+store could not mark `sending` goes back to `pending`: none is left claimed and skipped.
 """
 
 from __future__ import annotations
