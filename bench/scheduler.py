@@ -154,7 +154,7 @@ async def lateness(db_url: str, cfg: Config, due: datetime) -> list[float]:
             all_fired.set()
         return n
 
-    service.fire_due = timed  # type: ignore[method-assign]
+    service.fire_due = timed
     scheduler = Scheduler(service)
     scheduler.start()
     await all_fired.wait()

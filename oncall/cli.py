@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: 'oncall {args.command}' is not available in this version", file=sys.stderr)
         return 1
     try:
+        _logging(args)
         code: int = module.run(args)
     except BrokenPipeError:  # `oncall rota ics NAME | head`: the reader went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -133,13 +134,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         # The store is imported only by the commands that use it (psycopg is slow to import).
-        database = sys.modules.get("oncall.store.database")
-        if database is None or not isinstance(exc, database.StoreError):
+        store = sys.modules.get("oncall.store.connection")
+        if store is None or not isinstance(exc, store.StoreError):
             raise
         # e.g. an ONCALL_DATABASE_URL of an unsupported kind
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     return code
+
+
+def _logging(args: argparse.Namespace) -> None:
+    """Every command's log lines (its libraries' too) go to stderr with every secret masked:
+    at INFO for `oncall serve`, else WARNING (ONCALL_LOG_LEVEL changes both)."""
+    from oncall import logredact
+    from oncall.settings import Settings
+
+    logredact.configure(Settings(), "INFO" if args._module == "serve" else "WARNING")
 
 
 def one_line(text: str) -> str:

@@ -34,6 +34,14 @@ WEBHOOK_OUTCOMES: dict[str, str] = {
 }
 # Always exposed (at 0 until they happen), so `rate()` and alerts see the first one.
 MAIN_OUTCOMES = ("accepted", "duplicate", "unauthorized", "bad_request", "too_large", "unavailable")
+# The counters with two labels: name -> (labels, help).
+COUNTERS: dict[str, tuple[tuple[str, str], str]] = {
+    "oncall_webhooks_total": (("source", "outcome"), "Webhook deliveries answered, by source and outcome."),
+    "oncall_events_total": (("source", "kind"), "Events newly stored, by source and kind."),
+    "oncall_pages_total": (("channel", "outcome"), "Pages handed to a channel, by channel and outcome."),
+    "oncall_actions_total": (("action", "via"), "Acks, resolves and snoozes that took effect, by way."),
+    "oncall_reassurances_total": (("channel", "outcome"), "Customer reassurances, by channel and outcome."),
+}
 LATENESS_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0)
 
 
@@ -107,21 +115,16 @@ class Metrics:
             for outcome, n in list(by.items()):
                 key = (source, WEBHOOK_OUTCOMES.get(outcome, outcome))
                 webhooks[key] = webhooks.get(key, 0) + n
-        family(out, "oncall_webhooks_total", "counter", "Webhook deliveries answered, by source and outcome.")
-        for (source, outcome), n in webhooks.items():
-            out.append(sample("oncall_webhooks_total", n, source=source, outcome=outcome))
-        family(out, "oncall_events_total", "counter", "Events newly stored, by source and kind.")
-        for (source, kind), n in sorted(self.events.items()):
-            out.append(sample("oncall_events_total", n, source=source, kind=kind))
-        family(out, "oncall_pages_total", "counter", "Pages handed to a channel, by channel and outcome.")
-        for (channel, outcome), n in sorted(self.pages.items()):
-            out.append(sample("oncall_pages_total", n, channel=channel, outcome=outcome))
-        family(out, "oncall_actions_total", "counter", "Acks, resolves and snoozes that took effect, by way.")
-        for (action, via), n in sorted(self.actions.items()):
-            out.append(sample("oncall_actions_total", n, action=action, via=via))
-        family(out, "oncall_reassurances_total", "counter", "Customer reassurances, by channel and outcome.")
-        for (channel, outcome), n in sorted(self.reassurances.items()):
-            out.append(sample("oncall_reassurances_total", n, channel=channel, outcome=outcome))
+        counts = {
+            "oncall_webhooks_total": list(webhooks.items()),
+            "oncall_events_total": sorted(self.events.items()),
+            "oncall_pages_total": sorted(self.pages.items()),
+            "oncall_actions_total": sorted(self.actions.items()),
+            "oncall_reassurances_total": sorted(self.reassurances.items()),
+        }
+        for name, ((first, second), help_text) in COUNTERS.items():
+            family(out, name, "counter", help_text)
+            out += [sample(name, n, **{first: a, second: b}) for (a, b), n in counts[name]]
         family(
             out,
             "oncall_config_reload_failures_total",

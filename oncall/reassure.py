@@ -25,7 +25,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
@@ -35,12 +35,13 @@ from oncall.channels.customer_sms import CustomerSms
 from oncall.channels.delivery import RateLimiter
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
+from oncall.clock import Clock, system_clock
 from oncall.core import calendar
 from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message
 from oncall.core.models import Config
 from oncall.metrics import METRICS
 from oncall.settings import Settings
-from oncall.store import Connection, Database
+from oncall.store import Database, reassurances
 
 __all__ = ["WINDOW", "CustomerContact", "Reassurer"]
 
@@ -50,14 +51,6 @@ WINDOW = timedelta(hours=12)  # the same message to the same customer at most on
 
 Record = Callable[[str], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    won: bool
-    duplicate: bool = False  # this incident already handled this customer: say nothing
-    previous_incident: int | None = None
-    previous_at: datetime | None = None
 
 
 def merge(customers: Sequence[CustomerContact]) -> list[tuple[str, CustomerContact]]:
@@ -102,11 +95,12 @@ class Reassurer:
         max_backoff: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         concurrency: int = 8,
+        clock: Clock = system_clock,
     ) -> None:
         self.db = db
         self.settings = settings
         self.email = email or EmailSender(settings)
-        self.helpdesk = helpdesk or HelpdeskReplier(settings)
+        self.helpdesk = helpdesk or HelpdeskReplier(settings, clock=clock)
         self.sms = sms or CustomerSms(settings)
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -136,39 +130,28 @@ class Reassurer:
     ) -> None:
         """Reassures every customer of the incident once; never raises (it runs unattended)."""
         try:
-            await self._reassure(incident_id, message, customers, config, now, record)
+            rules = config.rules
+            tz = rules.shop.timezone
+            if calendar.is_open(rules.business_hours, tz, now):
+                # The team is at its desk and answers customers itself (SPEC §5).
+                return
+            if not rules.messages.get(message):
+                await _safe(record, f"Customer reassurance not sent: no [message.{message}] text")
+                return
+            opens = calendar.next_open(rules.business_hours, tz, now)
+            next_open = opens.astimezone(tz) if opens is not None else None
+            unreachable = [c for c in customers if c.key() is None]
+            jobs = [
+                self._one(incident_id, message, key, contact, config, next_open, now, record)
+                for key, contact in merge(customers)
+            ]
+            # Each customer on their own: one slow helpdesk never holds up another customer's e-mail.
+            await asyncio.gather(*jobs)
+            for contact in unreachable:
+                who = contact.name or "a customer"
+                await _safe(record, f"Customer reassurance not sent to {who}: no e-mail, phone or ticket")
         except Exception:
             log.exception("reassurance for incident %s failed", incident_id)
-
-    async def _reassure(
-        self,
-        incident_id: int,
-        message: str,
-        customers: list[CustomerContact],
-        config: Config,
-        now: datetime,
-        record: Record,
-    ) -> None:
-        rules = config.rules
-        tz = rules.shop.timezone
-        if calendar.is_open(rules.business_hours, tz, now):
-            # The team is at its desk and answers customers itself (SPEC §5).
-            return
-        if not rules.messages.get(message):
-            await _safe(record, f"Customer reassurance not sent: no [message.{message}] text")
-            return
-        opens = calendar.next_open(rules.business_hours, tz, now)
-        next_open = opens.astimezone(tz) if opens is not None else None
-        unreachable = [c for c in customers if c.key() is None]
-        jobs = [
-            self._one(incident_id, message, key, contact, config, next_open, now, record)
-            for key, contact in merge(customers)
-        ]
-        # Each customer on their own: one slow helpdesk never holds up another customer's e-mail.
-        await asyncio.gather(*jobs)
-        for contact in unreachable:
-            who = contact.name or "a customer"
-            await _safe(record, f"Customer reassurance not sent to {who}: no e-mail, phone or ticket")
 
     async def _one(
         self,
@@ -188,12 +171,14 @@ class Reassurer:
         if channel is None:
             METRICS.reassurance(None, "unreachable")
             inserted = await self.db.transaction(
-                lambda conn: _note(conn, incident_id, key, message, "unreachable", address, now)
+                lambda conn: reassurances.note(conn, incident_id, key, message, "unreachable", address, now)
             )
             if inserted:
                 await _safe(record, f"Customer reassurance not sent to {_who(contact)}: {address}")
             return
-        claim = await self.db.transaction(lambda conn: _claim(conn, incident_id, key, message, now))
+        claim = await self.db.transaction(
+            lambda conn: reassurances.claim(conn, incident_id, key, message, now, WINDOW)
+        )
         if claim.duplicate:
             return
         if not claim.won:
@@ -201,7 +186,9 @@ class Reassurer:
             when = f" at {at:%Y-%m-%d %H:%M}" if at else ""
             detail = f'"{message}" already went to them{when} (incident {claim.previous_incident})'
             await self.db.transaction(
-                lambda conn: _outcome(conn, incident_id, key, "skipped", channel, None, detail, 0, now)
+                lambda conn: reassurances.outcome(
+                    conn, incident_id, key, "skipped", channel, None, detail, 0, now
+                )
             )
             METRICS.reassurance(channel, "skipped")
             await _safe(record, f"Customer reassurance not sent to {address}: {detail}")
@@ -213,7 +200,7 @@ class Reassurer:
         release = None if result.ok else message
         language = rendered.language
         await self.db.transaction(
-            lambda conn: _outcome(
+            lambda conn: reassurances.outcome(
                 conn, incident_id, key, state, channel, language, outcome, tries, now, release
             )
         )
@@ -285,74 +272,6 @@ class Reassurer:
 
         result: Delivery = await retrying(attempt)
         return result, tries
-
-
-# ---------------------------------------------------------------------------------------------
-# Store work (runs on the database's writer thread)
-
-
-def _note(
-    conn: Connection, incident_id: int, key: str, message: str, state: str, detail: str, now: datetime
-) -> bool:
-    cur = conn.execute(
-        "INSERT INTO reassurances (incident_id, customer, message, state, detail, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id, customer) DO NOTHING",
-        (incident_id, key, message, state, detail, now, now),
-    )
-    return bool(cur.rowcount == 1)
-
-
-def _claim(conn: Connection, incident_id: int, key: str, message: str, now: datetime) -> _Claim:
-    if not _note(conn, incident_id, key, message, "sending", "", now):
-        return _Claim(won=False, duplicate=True)
-    cur = conn.execute(
-        "INSERT INTO reassurance_window (customer, message, incident_id, sent_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (customer, message) DO UPDATE SET incident_id = excluded.incident_id,"
-        " sent_at = excluded.sent_at WHERE reassurance_window.sent_at <= ?",
-        (key, message, incident_id, now, now - WINDOW),
-    )
-    if cur.rowcount == 1:
-        return _Claim(won=True)
-    row = conn.fetchone(
-        "SELECT incident_id, sent_at FROM reassurance_window WHERE customer = ? AND message = ?",
-        (key, message),
-    )
-    if row is None:  # released between our upsert and this read; the next incident will try
-        return _Claim(won=False)
-    return _Claim(won=False, previous_incident=int(row[0]), previous_at=_aware(row[1]))
-
-
-def _outcome(
-    conn: Connection,
-    incident_id: int,
-    key: str,
-    state: str,
-    channel: str | None,
-    language: str | None,
-    detail: str | None,
-    attempts: int,
-    now: datetime,
-    release: str | None = None,
-) -> None:
-    conn.execute(
-        "UPDATE reassurances SET state = ?, channel = ?, language = ?, detail = ?, attempts = ?,"
-        " updated_at = ? WHERE incident_id = ? AND customer = ?",
-        (state, channel, language, (detail or "")[:500], attempts, now, incident_id, key),
-    )
-    if release is not None:
-        # Nothing reached the customer: the next incident within 12 hours may try again.
-        conn.execute(
-            "DELETE FROM reassurance_window WHERE customer = ? AND message = ? AND incident_id = ?",
-            (key, release, incident_id),
-        )
-
-
-def _aware(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from oncall.service import Service, utcnow
+from oncall.service import Service
 
 log = logging.getLogger("oncall.scheduler")
 
@@ -35,14 +35,15 @@ class Scheduler:
         self,
         service: Service,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
         on_idle: Callable[[], object] | None = None,
         idle_every: float | None = None,
     ) -> None:
         """`on_idle` (e.g. the config watcher's poll) runs about every `idle_every` seconds and
-        returns something true when it changed anything (a new configuration: look again)."""
+        returns something true when it changed anything (a new configuration: look again).
+        `clock` defaults to the service's."""
         self.service = service
-        self.clock = clock
+        self.clock = clock or service.clock
         self.on_idle = on_idle
         self.idle_every = idle_every
         self.rounds = 0  # work rounds run: for tests and the benchmark

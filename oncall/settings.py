@@ -1,12 +1,17 @@
 """Settings of SPEC §3, read from the environment or a `.env` file.
 
 Every secret is a `SecretStr`, so printing a `Settings` (or logging it by accident) shows
-`**********` instead of the value.
+`**********` instead of the value; its repr also hides the database URL's password and the
+heartbeat URL's path (a dead-man's switch's key). `oncall.logredact` masks all of them in
+every log line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +69,20 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
+    # None: INFO for `oncall serve`, WARNING for the other commands (their output is not a log).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.strip().upper() or None if isinstance(value, str) else value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name in ("database_url", "heartbeat_url") and isinstance(value, str):
+                value = _hidden(value, path=name == "heartbeat_url")
+            yield name, value
+
     @field_validator("public_url", "twilio_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -84,3 +103,17 @@ class Settings(BaseSettings):
         if secret is None:
             return []
         return [s.strip().encode() for s in secret.get_secret_value().split(",") if s.strip()]
+
+
+def _hidden(url: str, *, path: bool) -> str:
+    """The URL without its password (and, with `path`, without its path and query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: nothing of it is safe to show
+        return "***"
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    if path and (parts.path.strip("/") or parts.query):
+        return urlunsplit((parts.scheme, netloc, "/***", "", ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oncall import acklinks as ack
 from oncall.acktoken import AckSigner, InvalidToken, decode_ids, encode_ids
 from oncall.core.models import Ticket
 from oncall.settings import Settings
 from oncall.store.database import Connection, StoreUnavailable, open_database
-from oncall.web import ack
-from oncall.web.ack import first_time, help_allowed, load_or_create_key
+from oncall.store.secrets import load_or_create_key
 from oncall.web.app import create_app
+from oncall.web.inbound import first_time, help_allowed
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.recording import PEOPLE, event, madrid
 
@@ -196,7 +197,7 @@ class TestTheKeyWhenTheDatabaseIsDownAtStart:
 
 def SIGNER_OF(shop: PagingShop) -> AckSigner:
     """The key the running app signs its links with (loaded from its database)."""
-    from oncall.web import ack
+    from oncall import acklinks as ack
 
     return ack.signer()
 

@@ -80,7 +80,7 @@ class TestAPageReachesAna:
         body = sms.params["Body"]
         assert f"Reply {incident}a to ack" in body
         link_in(body)
-        from oncall.channels.sms import segments
+        from oncall.core.gsm7 import segments
 
         assert segments(body) <= 2
         assert sms.params["StatusCallback"] == "https://oncall.example/twilio/status"

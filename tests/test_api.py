@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -20,12 +21,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    ev = event(at=madrid("2026-11-28 23:10"), customer="Lucia")
     app = create_app(
         database_url=f"sqlite:///{tmp_path / 'api.db'}",
         admin_token=TOKEN,
         rules_file=tmp_path / "missing.toml",
         rotas_dir=tmp_path / "rotas",
         _env_file=None,
+        clock=lambda: ev.received_at + timedelta(minutes=1),  # within the 5-minute holds
     )
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -35,17 +38,18 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         config = shop_config()
         app.state.config = config
         world = make_world(config)
-        ev = event(at=madrid("2026-11-28 23:10"), customer="Lucia")
 
-        def seed(conn: Connection) -> None:
-            iid = store.new_incident_id(conn, RULES[0].name, "kind=payment_failed", ev.received_at)
-            assert iid is not None
-            out = open_incident(iid, RULES[0], "kind=payment_failed", ev, ev.received_at, world)
-            store.save_incident(conn, out.incident)
+        def seed(group: str) -> Callable[[Connection], None]:
+            def tx(conn: Connection) -> None:
+                iid = store.new_incident_id(conn, RULES[0].name, group, ev.received_at)
+                assert iid is not None
+                out = open_incident(iid, RULES[0], group, ev, ev.received_at, world)
+                store.save_incident(conn, out.incident)
 
-        for _ in range(3):
-            await app.state.db.transaction(seed)  # one group holds one open incident: free it
-            await app.state.db.transaction(lambda conn: conn.execute("UPDATE incidents SET open_key = NULL"))
+            return tx
+
+        for n in range(3):  # three groups: one group holds one open incident
+            await app.state.db.transaction(seed(f"kind=payment_failed|shop={n}"))
         yield c
 
 

@@ -21,7 +21,7 @@ from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.channels.customer_sms import CustomerSms
 from oncall.channels.delivery import Dispatcher, RateLimiter, merge
-from oncall.channels.sms import segments
+from oncall.core.gsm7 import segments
 from oncall.core.models import Person
 from oncall.settings import Settings
 from tests.fakes import FakeServer

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from oncall.core.incident import (
     Acted,
     Cancelling,
@@ -21,7 +23,7 @@ from oncall.core.incident import (
     run_forward,
     step,
 )
-from oncall.core.models import Event, Order, Person, Policy, Step, Target, Ticket
+from oncall.core.models import Customer, Event, Order, Person, Policy, Step, Target, Ticket
 from oncall.core.pagetext import page_text
 from oncall.core.rules import route
 from tests.recording import MADRID, PEOPLE, always_rota, event, hhmm, madrid, shop_config
@@ -136,6 +138,36 @@ class TestHoldThresholdCancel:
         )
         inc = open_for(fail).incident
         assert step(inc, Cancelling(paid), paid.received_at, WORLD).incident.state == "cancelled"
+
+    @pytest.mark.parametrize(
+        ("failure", "success", "cancels"),
+        [
+            pytest.param(("2001", "ines@example.com", None), ("2001", "otra@example.com", None), True,
+                         id="the same order"),
+            pytest.param(("2001", "ines@example.com", None), ("2002", " Ines@Example.COM ", None), True,
+                         id="another order, the same e-mail"),
+            pytest.param(("2001", None, "+34 611 22 23 33"), ("2002", None, "0034-611-222-333"), True,
+                         id="another order, the same phone written another way"),
+            pytest.param(("2001", "ines@example.com", "+34611222333"),
+                         ("2002", "jordi@example.com", "+34622333444"), False,
+                         id="another customer and order"),
+        ],
+    )  # fmt: skip
+    def test_a_success_for_the_same_order_or_customer_cancels(
+        self,
+        failure: tuple[str, str | None, str | None],
+        success: tuple[str, str | None, str | None],
+        cancels: bool,
+    ) -> None:
+        def ev(kind: str, minute: int, what: tuple[str, str | None, str | None]) -> Event:
+            order, email, phone = what
+            base = event(kind, madrid(f"2026-11-28 23:{minute}"), order=order)
+            return replace(base, customer=Customer("Inés", email, phone))
+
+        inc = open_for(ev("payment_failed", 10, failure)).incident
+        paid = ev("payment_succeeded", 12, success)
+        out = step(inc, Cancelling(paid), paid.received_at, WORLD)
+        assert (out.incident.state == "cancelled") is cancels and out.ok is cancels
 
     def test_under_the_threshold_at_the_end_of_the_hold_is_cancelled(self) -> None:
         rules = (replace(CONFIG.rules.rules[0], threshold=3), *CONFIG.rules.rules[1:])

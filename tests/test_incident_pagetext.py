@@ -7,9 +7,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oncall.core.gsm7 import segments, to_gsm7
 from oncall.core.incident import Incident, Joined, make_world, open_incident, step
 from oncall.core.models import Customer, Ticket
-from oncall.core.pagetext import page_text, segments, sms_fit, to_gsm7
+from oncall.core.pagetext import page_text, sms_fit
 from tests.recording import RULES, event, madrid, shop_config
 
 CONFIG = shop_config()

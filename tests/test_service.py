@@ -352,16 +352,16 @@ class TestOneBrokenItemDoesNotStopTheRest:
     async def test_an_event_that_cannot_be_routed_is_recorded_and_the_next_one_is_routed(
         self, shop: Shop, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import oncall.service
+        import oncall.core.dispatch
 
-        real = oncall.service.route  # type: ignore[attr-defined]
+        real = oncall.core.dispatch.route  # type: ignore[attr-defined]
 
         def route(ev: Event, *args: object, **kwargs: object) -> object:
             if ev.summary == "boom":
                 raise RuntimeError("a bug")
             return real(ev, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(oncall.service, "route", route)
+        monkeypatch.setattr(oncall.core.dispatch, "route", route)
         await shop.receive(replace(event(at=madrid("2026-11-28 23:10")), summary="boom"))
         await shop.receive(event(at=madrid("2026-11-28 23:10"), order="6001"))
         await shop.at("2026-11-28 23:10")
@@ -375,21 +375,21 @@ class TestOneBrokenItemDoesNotStopTheRest:
     async def test_a_timer_that_fails_is_retried_a_minute_later_and_the_others_fire(
         self, shop: Shop, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import oncall.service
+        import oncall.service.timers
 
         rules = (replace(shop.config.rules.rules[0], group_by=("order.id",)), *shop.config.rules.rules[1:])
         shop.config = shop_config(rules)
         for order in ("7001", "7002"):
             await shop.receive(event(at=madrid("2026-11-28 23:10"), order=order))
         await shop.at("2026-11-28 23:10")
-        real = oncall.service.step  # type: ignore[attr-defined]
+        real = oncall.service.timers.step  # type: ignore[attr-defined]
 
         def step(inc: object, *args: object) -> object:
             if getattr(inc, "id", None) == 1:
                 raise KeyError("a bug")
             return real(inc, *args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(oncall.service, "step", step)
+        monkeypatch.setattr(oncall.service.timers, "step", step)
         await shop.at("2026-11-28 23:15")
         assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]  # incident 2
         broken = await shop.service.incident(1)
@@ -605,6 +605,100 @@ class TestNothingGoesOutAfterAnAckOrResolve:
             busy.rollback()
             result = await ack
         assert result.ok and result.state == "acknowledged", result.text
+
+
+def _blocked_by(watch: psycopg.Connection[Any], holder: psycopg.Connection[Any]) -> int:
+    """How many sessions wait, directly or in turn, for `holder`'s locks."""
+    row = watch.execute(
+        "WITH RECURSIVE w(pid) AS (SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+        " UNION SELECT a.pid FROM pg_stat_activity a JOIN w ON w.pid = ANY(pg_blocking_pids(a.pid)))"
+        " SELECT count(*) FROM w",
+        (holder.info.backend_pid,),
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def _until_blocked(watch: psycopg.Connection[Any], holder: psycopg.Connection[Any], n: int) -> None:
+    for _ in range(200):
+        if _blocked_by(watch, holder) >= n:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{n} sessions never queued for the lock")
+
+
+async def test_a_timeline_note_never_undoes_what_another_instance_did_to_the_incident_meanwhile(
+    shop: Shop, db_url: str
+) -> None:
+    """Instance A notes on incident 1's timeline that a reassurance failed, while instance B, in
+    one routing round, resolves incident 1 (its Zendesk ticket was solved) and opens incident 2
+    for the same ticket (re-opened as urgent). A's note used to re-save the whole incident as A
+    had read it: it brought incident 1 back to `triggered` and took the ticket's open-incident
+    slot from incident 2 (`UNIQUE constraint failed: incidents.open_key`, seen in CI)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one SQLite writer: notes and routing never interleave; two instances need PostgreSQL")
+    await shop.receive(_urgent_ticket("88", "2026-11-28 23:10"))
+    await shop.at("2026-11-28 23:10")
+    solved = _urgent_ticket("88", "2026-11-28 23:20")
+    await shop.receive(replace(solved, kind="ticket_updated", ticket=replace(solved.ticket, status="solved")))
+    await shop.receive(_urgent_ticket("88", "2026-11-28 23:20"))
+    other_db = open_database(db_url)
+    channels = {n: RecordingChannel(n) for n in ("telegram", "slack", "sms")}
+    other = Service(other_db, lambda: shop.config, channels, shop.service.settings, bundle_window=0.0)
+    note = "reassurance to lucia@example.com failed: 451 try again later"
+    try:
+        with psycopg.connect(db_url) as busy, psycopg.connect(db_url, autocommit=True) as watch:
+            busy.execute("SELECT id FROM incidents WHERE id = 1 FOR UPDATE")  # a third instance's step
+            routing = asyncio.create_task(other.route_events(madrid("2026-11-28 23:20")))
+            await _until_blocked(watch, busy, 1)
+            noting = asyncio.create_task(shop.service.plumbing.record_one(1, note))
+            await _until_blocked(watch, busy, 2)
+            busy.rollback()
+            async with asyncio.timeout(10):
+                assert await routing == 2
+                await noting
+    finally:
+        await other.aclose()
+        await other_db.aclose()
+    states = await shop.db.transaction(
+        lambda conn: [i.state for i in store.list_incidents(conn, open_only=False)]
+    )
+    assert states == ["triggered", "resolved"]  # incident 2, incident 1 (newest first)
+    timeline = [e["what"] for e in (await shop.service.incident(1)).timeline]  # type: ignore[union-attr]
+    assert timeline[-2:] == ["ticket 88 solved in zendesk", note]
+
+
+async def test_a_success_routed_by_one_instance_never_undoes_an_ack_another_made_meanwhile(
+    shop: Shop, db_url: str
+) -> None:
+    """Ana acknowledges incident 1 on instance A while instance B routes a payment success
+    that cancels one of its two failures: B must cancel on top of the ack, not write back the
+    incident as it read it before the ack committed."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one SQLite writer: an ack and routing never interleave; two instances need PostgreSQL")
+    for minute, order in ((10, "1001"), (11, "1002")):
+        await shop.receive(event(at=madrid(f"2026-11-28 23:{minute}"), order=order, customer="Lucia"))
+    await shop.at("2026-11-28 23:15")
+    await shop.receive(event("payment_succeeded", madrid("2026-11-28 23:16"), order="1001", customer="Jordi"))
+    other_db = open_database(db_url)
+    other = Service(other_db, lambda: shop.config, {}, shop.service.settings, bundle_window=0.0)
+    try:
+        with psycopg.connect(db_url) as busy, psycopg.connect(db_url, autocommit=True) as watch:
+            busy.execute("SELECT id FROM incidents WHERE id = 1 FOR UPDATE")  # a third instance's step
+            ack = asyncio.create_task(
+                shop.service.act(1, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:16"))
+            )
+            await _until_blocked(watch, busy, 1)
+            routing = asyncio.create_task(other.route_events(madrid("2026-11-28 23:16")))
+            await _until_blocked(watch, busy, 2)
+            busy.rollback()
+            async with asyncio.timeout(10):
+                assert (await ack).ok
+                assert await routing == 1
+    finally:
+        await other.aclose()
+        await other_db.aclose()
+    inc = await shop.db.transaction(lambda conn: store.get_incident(conn, 1))
+    assert inc is not None and inc.state == "acknowledged" and len(inc.live_events) == 1
 
 
 async def test_pages_a_killed_process_held_in_a_bundle_go_out_at_the_next_start_not_minutes_later(

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oncall.channels.base import PageMessage
-from oncall.channels.sms import SmsChannel, fit, page_sms, parse_reply, segments, septets, to_gsm7
+from oncall.channels.sms import SmsChannel, fit, page_sms, parse_reply
+from oncall.core.gsm7 import segments, septets, to_gsm7
 from oncall.core.models import Ticket
 from oncall.scheduler import Scheduler
 from tests.fakes.paging_shop import PagingShop, open_shop

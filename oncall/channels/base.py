@@ -29,6 +29,13 @@ class PageMessage:
     body: str  # the full text for rich channels (Telegram, Slack, console)
     sms: str  # the GSM-7 text kept to two segments, with reply codes and the ack link
     ack_url: str  # {ONCALL_PUBLIC_URL}/ack/{token}
+    page_keys: tuple[str, ...] = ()  # the page records it carries (a bundle: several); () = (key,)
+    sms_tail: str = ""  # the end of `sms` the person acts on (reply codes, the link): never cut
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the page records this message delivers."""
+        return self.page_keys or (self.key,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,37 @@ class Delivery:
     retryable: bool = False
     retry_after: float | None = None  # seconds, from retry_after / Retry-After
     extra: dict[str, str] = field(default_factory=dict)
+    settled: str | None = None  # not sent: its incidents were settled meanwhile ("acknowledged", …)
+    taken_over: bool = False  # not sent here: another instance claimed its pages and sends them
+    unmarked: bool = False  # not sent: the store failed before its pages were marked `sending`
+
+
+def cancelled(what: str) -> Delivery:
+    """Not sent, because the incident was `what` ("acknowledged", "resolved", "snoozed") since
+    the page was decided: an ack stops the escalation (SPEC §5)."""
+    return Delivery(ok=False, error=f"cancelled: the incident was {what}", settled=what)
+
+
+def taken_over() -> Delivery:
+    """Not sent by this instance: another one took the page over after this one's claim lapsed."""
+    return Delivery(ok=False, error="taken over by another instance", taken_over=True)
+
+
+def unmarked(reason: str) -> Delivery:
+    """Not sent: the store could not mark the page `sending` (a database restart, a lock), so
+    its channel was never called; it goes back to `pending`."""
+    return Delivery(ok=False, error=f"not sent: {reason}", unmarked=True)
+
+
+def sms_ref(sid: str, to: str) -> str:
+    """A delivered SMS (or WhatsApp message) as its pages and Twilio's status callbacks name it:
+    "<MessageSid>|<to>"."""
+    return f"{sid}|{to}"
+
+
+def sms_ref_number(ref: str) -> str:
+    """The number an SMS delivery (`sms_ref`) went to."""
+    return ref.partition("|")[2]
 
 
 def refusal(error: str, status: int, retry_after: str | None) -> Delivery:

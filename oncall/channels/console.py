@@ -11,6 +11,7 @@ import logging
 import sys
 
 from oncall.channels.base import Delivery, PageMessage
+from oncall.logredact import REDACTOR
 
 log = logging.getLogger("oncall.page")
 
@@ -20,6 +21,7 @@ def _ensure_handler() -> None:
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(REDACTOR)  # a page's ack link is a credential: never in the log
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False

@@ -15,7 +15,7 @@ from __future__ import annotations
 import aiohttp
 from twilio.base.exceptions import TwilioException
 
-from oncall.channels.base import Delivery
+from oncall.channels.base import Delivery, sms_ref
 from oncall.channels.delivery import MAX_WAIT, RateLimiter, limit_keys
 from oncall.channels.sms import SmsChannel, failure
 from oncall.settings import Settings
@@ -62,4 +62,4 @@ class CustomerSms:
             sent = await self._twilio.client.messages.create_async(to=to, from_=self._twilio.from_, body=text)
         except (TimeoutError, TwilioException, aiohttp.ClientError) as exc:
             return failure(exc)
-        return Delivery(ok=True, ref=f"{sent.sid}|{to}")
+        return Delivery(ok=True, ref=sms_ref(sent.sid, to))

@@ -33,7 +33,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, sms_ref_number
+from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
 
 Clock = Callable[[], float]  # monotonic seconds
@@ -43,7 +44,6 @@ Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an 
 # Which of these incidents were settled meanwhile (perhaps by another process), and how.
 Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
 
-FAILOVER_ORDER: tuple[str, ...] = ("telegram", "slack", "sms")
 MAX_WAIT = 30.0
 
 # Seconds between two sends sharing a key: the providers' documented limits.
@@ -69,7 +69,7 @@ def message_target(message: PageMessage) -> str | int | None:
 
 def ref_target(channel: str, ref: str) -> str:
     """The chat / channel / number inside a delivery ref ("chat:msg", "channel:ts", "SID|to")."""
-    return ref.partition("|")[2] if channel == "sms" else ref.partition(":")[0]
+    return sms_ref_number(ref) if channel == "sms" else ref.partition(":")[0]
 
 
 class RateLimiter:
@@ -120,14 +120,15 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMe
     """Several pages to one person on one channel as one message."""
     if len(messages) == 1 and ack_url is None:
         return messages[0]
-    key = "+".join(m.key for m in messages)
+    key = "+".join(m.key for m in messages)  # a name for logs; the records are `page_keys`
+    page_keys = tuple(k for m in messages for k in m.keys)
     # The same incident queued twice for one person and channel (the console standing in for
     # two channels, or a fail-over meeting the next step) is shown once, as its latest page.
     latest: dict[tuple[int, ...], PageMessage] = {}
     for m in messages:
         latest[m.incident_ids] = m
     if len(latest) == 1:
-        return dataclasses.replace(messages[-1], key=key)
+        return dataclasses.replace(messages[-1], key=key, page_keys=page_keys)
     messages = list(latest.values())
     ids: list[int] = []
     for m in messages:
@@ -139,10 +140,12 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMe
     return dataclasses.replace(
         first,
         key=key,
+        page_keys=page_keys,
         incident_ids=tuple(ids),
         title=head,
         body=head + "\n\n" + "\n\n".join(f"#{','.join(map(str, m.incident_ids))} {m.body}" for m in messages),
         sms=head + ": " + "; ".join(lines),
+        sms_tail="",
         ack_url=ack_url or messages[-1].ack_url,
     )
 
@@ -248,7 +251,7 @@ class Dispatcher:
         async def attempt() -> Delivery:
             if self._stale(epochs):
                 what = self._settled.get(next(iter(epochs)), "acknowledged")
-                return Delivery(ok=False, error=f"cancelled: the incident was {what}")
+                return cancelled(what)
             await self.limiter.wait(keys)
             result = await channel.send(message)
             if result.retry_after:
@@ -295,12 +298,8 @@ class Dispatcher:
 
     # -- fail-over -------------------------------------------------------------------------
 
-    def _fallbacks(self, person: Person, exclude: Sequence[str]) -> list[str]:
-        return [
-            c
-            for c in FAILOVER_ORDER
-            if c not in exclude and person.has(c) and c in self.channels and self.channels[c].configured()
-        ]
+    def _usable(self, channel: str) -> bool:
+        return channel in self.channels and self.channels[channel].configured()
 
     async def delivery_failed(self, ref: str, reason: str) -> Delivery | None:
         """A provider reported after the fact that a sent page never arrived (Twilio's status
@@ -308,8 +307,13 @@ class Dispatcher:
         message = self._sent.pop(ref, None)
         if message is None or self._stale(self._epochs(message.incident_ids), strict=False):
             return None
-        for other in self._fallbacks(message.person, exclude=[message.channel]):
-            again = dataclasses.replace(message, channel=other, key=f"{message.key}:failover:{other}")
+        for other in other_channels(message.person, tried=[message.channel], usable=self._usable):
+            again = dataclasses.replace(
+                message,
+                channel=other,
+                key=failover_key(message.key, other),
+                page_keys=tuple(failover_key(k, other) for k in message.keys),
+            )
             result = await self.send(again)
             if result.ok:
                 await self._record(
@@ -332,7 +336,7 @@ class Dispatcher:
             for message, future in bundle.pending:
                 rest = tuple(i for i in message.incident_ids if i != incident_id)
                 if not rest:
-                    future.set_result(Delivery(ok=False, error=f"cancelled: the incident was {what}"))
+                    future.set_result(cancelled(what))
                     continue
                 keep.append((dataclasses.replace(message, incident_ids=rest), future))
             bundle.pending = keep

@@ -21,6 +21,7 @@ from typing import Literal
 import httpx
 
 from oncall.channels.base import Delivery
+from oncall.clock import Clock, system_clock
 from oncall.settings import Settings
 
 Helpdesk = Literal["zendesk", "freshdesk"]
@@ -30,8 +31,8 @@ HELPDESKS: tuple[Helpdesk, ...] = ("zendesk", "freshdesk")
 _TICKET_ID = re.compile(r"^\d{1,20}$")
 
 
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds: either a number or an HTTP date."""
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` as seconds at `now`: either a number or an HTTP date."""
     if not value:
         return None
     try:
@@ -44,7 +45,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def freshdesk_html(text: str) -> str:
@@ -58,9 +59,15 @@ class HelpdeskReplier:
     name = "helpdesk"
 
     def __init__(
-        self, settings: Settings, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = system_clock,
     ):
         self.settings = settings
+        self.clock = clock  # an HTTP-date Retry-After is read against it
         self.timeout = timeout
         self.transport = transport
 
@@ -112,7 +119,7 @@ class HelpdeskReplier:
             ok=False,
             error=f"{helpdesk}: HTTP {status} {_detail(response)}".strip(),
             retryable=status == 429 or status >= 500,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After"), self.clock()),
         )
 
 

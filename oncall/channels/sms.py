@@ -24,46 +24,22 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
+from oncall.channels.base import (
+    Delivery,
+    PageMessage,
+    Verb,
+    refusal,
+    sms_ref,
+    sms_ref_number,
+    transport_failure,
+)
+from oncall.core.gsm7 import MULTIPART_SEGMENT, SEGMENT, septets, to_gsm7
+from oncall.core.pagetext import sms_codes
 
 # ---------------------------------------------------------------------------------------------
-# GSM-7
+# Fitting a text to its segments (the alphabet: `oncall.core.gsm7`)
 
-_GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENDED = "^{}\\[~]|€\f"
-_REPLACEMENTS = {
-    "á": "a", "í": "i", "ó": "o", "ú": "u", "Á": "A", "Í": "I", "Ó": "O", "Ú": "U", "ç": "c",
-    "ê": "e", "ë": "e", "â": "a", "ã": "a", "õ": "o", "ô": "o", "ï": "i", "î": "i", "û": "u",
-    "È": "E", "Ê": "E", "À": "A", "Â": "A", "Ñ": "N", "œ": "oe", "\u2019": "'", "\u2018": "'", "\u201c": '"',
-    "\u201d": '"', "\u2013": "-", "\u2014": "-", "…": "...", "\u00a0": " ", "·": ".", "•": "-",
-}  # fmt: skip
-SEGMENT = 160  # septets in a single GSM-7 SMS
-MULTIPART_SEGMENT = 153  # septets per part of a concatenated one
 MAX_SEGMENTS = 2
-
-
-def to_gsm7(text: str) -> str:
-    """The text with every character a GSM-7 phone shows: one non-GSM character would turn the
-    whole message into UCS-2, 70 characters a segment."""
-    out = []
-    for ch in text:
-        if ch in _GSM7_BASIC or ch in _GSM7_EXTENDED:
-            out.append(ch)
-        else:
-            out.append(_REPLACEMENTS.get(ch, "?"))
-    return "".join(out)
-
-
-def septets(text: str) -> int:
-    return sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
-
-
-def segments(text: str) -> int:
-    n = septets(text)
-    return 1 if n <= SEGMENT else -(-n // MULTIPART_SEGMENT)
 
 
 def fit(text: str, tail: str = "", max_segments: int = MAX_SEGMENTS) -> str:
@@ -89,18 +65,22 @@ def reply_codes(incident_ids: Iterable[int]) -> str:
     return f"Reply {shown}{more} to ack; ack = newest"
 
 
-_CODES = re.compile(r"Reply \d+a\b")
-
-
 def page_sms(message: PageMessage) -> str:
-    """The SMS text of a page: the core's `sms` text when it already ends with its codes, else
-    the title with codes and link appended, always within two segments."""
-    codes = list(_CODES.finditer(message.sms or ""))
-    if codes:
-        cut = codes[-1].start()
-        return fit(message.sms[:cut], message.sms[cut:])
+    """The SMS text of a page, always within two segments: the core's `sms` text, cut (if it
+    must be) before its tail (`sms_tail`: the reply codes and the link); else the title with
+    codes and link appended."""
+    tail = message.sms_tail or _own_codes(message)
+    if tail and message.sms.endswith(tail):
+        return fit(message.sms.removesuffix(tail), tail)
     link = f" {message.ack_url}" if message.ack_url else ""
     return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
+
+
+def _own_codes(message: PageMessage) -> str:
+    """For a message made without `sms_tail` whose text carries the core's own reply codes for
+    one of its incidents (`core.pagetext.sms_codes`): its tail from them on."""
+    at = max((message.sms.rfind(sms_codes(i)) for i in message.incident_ids), default=-1)
+    return message.sms[at:] if at >= 0 else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,12 +213,12 @@ class SmsChannel:
             )
         except (TimeoutError, TwilioException, aiohttp.ClientError) as exc:
             return failure(exc)
-        return Delivery(ok=True, ref=f"{sent.sid}|{to}")
+        return Delivery(ok=True, ref=sms_ref(sent.sid, to))
 
     async def update(self, ref: str, text: str) -> Delivery:
         """One short confirmation per number and text: a person paged twice by SMS for the same
         incident gets "acknowledged by …" once, not once per page."""
-        _, _, to = ref.partition("|")
+        to = sms_ref_number(ref)
         short = fit(text, max_segments=1)
         if (to, short) in self._confirmed:
             return Delivery(ok=True, ref=ref)

@@ -23,11 +23,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from oncall.clock import system_clock
 from oncall.commands.who import load
 from oncall.config.rotas import PEOPLE_FILE
 from oncall.core.calendar import closed_spans
@@ -60,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     people_label = f"{settings.rotas_dir.name}/{PEOPLE_FILE}" if settings.rotas_dir.name else PEOPLE_FILE
     print(summary(config))
     found = [
-        *gap_warnings(config, datetime.now(UTC), weeks),
-        *override_warnings(config, datetime.now(UTC), settings.rotas_dir.name),
+        *gap_warnings(config, system_clock(), weeks),
+        *override_warnings(config, system_clock(), settings.rotas_dir.name),
         *contact_warnings(config, people_label),
         *channel_warnings(config, enabled_channels(settings)),
         *team_channel_warnings(config),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
 
+from oncall.clock import system_clock
 from oncall.core.models import Config, Person
 from oncall.service import IncidentView, Service, Verb
 from oncall.settings import Settings
@@ -62,10 +63,12 @@ def _config(settings: Settings) -> Config | None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, config: Config | None) -> int:
-    from oncall.web.api import build_channels
+    from oncall.channels import build_channels
 
     db = open_database(settings.database_url)
-    service = Service(db, lambda: config, build_channels(settings), settings, bundle_window=0.0)
+    service = Service(
+        db, lambda: config, build_channels(settings), settings, bundle_window=0.0, clock=system_clock
+    )
     try:
         if args.command == "incidents":
             items = await service.incidents(open_only=not args.all, limit=500)
@@ -77,7 +80,7 @@ async def _run(args: argparse.Namespace, settings: Settings, config: Config | No
                     print(f"event {r.event_id} during maintenance ({r.note}): {what}, nobody paged")
             return 0
         verb: Verb = "ack" if args.command == "ack" else "resolve"
-        result = await service.act(args.id, TERMINAL, verb, "terminal", datetime.now(UTC))
+        result = await service.act(args.id, TERMINAL, verb, "terminal", system_clock())
         await service.drain(30.0)
         if result.ok:
             print(result.text)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event, Timezone
 
+from oncall.clock import system_clock
 from oncall.commands.who import display_name, load, local_time, unknown_rota
 from oncall.core.models import Person, Rota
 from oncall.core.rota import Shift, on_call, shifts
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if name is not None and name not in config.rotas:
         print(f"error: {unknown_rota(config, name)}", file=sys.stderr)
         return 1
-    now = datetime.now(UTC)
+    now = system_clock()
     if args.rota_command == "ics":
         assert name is not None, "argparse requires NAME for ics"
         rota = config.rotas[name]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
+from oncall import logredact
+from oncall.clock import system_clock
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,8 +16,8 @@ def run(args: argparse.Namespace) -> int:
 
     from oncall.web.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     settings = Settings()
+    logredact.configure(settings)  # before anything logs; the app re-checks uvicorn's handlers
     if not args.no_migrate:
         # Before listening, so that a schema error stops the release instead of every webhook.
         db = open_database(settings.database_url)
@@ -31,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
             db.close()
         if applied:
             logging.getLogger("oncall").info("database migrations applied: %s", ", ".join(applied))
-    app = create_app(settings, migrate=False)
+    app = create_app(settings, migrate=False, clock=system_clock)
     try:
         uvicorn.run(
             app,
             host=args.host,
             port=args.port,
-            log_config=None,  # keep our logging set-up
+            log_config=None,  # keep our logging set-up (its handler masks secrets)
             access_log=False,  # one structured line per webhook is logged by the app itself
             loop="auto",  # uvloop when installed
             http="auto",  # httptools when installed

@@ -11,23 +11,25 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from oncall.clock import system_clock
 from oncall.commands import when as when_module
 from oncall.commands.who import load
 from oncall.core import pagetext
-from oncall.core.incident import Incident, Page, World, make_world, open_incident, run_forward
+from oncall.core.customer_text import contact_of, customer_message
+from oncall.core.dispatch import Drop, InMaintenance, PostToTeam, RouteStep, escalate, plan
+from oncall.core.incident import Incident, Page, World, make_world, run_forward
 from oncall.core.models import Config, Event
-from oncall.core.rules import Decision, route
 from oncall.settings import Settings
 
 
 def parse_when(text: str | None, config: Config) -> datetime:
     """WHEN as `oncall who --at` reads it (`oncall.commands.when`); None = now."""
     if text is None:
-        return datetime.now(UTC)
+        return system_clock()
     return when_module.parse_when(text, config.rules.shop.timezone)
 
 
@@ -90,31 +92,32 @@ def simulate(ev: Event, config: Config, when: datetime) -> str:
     lines = [f"Event: {ev.kind} from {ev.source} at {_local(when, world)} ({tz.key}); business hours {state}"]
     if ev.summary:
         lines.append(f"  {ev.summary}")
-    decisions = route(ev, config.rules, when, world.is_open)
-    if not decisions:
+    steps = plan(ev, world, when)
+    if not steps:
         lines.append("Rule: none matches: the event is stored and nothing else happens")
-    for d in decisions:
-        lines += ["", *_decision(d, ev, world, when)]
+    for s in steps:
+        lines += ["", *_step(s, ev, world, when)]
     return "\n".join(lines)
 
 
-def _decision(d: Decision, ev: Event, world: World, when: datetime) -> list[str]:
-    rule, shop = d.rule, world.config.rules.shop
-    head = f"Rule: “{rule.name}” → {d.action}"
-    if d.action == "drop":
+def _step(s: RouteStep, ev: Event, world: World, when: datetime) -> list[str]:
+    rule, shop = s.rule, world.config.rules.shop
+    head = f"Rule: “{rule.name}” → {rule.action}"
+    if isinstance(s, Drop):
         return [head, "  dropped: stored, nobody is told"]
-    if d.action == "post":
-        where = shop.team_channel or "the log (no shop.team_channel)"
-        return [head, f"  posted to {where}:", "  " + pagetext.post_text(ev, shop, rule.name)]
-    if d.maintenance is not None:
-        note = f" ({d.maintenance.note})" if d.maintenance.note else ""
+    if isinstance(s, PostToTeam):
+        where = s.target or "the log (no shop.team_channel)"
+        return [head, f"  posted to {where}:", "  " + s.text]
+    if isinstance(s, InMaintenance):
+        note = f" ({s.window.note})" if s.window.note else ""
         return [
             head,
-            f"  during a maintenance window until {_local(d.maintenance.end, world)}{note}: nobody is paged",
+            f"  during a maintenance window until {_local(s.window.end, world)}{note}: nobody is paged",
         ]
-    out = open_incident(1, rule, d.group_key, ev, when, world)
-    if d.action == "defer":
-        nxt = world.next_open(when)
+    done = escalate(s, None, 1, ev, when, world)
+    out = done.outcome
+    if s.action == "defer":
+        nxt = done.digest_at
         lines = [head, f"  deferred: listed in the digest posted to {shop.team_channel or 'the log'}"]
         lines.append(
             f"  when business hours next open: {_local(nxt, world) if nxt else 'never (no business hours)'}"
@@ -159,20 +162,7 @@ def _customer(message: str | None, ev: Event, world: World, at: datetime) -> lis
     if not message:
         return []
     rules = world.config.rules
-    try:
-        from oncall.core.customer_text import CustomerContact, customer_message
-    except ImportError:
-        texts = rules.messages.get(message, {})
-        return ["", f"Customer message “{message}”:", *(f"  [{lang}] {t}" for lang, t in texts.items())]
-    contact = CustomerContact(
-        name=ev.customer.name,
-        email=ev.customer.email,
-        phone=ev.customer.phone,
-        language=ev.customer.language,
-        source=ev.source,
-        ticket_id=ev.ticket.id,
-        order_number=ev.order.number,
-    )
+    contact = contact_of(ev)
     rendered = customer_message(rules, message, contact, world.next_open(at), at)
     if rendered is None:
         return ["", f"Customer message “{message}”: no text for it in escalation_rules.toml"]

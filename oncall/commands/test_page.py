@@ -7,10 +7,11 @@ import argparse
 import asyncio
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.clock import system_clock
 from oncall.commands.check import enabled_channels
 from oncall.commands.who import load
 from oncall.core.models import CHANNELS, Person
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if not wanted:
             print(f"error: {person.name} has no contact details for telegram, slack or sms", file=sys.stderr)
         return 1
-    now = datetime.now(UTC)
+    now = system_clock()
     shop = config.rules.shop.name
     messages = [message(person, c, shop, settings.public_url, now) for c in todo]
     results = asyncio.run(send_all(channels, messages))

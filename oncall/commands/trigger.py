@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 
 import httpx
 
+from oncall.clock import system_clock
 from oncall.settings import Settings
 from oncall.sources import SOURCES
 from oncall.sources.samples import SAMPLES, sample
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         name = "ONCALL_FRESHDESK_TOKEN" if source == "freshdesk" else f"ONCALL_{source.upper()}_SECRET"
         print(f"error: {name} is not set; the server would refuse an unsigned webhook", file=sys.stderr)
         return 1
-    now = datetime.now(UTC)
+    now = system_clock()
     body, extra = sample(source, kind, now)
     headers = SOURCES[source].sign(body, secrets[0], now) | extra
     url = f"{(args.url or settings.public_url).rstrip('/')}/webhooks/{source}"

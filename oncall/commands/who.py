@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from oncall.clock import system_clock
 from oncall.commands.when import parse_when
 from oncall.config import ConfigError, load_config
 from oncall.core.models import Config, Person
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --rota: {unknown_rota(config, args.rota)}", file=sys.stderr)
         return 1
     if args.at is None:
-        at = datetime.now(UTC)
+        at = system_clock()
     else:
         try:
             at = parse_when(args.at, config.rules.shop.timezone)

@@ -160,6 +160,19 @@ class Table:
             self.report(key, str(exc))
             return None
 
+    def each_parsed(self, entries: list[tuple[str, str]], parse: Callable[[str], T]) -> tuple[list[T], bool]:
+        """Each (path, text) of `texts()` converted by `parse`, and whether all were: every
+        ValueError message becomes a problem at its item, the others are still returned."""
+        out: list[T] = []
+        ok = True
+        for where, text in entries:
+            try:
+                out.append(parse(text))
+            except ValueError as exc:
+                self.problems.add(where, str(exc))
+                ok = False
+        return out, ok
+
     def duration(self, key: str, required: str | None = None) -> timedelta | None:
         return self.parsed(key, parse_duration, required)
 

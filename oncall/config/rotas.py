@@ -267,19 +267,36 @@ def local_datetime(t: Table, key: str, tz: ZoneInfo | None, required: str) -> da
     return localize(wall, tz)
 
 
+def local_span(
+    t: Table, tz: ZoneInfo | None, what: str, begins: str, ends: str
+) -> tuple[datetime, datetime] | None:
+    """`from` and `to` in `tz`, `to` after `from`; None after a problem. `begins` and `ends` say
+    what a missing one is for; `what` names the span in the problem ("an override")."""
+    start = local_datetime(t, "from", tz, required=begins)
+    end = local_datetime(t, "to", tz, required=ends)
+    if start is None or end is None:
+        return None
+    if end <= start:
+        t.report("to", f"is not after from ({what} must end after it begins)")
+        return None
+    return start, end
+
+
 def _override(t: Table, people: Mapping[str, Person] | None, tz: ZoneInfo | None) -> Override | None:
     who = t.text("who", required='the person on call instead, e.g. who = "luis"')
     if who is not None and not _check_person(t, t.at("who"), who, people):
         who = None
-    start = local_datetime(t, "from", tz, required='when it begins, e.g. "2026-12-05 18:00"')
-    end = local_datetime(t, "to", tz, required='when it ends, e.g. "2026-12-07 09:00"')
+    span = local_span(
+        t,
+        tz,
+        "an override",
+        'when it begins, e.g. "2026-12-05 18:00"',
+        'when it ends, e.g. "2026-12-07 09:00"',
+    )
     note = t.text("note") or ""
-    if start is not None and end is not None and end <= start:
-        t.report("to", "is not after from (an override must end after it begins)")
+    if who is None or span is None:
         return None
-    if who is None or start is None or end is None:
-        return None
-    return Override(who, start, end, note)
+    return Override(who, *span, note)
 
 
 def load_rota(

@@ -6,7 +6,6 @@ already loaded; pass None to skip a check whose file could not be read (its own 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import re
 import string
@@ -14,65 +13,34 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import get_args
 from zoneinfo import ZoneInfo
 
 import holidays
 
 from oncall.config.errors import ConfigError, Problems, known_list, suggest
 from oncall.config.reader import Table, item, read_toml, type_name
-from oncall.config.rotas import local_datetime
-from oncall.config.values import parse_day, parse_language, parse_target, parse_timezone, parse_window
+from oncall.config.rotas import local_span
+from oncall.config.rule_table import RULE_KEYS, read_rule
+from oncall.config.values import parse_language, parse_target, parse_timezone, parse_window
 from oncall.core.customer_text import PLACEHOLDERS, base_language
 from oncall.core.models import (
     CHANNELS,
     DAYS,
-    EVENT_KINDS,
-    SOURCES,
-    Action,
     BusinessHours,
-    Customer,
-    Event,
-    Hours,
     Maintenance,
-    Match,
-    Order,
     Person,
     Policy,
-    Rule,
     RulesConfig,
     Shop,
     Step,
     Target,
-    Ticket,
     Window,
 )
 
-ACTIONS: tuple[str, ...] = get_args(Action)
-HOURS: tuple[str, ...] = get_args(Hours)
 _TEAM_CHANNEL = re.compile(r"slack:(#[\w.-]+|[CG][A-Z0-9]{6,})|telegram:(-?\d+|@\w+)")
 
 
-def _group_fields() -> tuple[str, ...]:
-    """The event fields `group_by` may name: what `Event.field_value` understands."""
-    names = ["customer", "order", "ticket"]  # its aliases
-    for f in dataclasses.fields(Event):
-        if f.name in ("id", "dedup_key", "received_at", "occurred_at", "tags"):
-            continue  # unique per event or not a single value: grouping by them groups nothing
-        if f.name in ("customer", "order", "ticket"):
-            sub = {"customer": Customer, "order": Order, "ticket": Ticket}[f.name]
-            names += [f"{f.name}.{g.name}" for g in dataclasses.fields(sub)]
-        else:
-            names.append(f.name)
-    return tuple(names)
-
-
-GROUP_FIELDS = _group_fields()
-
 _SHOP_KEYS = ("name", "timezone", "language", "response_time", "fallback", "team_channel")
-_RULE_KEYS = ("name", "match", "action", "policy", "hold", "group_by", "threshold", "cancel_on", "reassure",
-              "auto_resolve", "continue")  # fmt: skip
-_MATCH_KEYS = ("source", "kind", "hours", "days", "severity", "priority", "amount_at_least", "tags", "text")
 
 
 def read_rules(
@@ -91,7 +59,7 @@ def read_rules(
     hours = _business_hours(top)
     messages = _messages(top, shop.language if shop is not None else None)
     policies = _policies(top, refs)
-    rules = [_rule(t, policies, messages) for t in top.tables("rule", _RULE_KEYS)]
+    rules = [read_rule(t, policies, messages) for t in top.tables("rule", RULE_KEYS)]
     if not rules and "rule" not in top:
         problems.add(
             "rule", 'no rules (add at least one [[rule]], e.g. match = { hours = "closed" } and a policy)'
@@ -189,13 +157,8 @@ def _business_hours(top: Table) -> BusinessHours | None:
         if spans is None:
             ok = ok and day not in t
             continue
-        windows: list[Window] = []
-        for where, text in spans:
-            try:
-                windows.append(parse_window(text))
-            except ValueError as exc:
-                t.problems.add(where, str(exc))
-                ok = False
+        windows, all_read = t.each_parsed(spans, parse_window)
+        ok = ok and all_read
         windows.sort(key=lambda w: w.start)
         for a, b in itertools.pairwise(windows):
             if b.start < a.end:
@@ -313,15 +276,10 @@ def _check_template(problems: Problems, where: str, template: str) -> bool:
 
 
 def _maintenance(t: Table, tz: ZoneInfo | None) -> Maintenance | None:
-    start = local_datetime(t, "from", tz, required='when the work begins, e.g. "2026-12-01 02:00"')
-    end = local_datetime(t, "to", tz, required='when it ends, e.g. "2026-12-01 04:00"')
+    begins, ends = 'when the work begins, e.g. "2026-12-01 02:00"', 'when it ends, e.g. "2026-12-01 04:00"'
+    span = local_span(t, tz, "a maintenance window", begins, ends)
     note = t.text("note") or ""
-    if start is not None and end is not None and end <= start:
-        t.report("to", "is not after from (a maintenance window must end after it begins)")
-        return None
-    if start is None or end is None:
-        return None
-    return Maintenance(start, end, note)
+    return Maintenance(*span, note) if span is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,143 +334,3 @@ def _step(t: Table, refs: _Refs) -> Step | None:
     if not ok or not entries or None in targets or not via or ack_within is None:
         return None
     return Step(tuple(x for x in targets if x is not None), tuple(via), ack_within)
-
-
-# ---------------------------------------------------------------------------------------------
-# [[rule]]
-
-
-def _rule(t: Table, policies: Mapping[str, Policy | None], messages: Mapping[str, object]) -> Rule | None:
-    name = t.text("name") or t.path  # "rule[3]": what the owner would call an unnamed rule
-    match = _match(t)
-    ok = match is not None
-    policy = t.text("policy")
-    if policy is not None and policy not in policies:
-        t.report("policy", f'unknown policy "{policy}" {known_list(policies)}')
-        ok = False
-    action = t.text("action")
-    if action is not None and action not in ACTIONS:
-        t.report("action", f'unknown action "{action}" {known_list(ACTIONS)}')
-        ok = False
-    elif action is None and "action" not in t:
-        if "policy" in t:
-            action = "page"
-        else:
-            t.report("action", "missing (set a policy to page someone, or action = post, defer or drop)")
-            ok = False
-    elif action == "page" and "policy" not in t:
-        t.report("policy", 'missing (action = "page" needs a policy: who to page)')
-        ok = False
-    hold = t.duration("hold") if "hold" in t else timedelta(0)
-    group_by = _names(t, "group_by", GROUP_FIELDS, "event field")
-    threshold = t.integer("threshold") if "threshold" in t else 1
-    if threshold is not None and threshold < 1:
-        t.report("threshold", f"must be 1 or more, not {threshold} (how many events it takes to page)")
-        threshold = None
-    cancel_on = _names(t, "cancel_on", EVENT_KINDS, "event kind")
-    reassure = t.text("reassure")
-    if reassure is not None and reassure not in messages:
-        t.report(
-            "reassure",
-            f'unknown message "{reassure}" {known_list(messages, f"add a [message.{reassure}] table")}',
-        )
-        ok = False
-    auto_resolve = t.flag("auto_resolve") if "auto_resolve" in t else False
-    continue_ = t.flag("continue") if "continue" in t else False
-    values = (match, hold, group_by, threshold, cancel_on, auto_resolve, continue_, action)
-    if not ok or any(v is None for v in values):
-        return None
-    assert match is not None and hold is not None and group_by is not None and threshold is not None
-    assert cancel_on is not None and auto_resolve is not None and continue_ is not None
-    return Rule(
-        name=name,
-        match=match,
-        action=action,  # type: ignore[arg-type]  # checked against ACTIONS above
-        policy=policy,
-        hold=hold,
-        group_by=group_by,
-        threshold=threshold,
-        cancel_on=cancel_on,
-        reassure=reassure,
-        auto_resolve=auto_resolve,
-        continue_=continue_,
-    )
-
-
-def _names(t: Table, key: str, known: tuple[str, ...], what: str) -> tuple[str, ...] | None:
-    """A list of names each of which must be in `known`; None after a problem."""
-    entries = t.texts(key)
-    if entries is None:
-        return None if key in t else ()
-    ok = True
-    for where, value in entries:
-        if value not in known:
-            t.problems.add(where, f'unknown {what} "{value}" {suggest(value, known)}')
-            ok = False
-    return tuple(v for _, v in entries) if ok else None
-
-
-def _match(rule: Table) -> Match | None:
-    t = rule.table("match", _MATCH_KEYS)
-    if t is None:
-        return None if "match" in rule else Match()  # no match table: every event
-    ok = True
-
-    def names(key: str, known: tuple[str, ...] | None, what: str) -> frozenset[str] | None:
-        nonlocal ok
-        if known is None:
-            entries = t.texts(key)
-            ok = ok and not (entries is None and key in t)
-            return None if entries is None else frozenset(v for _, v in entries)
-        got = _names(t, key, known, what)
-        ok = ok and not (got is None and key in t)
-        return None if got is None or key not in t else frozenset(got)
-
-    source = names("source", SOURCES, "source")
-    kind = names("kind", EVENT_KINDS, "event kind")
-    hours = t.text("hours") if "hours" in t else "any"
-    if hours is not None and hours not in HOURS:
-        t.report("hours", f'unknown hours "{hours}" {known_list(HOURS)}')
-        hours = None
-    ok = ok and hours is not None
-    days: frozenset[int] | None = None
-    day_entries = t.texts("days")
-    if day_entries is not None:
-        parsed: set[int] = set()
-        for where, day in day_entries:
-            try:
-                parsed.add(parse_day(day))
-            except ValueError as exc:
-                t.problems.add(where, str(exc))
-                ok = False
-        days = frozenset(parsed)
-    elif "days" in t:
-        ok = False
-    severity = names("severity", None, "")
-    priority = names("priority", None, "")
-    amount = t.number("amount_at_least")
-    ok = ok and not (amount is None and "amount_at_least" in t)
-    tags = names("tags", None, "")
-    text: re.Pattern[str] | None = None
-    pattern = t.text("text")
-    if pattern is not None:
-        try:
-            text = re.compile(pattern)
-        except re.error as exc:
-            t.report("text", f'"{pattern}" is not a regular expression: {exc} (check brackets and escapes)')
-            ok = False
-    elif "text" in t:
-        ok = False
-    if not ok:
-        return None
-    return Match(
-        source=source,
-        kind=kind,
-        hours=hours,  # type: ignore[arg-type]  # checked against HOURS above
-        days=days,
-        severity=severity,
-        priority=priority,
-        amount_at_least=amount,
-        tags=tags,
-        text=text,
-    )

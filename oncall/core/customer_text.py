@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from oncall.core.models import RulesConfig
+from oncall.core.models import Event, RulesConfig
 
 PLACEHOLDERS: tuple[str, ...] = (
     "customer_name",
@@ -60,6 +60,20 @@ class CustomerContact:
         if self.source and self.ticket_id:
             return f"ticket:{self.source}:{self.ticket_id}"
         return None
+
+
+def contact_of(event: Event) -> CustomerContact:
+    """The customer of one event, as reassurance reaches them."""
+    c = event.customer
+    return CustomerContact(
+        name=c.name,
+        email=c.email,
+        phone=c.phone,
+        language=c.language,
+        source=event.source,
+        ticket_id=event.ticket.id,
+        order_number=event.order.number,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,218 +14,68 @@ Every transition appends a timeline entry (time, cause, actor). Nothing here sen
 sleeps: the shell (`oncall.service`) stores the returned incident, schedules `wake_at`, and
 carries out the actions (`Page`, `Post`, `Reassure`, `Update`).
 
-`World` is what the machine needs to know about the outside at a given instant — the
-configuration, whether business hours are open, who a rota has on call — passed in as plain
-functions so that tests can ask "what happens at 23:10 on a Saturday" without a clock.
+The incident record is `oncall.core.state`, the inputs and actions `oncall.core.effects`, the
+outside world as the machine sees it `oncall.core.world`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Literal
 
-from oncall.core import calendar
-from oncall.core.models import CHANNELS, Config, Event, Person, Rule, Target
-from oncall.core.rota import on_call
+from oncall.core.effects import (
+    Acted,
+    Action,
+    Cancelling,
+    Input,
+    Joined,
+    Outcome,
+    Page,
+    Post,
+    Reassure,
+    Released,
+    Tick,
+    TicketChanged,
+    Update,
+    WakeAt,
+)
+from oncall.core.failover import channels_for
+from oncall.core.models import CHANNELS, Event, Rule, Target
+from oncall.core.state import OPEN_STATES, STATES, SYSTEM, Entry, Incident, Paged, State, event_time
+from oncall.core.world import World, make_world, resolve_targets
 
-State = Literal["held", "triggered", "acknowledged", "resolved", "cancelled", "deferred"]
-OPEN_STATES: frozenset[str] = frozenset({"held", "triggered", "acknowledged", "deferred"})
-SYSTEM = "oncall"
-
-# ---------------------------------------------------------------------------------------------
-# The world, seen from the core
-
-
-@dataclass(frozen=True, slots=True)
-class World:
-    config: Config
-    is_open: Callable[[datetime], bool]
-    on_call: Callable[[str, datetime], str | None]  # rota name, t -> person id (None: nobody)
-    next_open: Callable[[datetime], datetime | None] = lambda _t: None
-
-
-def make_world(config: Config) -> World:
-    """The world of a configuration: its business hours and its rotas."""
-    hours, tz = config.rules.business_hours, config.rules.shop.timezone
-
-    def on_call_person(rota: str, t: datetime) -> str | None:
-        shift = on_call(config.rotas[rota], t) if rota in config.rotas else None
-        return shift.person if shift is not None else None
-
-    return World(
-        config=config,
-        is_open=lambda t: calendar.is_open(hours, tz, t),
-        on_call=on_call_person,
-        next_open=lambda t: calendar.next_open(hours, tz, t),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The incident
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    at: datetime
-    what: str
-    actor: str = SYSTEM
-
-
-@dataclass(frozen=True, slots=True)
-class Paged:
-    person: str
-    channel: str
-    at: datetime
-    step: int  # 1-based, as the owner counts
-    round: int  # 1-based
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    id: int
-    rule: str
-    group_key: str
-    state: State
-    created_at: datetime
-    updated_at: datetime
-    # What the rule said when the incident opened: later edits of the file apply to new ones.
-    policy: str | None = None
-    threshold: int = 1
-    cancel_on: tuple[str, ...] = ()
-    auto_resolve: bool = False
-    reassure: str | None = None
-    events: tuple[Event, ...] = ()
-    cancelled: frozenset[int] = frozenset()  # indexes into `events` cancelled by `cancel_on`
-    wake_at: datetime | None = None  # when `Tick` is next due; None = nothing scheduled
-    round: int = 0  # 0-based position in the policy, while escalating
-    step_index: int = -1
-    cycle: int = 0  # times the policy started again after a snooze: keeps page keys unique
-    paged: tuple[Paged, ...] = ()
-    timeline: tuple[Entry, ...] = ()
-    acknowledged_by: str | None = None
-    resolved_by: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    @property
-    def live_events(self) -> tuple[Event, ...]:
-        return tuple(e for i, e in enumerate(self.events) if i not in self.cancelled)
-
-    @property
-    def kind(self) -> str:
-        return self.events[0].kind if self.events else ""
-
-    @property
-    def first_at(self) -> datetime:
-        return min((event_time(e) for e in self.events), default=self.created_at)
-
-
-def event_time(event: Event) -> datetime:
-    return event.occurred_at or event.received_at
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """An event routed to this incident by its rule."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """`wake_at` has come: the hold ends, a step's `ack_within` ran out, or a snooze ended."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cancelling:
-    """An event of a kind in the rule's `cancel_on` (e.g. `payment_succeeded`)."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class TicketChanged:
-    """A `ticket_updated` event for a ticket among this incident's events."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class Acted:
-    """A person (or the owner from the terminal/API) acknowledged, resolved or snoozed."""
-
-    actor: str  # display name, e.g. "Ana García"
-    verb: Literal["ack", "resolve", "snooze"]
-    via: str  # "telegram", "sms", "web", "api", "cli", …
-    snooze_for: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Released:
-    """Business hours opened: the deferred incident goes into the digest posted at `where`."""
-
-    where: str
-
-
-Input = Joined | Tick | Cancelling | TicketChanged | Acted | Released
-
-# ---------------------------------------------------------------------------------------------
-# Actions (effects, as data)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    person: str  # id in rotas/people.toml
-    channel: str
-    step: int  # 1-based
-    round: int  # 1-based
-    key: str  # idempotency key "INCIDENT[.CYCLE]:ROUND:STEP:PERSON:CHANNEL" (CYCLE: after a snooze)
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    target: str | None  # shop.team_channel, e.g. "slack:#soporte"; None: the log
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reassure:
-    message: str  # name of a [message.*] table
-    # The events whose customers to reassure; None: every live event of the incident. An event
-    # joining after paging started names only itself, so a flood stays linear.
-    events: tuple[Event, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """Edit every page already delivered for this incident (SMS: one short confirmation)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class WakeAt:
-    when: datetime | None
-
-
-Action = Page | Post | Reassure | Update | WakeAt
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    incident: Incident
-    actions: tuple[Action, ...] = ()
-    ok: bool = True  # False: the input changed nothing (e.g. ack of a resolved incident)
-    text: str = ""  # one line for whoever caused it
-
+__all__ = [
+    "OPEN_STATES",
+    "STATES",
+    "SYSTEM",
+    "Acted",
+    "Action",
+    "Cancelling",
+    "Entry",
+    "Incident",
+    "Input",
+    "Joined",
+    "Outcome",
+    "Page",
+    "Paged",
+    "Post",
+    "Reassure",
+    "Released",
+    "State",
+    "Tick",
+    "TicketChanged",
+    "Update",
+    "WakeAt",
+    "World",
+    "channels_for",
+    "event_time",
+    "make_world",
+    "open_incident",
+    "run_forward",
+    "same_subject",
+    "step",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Opening
@@ -363,7 +213,7 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
     else:
         s = steps[idx]
         targets, via, ack_within = s.notify, s.via, s.ack_within
-    people, notes = _resolve(targets, now, world)
+    people, notes = resolve_targets(targets, now, world)
     entries += [Entry(now, n, SYSTEM) for n in notes]
     pages: list[Page] = []
     paged: list[Paged] = []
@@ -400,55 +250,6 @@ def _fire(inc: Incident, now: datetime, world: World, *, restart: str | None = N
     return Outcome(inc, (*pages, WakeAt(wake)), text="paged")
 
 
-def _resolve(targets: Sequence[Target], now: datetime, world: World) -> tuple[list[str], list[str]]:
-    """Person ids for the targets at `now`, in order, each once; and what the timeline should
-    say about targets that resolved to nobody (an empty rota pages `shop.fallback`)."""
-    people: list[str] = []
-    notes: list[str] = []
-    fallback = world.config.rules.shop.fallback
-
-    def one(t: Target) -> str | None:
-        if t.kind == "rota":
-            if t.name not in world.config.rotas:
-                return None
-            return world.on_call(t.name, now)
-        return t.name if t.name in world.config.people else None
-
-    for target in targets:
-        pid = one(target)
-        if pid is None:
-            known_rota = target.kind == "rota" and target.name in world.config.rotas
-            why = "has nobody on call" if known_rota else "is unknown"
-            pid = one(fallback) if fallback != target else None
-            if pid is None:
-                notes.append(f"{target} {why} and the fallback {fallback} has nobody either")
-                continue
-            notes.append(f"{target} {why}: paging the fallback {fallback} ({world.config.people[pid].name})")
-        if pid not in world.config.people:
-            notes.append(f"{target} names “{pid}”, who is not in people.toml")
-            continue
-        if pid not in people:
-            people.append(pid)
-    return people, notes
-
-
-def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | None]:
-    """The channels a step reaches `person` by, and a timeline note when it is not all of
-    `via`: missing details for one channel leave the step's others; missing details for all
-    of them fall back to any channel the person has, and finally to the log."""
-    chans = [c for c in via if person.has(c)]
-    missing = [c for c in via if not person.has(c)]
-    if not missing:
-        return chans, None
-    if chans:
-        return chans, f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(chans)}"
-    other = [c for c in CHANNELS if person.has(c)]
-    if other:
-        note = f"{person.name} has no {', '.join(missing)} details: paged by {', '.join(other)} instead"
-        return other, note
-    return ["console"], f"{person.name} has no contact details: the page is written to the log"
-
-
 def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:
     if not inc.is_open or event.kind not in inc.cancel_on:
         return Outcome(inc, ok=False, text="no effect")
@@ -473,19 +274,29 @@ def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Out
 
 
 def same_subject(failure: Event, cancel: Event) -> bool:
-    """Whether `cancel` is about the same thing as `failure`: the same order id, else the same
-    customer e-mail or phone."""
-    if failure.order.id and cancel.order.id:
-        return failure.order.id == cancel.order.id
-    fe, ce = (failure.customer.email or "").strip().lower(), (cancel.customer.email or "").strip().lower()
-    if fe and fe == ce:
-        return True
-    fp, cp = _digits(failure.customer.phone), _digits(cancel.customer.phone)
-    return bool(fp) and fp == cp
+    """Whether `cancel` is about the same thing as `failure` (SPEC §2.1): the same order, or
+    the same customer by e-mail or phone, so a customer who gave up on the failed order and
+    paid for a new one cancels it too."""
+    shared = subject_keys(failure) & subject_keys(cancel)
+    return any(not key.startswith("ticket:") for key in shared)
 
 
-def _digits(phone: str | None) -> str:
-    return "".join(c for c in phone or "" if c.isdigit())
+def subject_keys(event: Event) -> frozenset[str]:
+    """What a later event may refer to this one by: its order id, its customer's e-mail (case
+    and spaces aside) and phone (formatting aside: "+34 600-111 222" is "0034600111222"), its
+    ticket. The store indexes open incidents by these."""
+    keys = set()
+    if event.order.id:
+        keys.add(f"order:{event.order.id}")
+    email = (event.customer.email or "").strip().lower()
+    if email:
+        keys.add(f"email:{email}")
+    phone = "".join(c for c in event.customer.phone or "" if c.isdigit()).removeprefix("00")
+    if phone:
+        keys.add(f"phone:{phone}")
+    if event.ticket.id:
+        keys.add(f"ticket:{event.ticket.id}")
+    return frozenset(keys)
 
 
 def _ticket(inc: Incident, event: Event, now: datetime, world: World) -> Outcome:

@@ -8,12 +8,12 @@ link, however long the rest is. Pure: `now` and the link are arguments.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from oncall.core.gsm7 import EXTENDED, MULTIPART_SEGMENT, SEGMENT, septets, to_gsm7
 from oncall.core.incident import Incident
 from oncall.core.models import Event, Shop
 from oncall.core.money import format_amount
@@ -31,26 +31,6 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
 }
 
 SMS_SEGMENTS = 2
-_SINGLE = 160  # septets in a one-segment SMS
-_CONCAT = 153  # septets per segment of a concatenated SMS (7 go to the header)
-
-# GSM 03.38 basic character set, and the extension table whose characters cost two septets.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXT = frozenset("^{}\\[~]|€\f")
-_ASCII_FOR = {
-    "\u2014": "-",  # em dash
-    "\u2013": "-",  # en dash
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u2026": "...",
-    "\u00b7": "-",
-    "\u00a0": " ",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +38,7 @@ class PageText:
     title: str
     body: str
     sms: str
+    sms_tail: str = ""  # how `sms` ends: the reply codes and the link, which are never cut
 
 
 def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> PageText:
@@ -79,8 +60,13 @@ def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> Pa
     if customers:
         head += " Customers: " + _short_list(customers, 3) + "."
     head += f" Waiting {waited}."
-    tail = f"Reply {incident.id}a to ack, {incident.id}r to resolve {ack_url}"
-    return PageText(title=title, body="\n".join(lines), sms=sms_fit(head, tail))
+    tail = f"{sms_codes(incident.id)} {ack_url}"
+    return PageText(title=title, body="\n".join(lines), sms=sms_fit(head, tail), sms_tail=to_gsm7(tail))
+
+
+def sms_codes(incident_id: int) -> str:
+    """How an SMS page says to act on it by reply."""
+    return f"Reply {incident_id}a to ack, {incident_id}r to resolve"
 
 
 def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime) -> str:
@@ -178,41 +164,16 @@ def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str
 # SMS
 
 
-def to_gsm7(text: str) -> str:
-    """`text` in the GSM-7 alphabet, so that an SMS is not sent as UCS-2 (70 characters a
-    segment instead of 160): accents outside it are dropped (í → i), anything else becomes ?."""
-    out: list[str] = []
-    for ch in text:
-        if ch in _GSM_BASIC or ch in _GSM_EXT:
-            out.append(ch)
-        elif ch in _ASCII_FOR:
-            out.append(_ASCII_FOR[ch])
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-            out.append(base if base and all(c in _GSM_BASIC for c in base) else "?")
-    return "".join(out)
-
-
-def septets(text: str) -> int:
-    return sum(2 if ch in _GSM_EXT else 1 for ch in text)
-
-
-def segments(text: str) -> int:
-    """How many SMS segments a GSM-7 text takes."""
-    n = septets(text)
-    return 1 if n <= _SINGLE else -(-n // _CONCAT)
-
-
 def sms_fit(head: str, tail: str, max_segments: int = SMS_SEGMENTS) -> str:
     """`head` shortened as needed so that `head + " " + tail` fits in `max_segments`; the tail
     (reply codes and the ack link) is never cut."""
     head, tail = to_gsm7(head), to_gsm7(tail)
-    budget = (_SINGLE if max_segments == 1 else _CONCAT * max_segments) - septets(tail) - 1
+    budget = (SEGMENT if max_segments == 1 else MULTIPART_SEGMENT * max_segments) - septets(tail) - 1
     if septets(head) > budget:
         cut: list[str] = []
         used = 0
         for ch in head:
-            cost = 2 if ch in _GSM_EXT else 1
+            cost = 2 if ch in EXTENDED else 1
             if used + cost > budget - 2:
                 break
             cut.append(ch)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
 
 from oncall.core.models import Customer, Event, Order, Ticket
-from oncall.store.database import Connection, Row
+from oncall.store.connection import Connection, Row, as_datetime
 
 COLUMNS = (
     "source, dedup_key, kind, external_type, received_at, occurred_at, summary, severity,"
@@ -61,8 +59,8 @@ def event_from_row(row: Row) -> Event:
         dedup_key=dedup_key,
         kind=kind,
         external_type=external_type,
-        received_at=_dt(received_at),
-        occurred_at=_dt(occurred_at) if occurred_at is not None else None,
+        received_at=as_datetime(received_at),
+        occurred_at=as_datetime(occurred_at) if occurred_at is not None else None,
         summary=summary,
         severity=severity,
         customer=Customer(c_name, c_email, c_phone, c_language),
@@ -70,10 +68,6 @@ def event_from_row(row: Row) -> Event:
         ticket=Ticket(t_id, t_priority, t_status, t_subject),
         tags=tuple(json.loads(tags or "[]")),
     )
-
-
-def _dt(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def get_event(conn: Connection, event_id: int) -> Event | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from oncall.store.database import MIGRATIONS_DIR, Connection, MigrationError
+from oncall.clock import Clock, system_clock
+from oncall.store.connection import Connection, MigrationError
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(sqlite|postgresql))?\.sql$")
 _LOCK_ID = 0x0_0CA11  # any constant shared by every oncall instance
 
@@ -61,8 +62,9 @@ def pending(conn: Connection) -> list[str]:
     return [m.name for m in available(conn.dialect) if m.version not in done]
 
 
-def apply_migrations(conn: Connection) -> list[str]:
-    """Runs on the writer thread with the raw connection in autocommit mode."""
+def apply_migrations(conn: Connection, clock: Clock = system_clock) -> list[str]:
+    """Runs on the writer thread with the raw connection in autocommit mode; `clock` stamps
+    each migration's `applied_at`."""
     raw = conn.raw
     if conn.dialect == "postgresql":
         raw.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
@@ -74,7 +76,7 @@ def apply_migrations(conn: Connection) -> list[str]:
             if migration.version in done:
                 continue
             script = migration.path.read_text(encoding="utf-8")
-            now = datetime.now(UTC).isoformat()
+            now = clock().isoformat()
             try:
                 if conn.dialect == "sqlite":
                     # executescript runs the whole file; BEGIN/COMMIT make it all-or-nothing.

@@ -1,5 +1,4 @@
-"""The owner's JSON API (SPEC §4), behind `Authorization: Bearer ONCALL_ADMIN_TOKEN`, and the
-wiring that starts the escalation service and its scheduler with the web app.
+"""The owner's JSON API (SPEC §4), behind `Authorization: Bearer ONCALL_ADMIN_TOKEN`.
 
     GET  /api/incidents[?state=&limit=&cursor=]   {"items": [...], "next_cursor": …}
     GET  /api/incidents/{id}                      one incident, with its timeline
@@ -13,22 +12,19 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from oncall.channels.base import Channel
+from oncall.core.incident import STATES
 from oncall.core.models import Person
-from oncall.metrics import METRICS
 from oncall.service import Service
-from oncall.settings import Settings
+from oncall.web.inbound import clock
 
 log = logging.getLogger("oncall.api")
 
 API_ACTOR = Person(id="api", name="the owner (API)")
-STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
 
 
 class ApiError(Exception):
@@ -102,7 +98,7 @@ async def _act(request: Request, incident_id: int, verb: str) -> JSONResponse:
     if await service.incident(incident_id) is None:
         raise ApiError(404, f"no incident {incident_id}")
     result = await service.act(
-        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", datetime.now(UTC)
+        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", clock(request)
     )
     view = await service.incident(incident_id)
     body = {"ok": result.ok, "text": result.text, "incident": view.to_json() if view else None}
@@ -122,112 +118,10 @@ async def resolve(request: Request, incident_id: int) -> JSONResponse:
 @router.get("/oncall")
 async def oncall(request: Request) -> dict[str, Any]:
     service = _service(request)
-    rotas = service.who(datetime.now(UTC))
+    rotas = service.who(clock(request))
     return {"rotas": [r.to_json() for r in rotas]}
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+async def api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-
-# ---------------------------------------------------------------------------------------------
-# Wiring
-
-
-def install(app: FastAPI) -> None:
-    """Mounts the API and starts the escalation service and scheduler with the app."""
-    app.include_router(router)
-    app.add_exception_handler(ApiError, _api_error)
-    app.state.startup_hooks.append(_start)
-    app.state.shutdown_hooks.append(_stop)
-
-
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """The paging channels; one without credentials is reported as not configured and its
-    pages go to the console (log)."""
-    from oncall.channels import build_channels as build
-
-    channels = build(settings)
-    off = [name for name, c in channels.items() if not c.configured()]
-    if off:
-        log.info("channels without credentials (pages go to the console log): %s", ", ".join(off))
-    return channels
-
-
-async def _start(app: FastAPI) -> None:
-    from oncall.scheduler import Heartbeat, Scheduler
-
-    state = app.state
-    settings = state.settings
-    reassurer = None
-    try:
-        from oncall.reassure import Reassurer
-
-        reassurer = Reassurer(state.db, settings)
-    except ImportError:
-        log.warning("customer reassurance unavailable")
-    service = Service(state.db, lambda: state.config, build_channels(settings), settings, reassurer)
-    state.service = service
-    previous = state.on_event_stored
-
-    def stored(event_id: int) -> None:
-        service.on_event_stored(event_id)
-        if previous is not None:
-            previous(event_id)
-
-    state.on_event_stored = stored
-    watcher = _watcher(app, service)
-    scheduler = Scheduler(service, on_idle=watcher, idle_every=2.0)
-    state.scheduler = scheduler
-    scheduler.start()
-    if settings.heartbeat_url:
-        state.heartbeat = Heartbeat(settings.heartbeat_url, scheduler)
-        state.heartbeat.start()
-
-
-async def _stop(app: FastAPI) -> None:
-    heartbeat = getattr(app.state, "heartbeat", None)
-    if heartbeat is not None:
-        await heartbeat.stop()
-    scheduler = getattr(app.state, "scheduler", None)
-    if scheduler is not None:
-        await scheduler.stop()
-
-
-def _watcher(app: FastAPI, service: Service) -> Any:
-    """Re-reads the owner's files when they change (SPEC §2.2: in force within 5 s). A bad edit
-    keeps the last good configuration; the owner is told in the log, in /readyz and by a
-    message to `shop.fallback`."""
-    try:
-        from oncall.config.watch import ConfigWatcher
-    except ImportError:
-        return None
-    settings = app.state.settings
-    watcher = ConfigWatcher(settings.rules_file, settings.rotas_dir)
-    first = [True]
-
-    def poll() -> bool:
-        """True when a new configuration came into force."""
-        change = watcher.poll()
-        if change is None:
-            return False
-        starting, first[0] = first[0], False
-        if change.ok and change.config is not None:
-            if not starting:
-                log.info("configuration reloaded")
-            app.state.config, app.state.config_error = change.config, None
-            return True
-        app.state.config_error = "; ".join(change.problems)
-        if starting:
-            return False  # the app has already logged why the files did not load
-        log.error("configuration change not applied (keeping the last good one): %s", app.state.config_error)
-        METRICS.config_reload_failed()
-        if app.state.config is not None:
-            shop = app.state.config.rules.shop.name
-            head = f"{shop}: your edit was not applied; the previous configuration stays in force."
-            service.notify_fallback("\n".join([head, *change.problems]))
-        return False
-
-    poll()
-    return poll

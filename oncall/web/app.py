@@ -2,7 +2,10 @@
 
 State other parts use: `app.state.settings`, `.db` (the `Database`), `.config` (latest good
 `Config` or None, with `.config_error` saying why), `.service` (the escalation service, when
-set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router).
+set), `.on_event_stored` (called with each newly stored event's id, e.g. to wake the router),
+`.clock` (the app's `oncall.clock.Clock`, from `create_app(clock=…)`): every part reads it
+through `oncall.web.inbound.now_of(app)` at each call, so one clock — even one a test sets after
+`create_app` — drives the intake, the service, the scheduler, the pages and the views.
 Start/stop work joins the lifespan through `app.state.startup_hooks` / `.shutdown_hooks`:
 lists of `async def hook(app)`; shutdown hooks run in reverse order. A start-up hook that
 raises (e.g. database down) is logged and listed in `/readyz`; webhook intake still serves.
@@ -23,12 +26,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from oncall import __version__
+from oncall import __version__, acklinks, logredact
+from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, open_database
-from oncall.web import ack as paging_ack
-from oncall.web import api, health, metrics, status
+from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, wiring
+from oncall.web.inbound import now_of
 from oncall.web.webhooks import WebhookIntake, add_openapi
 
 log = logging.getLogger("oncall")
@@ -102,6 +106,8 @@ def describe_setup(settings: Settings) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Handlers the server set up before starting us (uvicorn with a log config) mask too.
+    logredact.protect(app.state.settings)
     db = app.state.db
     if app.state.migrate_on_start:
         try:
@@ -139,9 +145,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.aclose()
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, clock: Clock | None = None, **overrides: Any
+) -> FastAPI:
     """The app. `overrides` replace settings fields (`create_app(database_url=…)`); `migrate`
-    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off)."""
+    applies pending migrations when the app starts (`oncall serve --no-migrate` turns it off);
+    `clock` (tests) replaces the real clock for the whole app."""
     if settings is None:
         settings = Settings(**overrides)
     elif overrides:
@@ -158,17 +167,24 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, **over
     state.startup_errors = []
     state.shutdown_hooks = []
     state.migrate_on_start = migrate
+    state.clock = clock or system_clock
 
-    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored)
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: now_of(app))
     app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
     for path, endpoint in app.webhook_endpoints.items():
         app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))
-    app.include_router(health.router)
-    api.install(app)  # escalation: the owner's API, the service and its scheduler
-    # Other parts add their routers here, one line each.
-    paging_ack.install(app)  # paging: /ack, /telegram, /slack, /twilio and the ack-link key
-    status.install(app)  # GET /: the owner's status page
-    metrics.install(app)  # GET /metrics: Prometheus
+    app.include_router(health.router)  # /healthz, /readyz
+    app.include_router(api.router)  # /api: the owner's JSON API
+    app.add_exception_handler(api.ApiError, api.api_error)
+    app.include_router(ack.router)  # /ack/{token}: the ack link
+    app.include_router(telegram.router)  # /telegram/webhook
+    app.include_router(slack.router)  # /slack/actions, /slack/commands
+    app.include_router(twilio.router)  # /twilio/sms, /twilio/status
+    app.include_router(status.router)  # GET /: the owner's status page
+    app.include_router(metrics.router)  # GET /metrics: Prometheus
+    # The ack-link key loads before the service starts: the first pages carry the shared key.
+    state.startup_hooks += [acklinks.load_signer, wiring.start]
+    state.shutdown_hooks += [wiring.stop, acklinks.stop_loading]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import platform
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -20,53 +19,23 @@ from oncall import __version__
 from oncall.core.models import SOURCES
 from oncall.metrics import METRICS, family, sample
 from oncall.store import StoreError
-from oncall.store.database import Connection
+from oncall.store.gauges import read_gauges
+from oncall.web.inbound import now_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-STATES = ("held", "triggered", "acknowledged", "resolved", "cancelled", "deferred")
-PAGE_STATES = ("pending", "queued", "sending")
 STORE_TIMEOUT_SECONDS = 2.0
 
 router = APIRouter(tags=["health"])
 
 
-def _as_dt(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _read_store(conn: Connection, now: datetime) -> dict[str, Any]:
-    states = {s: 0 for s in STATES}
-    for row in conn.fetchall("SELECT state, COUNT(*) FROM incidents WHERE data <> '{}' GROUP BY state"):
-        states[str(row[0])] = int(row[1])
-    timers = conn.fetchone("SELECT COUNT(*) FROM incidents WHERE wake_at IS NOT NULL")
-    named = conn.fetchone("SELECT COUNT(*) FROM timers")
-    overdue = conn.fetchone(
-        "SELECT COUNT(*) FROM incidents WHERE wake_at IS NOT NULL AND wake_at <= ?", (now,)
-    )
-    oldest = conn.fetchone("SELECT wake_at FROM incidents WHERE wake_at IS NOT NULL ORDER BY wake_at LIMIT 1")
-    pages = {s: 0 for s in PAGE_STATES}
-    for row in conn.fetchall(
-        "SELECT state, COUNT(*) FROM pages WHERE state IN ('pending', 'queued', 'sending') GROUP BY state"
-    ):
-        pages[str(row[0])] = int(row[1])
-    oldest_at = _as_dt(oldest[0]) if oldest is not None and oldest[0] is not None else None
-    return {
-        "states": states,
-        "timers": (int(timers[0]) if timers else 0) + (int(named[0]) if named else 0),
-        "overdue": int(overdue[0]) if overdue else 0,
-        "overdue_seconds": max(0.0, (now - oldest_at).total_seconds()) if oldest_at else 0.0,
-        "pages": pages,
-    }
-
-
 async def exposition(app: FastAPI) -> str:
     state = app.state
     out = METRICS.render(SOURCES)
-    now = datetime.now(UTC)
+    now = now_of(app)
     store: dict[str, Any] | None
     try:
         store = await asyncio.wait_for(
-            state.db.transaction(lambda conn: _read_store(conn, now)), STORE_TIMEOUT_SECONDS
+            state.db.transaction(lambda conn: read_gauges(conn, now)), STORE_TIMEOUT_SECONDS
         )
     except (TimeoutError, StoreError):
         store = None
@@ -102,7 +71,3 @@ async def exposition(app: FastAPI) -> str:
 async def metrics(request: Request) -> PlainTextResponse:
     text = await exposition(request.app)
     return PlainTextResponse(text, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

@@ -23,7 +23,16 @@ from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.background import BackgroundTask
 
-from oncall.web.ack import REFUSAL, SNOOZE, ServiceLike, channel_of, clock, config_of, find_person, service_of
+from oncall.web.inbound import (
+    REFUSAL,
+    SNOOZE,
+    ServiceLike,
+    channel_of,
+    clock,
+    config_of,
+    find_person,
+    service_of,
+)
 from oncall.web.telegram import answer
 
 log = logging.getLogger("oncall.slack")

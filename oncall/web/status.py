@@ -18,12 +18,13 @@ import html
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from oncall.core.models import Config
 from oncall.service import IncidentView, OnCallView, who
 from oncall.web.api import ApiError, _authorised
+from oncall.web.inbound import clock
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
 REFRESH_SECONDS = 60
@@ -199,7 +200,7 @@ async def status_page(request: Request) -> HTMLResponse:
     state = request.app.state
     config: Config | None = getattr(state, "config", None)
     tz: tzinfo = config.rules.shop.timezone if config is not None else UTC
-    now = datetime.now(UTC)
+    now = clock(request)
     title = f"{config.rules.shop.name}: on call" if config is not None else "oncall"
     body = [
         f"<h1>{_e(title)}</h1>",
@@ -221,7 +222,3 @@ async def status_page(request: Request) -> HTMLResponse:
         if len(incidents) > LIMIT:
             body.append(f"<p class=meta>Only the newest {LIMIT}: see /api/incidents?state=open.</p>")
     return _document(title, "".join(body), refresh=True)
-
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

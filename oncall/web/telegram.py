@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from oncall.channels.telegram import parse_callback
 from oncall.core.models import Config, Person
-from oncall.web.ack import (
+from oncall.web.inbound import (
     REFUSAL,
     SNOOZE,
     ServiceLike,

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from oncall.channels.base import sms_ref
 from oncall.channels.sms import fit, parse_reply
-from oncall.store.database import Connection
-from oncall.web.ack import (
+from oncall.web.inbound import (
     REFUSAL,
     SNOOZE,
     channel_of,
@@ -125,7 +124,7 @@ async def status(request: Request) -> Response:
         return Response(status_code=204)
     reason = f"was {state}" + (f" (Twilio error {form['ErrorCode']})" if form.get("ErrorCode") else "")
     log.warning("SMS %s to %s %s", sid, to, reason)
-    await failed(request, f"{sid}|{to}", reason, clock(request))
+    await failed(request, sms_ref(sid, to), reason, clock(request))
     return Response(status_code=204)
 
 
@@ -135,33 +134,7 @@ async def failed(request: Request, ref: str, reason: str, now: datetime) -> None
     service = service_of(request)
     if service is None:
         return
-    db = request.app.state.db
-    config = config_of(request)
-    failover = getattr(service, "_failover", None)
-
-    def tx(conn: Connection) -> list[Any]:
-        from oncall.store import incidents as store
-
-        rows = conn.fetchall("SELECT key, incident_id FROM pages WHERE ref = ? AND state = 'sent'", (ref,))
-        pages: list[Any] = []
-        for key, incident_id in rows:
-            conn.execute("UPDATE pages SET state = 'failed', error = ? WHERE key = ?", (f"sms {reason}", key))
-            page = next((p for p in store.pages_of(conn, int(incident_id)) if p.key == key), None)
-            inc = store.get_incident(conn, int(incident_id))
-            if page is None or inc is None or inc.state != "triggered":
-                continue
-            person = config.people.get(page.person) if config is not None else None
-            if person is not None and failover is not None:
-                failover(conn, page, person, now)
-                pages.append(page)
-        return pages
-
     try:
-        pages = await db.transaction(tx)
-    except Exception:  # the pages table belongs to the service; never fail Twilio's callback
+        await service.page_undelivered(ref, reason, now)
+    except Exception:  # never fail Twilio's callback: it would only retry the same report
         log.exception("recording the failed SMS %s", ref)
-        return
-    if pages:
-        wake = getattr(service, "wake", None)
-        if wake is not None:
-            wake()

@@ -12,11 +12,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oncall.clock import Clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.core.models import Event
 from oncall.metrics import METRICS
@@ -53,8 +54,11 @@ def _content_type_ok(value: str | None) -> bool:
 class WebhookIntake:
     """Everything the six webhook endpoints share; one instance per app."""
 
-    def __init__(self, settings: Settings, db: Database, on_stored: Callable[[], OnStored | None]) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, on_stored: Callable[[], OnStored | None], clock: Clock
+    ) -> None:
         self.db = db
+        self.clock = clock  # the app's: an event's received_at decides open or closed hours
         self.max_body = settings.max_body_bytes
         self.secrets = {name: settings.secrets_for(name) for name in SOURCE_NAMES}
         self._on_stored = on_stored
@@ -87,7 +91,7 @@ class WebhookIntake:
             if source == "woocommerce" and woocommerce.is_ping(headers, body):
                 status, answer, outcome = 200, {"status": "ping"}, "ping"
             else:
-                now = datetime.now(UTC)
+                now = self.clock()
                 try:
                     module.verify(headers, body, self.secrets[source], now)
                 except SignatureError as exc:

@@ -26,6 +26,7 @@ import httpx
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
+from oncall import acklinks as ack
 from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.core.models import Config, Event
@@ -34,7 +35,6 @@ from oncall.service import Service
 from oncall.settings import Settings
 from oncall.store import incidents as store
 from oncall.store.database import Database
-from oncall.web import ack
 from oncall.web.app import create_app
 from tests.fakes import FakeServer
 from tests.fakes.slack import FakeSlack

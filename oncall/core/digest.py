@@ -1,0 +1,39 @@
+"""The morning digest (SPEC §2.1 `defer`): incidents set aside out of hours are listed in one
+post to the team channel when business hours open, and each is released (resolved) into it.
+
+Pure: the shell keeps the one named timer (`DIGEST`), asks `digest_due` when a new deferred
+incident needs it, and carries out what `plan_digest` returns when it falls due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from oncall.core.incident import Incident, Outcome, Post, Released, World, step
+from oncall.core.pagetext import digest_text
+
+DIGEST = "digest"  # the name of its timer in the store
+
+
+def digest_due(world: World, at: datetime) -> datetime | None:
+    """When the digest listing an incident deferred at `at` is due: business hours next open
+    (None: the shop never opens)."""
+    return world.next_open(at)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    post: Post
+    released: tuple[Outcome, ...]  # one per deferred incident
+
+
+def plan_digest(deferred: Sequence[Incident], world: World, now: datetime) -> Digest | None:
+    """The digest of the incidents still deferred at `now`; None when there are none."""
+    if not deferred:
+        return None
+    shop = world.config.rules.shop
+    where = shop.team_channel or "the log"
+    post = Post(shop.team_channel, digest_text(deferred, shop, now))
+    return Digest(post, tuple(step(inc, Released(where), now, world) for inc in deferred))

@@ -1,0 +1,76 @@
+"""Acting on an incident — ack, resolve, snooze — from any channel (Telegram, Slack, SMS, the
+web link), the API or the terminal: one store transaction that steps the incident, then its
+pages still queued are dropped and the delivered ones edited (`service.effects`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from oncall.core.incident import Acted, step
+from oncall.core.models import Person
+from oncall.metrics import METRICS
+from oncall.service.effects import Batch, Effects
+from oncall.service.plumbing import Plumbing
+from oncall.store import incidents as store
+from oncall.store import pages as page_store
+from oncall.store.connection import Connection
+
+Verb = Literal["ack", "resolve", "snooze"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActResult:
+    ok: bool
+    incident_id: int | None
+    state: str | None
+    text: str  # one line for the person who acted
+
+
+class Actions:
+    def __init__(self, plumbing: Plumbing, effects: Effects, settle: Callable[[int, str], None]) -> None:
+        self.plumbing = plumbing
+        self.effects = effects
+        self.settle = settle  # the dispatcher's: nothing more goes out for the incident
+
+    async def act(
+        self,
+        incident_id: int | None,
+        actor: Person,
+        verb: Verb,
+        via: str,
+        now: datetime,
+        snooze_for: timedelta | None = None,
+    ) -> ActResult:
+        """Acknowledge, resolve or snooze. `incident_id` None = the newest incident paged to
+        `actor`."""
+        world = self.plumbing.current_world()
+        if world is None:
+            return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
+        batch = Batch()
+
+        def tx(conn: Connection) -> ActResult:
+            iid = (
+                incident_id
+                if incident_id is not None
+                else page_store.newest_incident_paged_to(conn, actor.id)
+            )
+            if iid is None:
+                return ActResult(False, None, None, "No incident has been paged to you")
+            inc = store.get_incident(conn, iid, lock=True)
+            if inc is None:
+                return ActResult(False, iid, None, f"There is no incident {iid}")
+            out = step(inc, Acted(actor.name, verb, via, snooze_for), now, world)
+            if out.ok:
+                self.effects.apply(conn, out, now, batch)
+            return ActResult(out.ok, iid, out.incident.state, out.text)
+
+        result = await self.plumbing.db.transaction(tx)
+        METRICS.act(verb, via, result.ok)
+        if result.ok and result.incident_id is not None and verb in ("ack", "resolve"):
+            self.settle(result.incident_id, "resolved" if verb == "resolve" else "acknowledged")
+        self.effects.after(batch)
+        self.plumbing.wake()
+        return result

@@ -1,0 +1,76 @@
+"""Edits of delivered pages after an ack (SPEC §5: every message of the incident says who
+acted): Telegram and Slack messages are rewritten, an SMS gets one short confirmation.
+
+A page delivered after the update ran (the provider was slow) is edited on arrival with the
+incident's last update, or — settled by another process — with the words the core would use
+(`core.settled.settled_text`). A bundled message still paging for another incident is left
+alone until that one is settled too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from oncall.channels.delivery import Dispatcher
+from oncall.core.incident import Incident
+from oncall.core.settled import settled_text
+from oncall.service.plumbing import Plumbing
+from oncall.store import pages as page_store
+from oncall.store.connection import Connection
+from oncall.store.pages import PageRow
+
+log = logging.getLogger("oncall.escalation")
+
+EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
+
+
+class Edits:
+    def __init__(self, plumbing: Plumbing, dispatcher: Dispatcher) -> None:
+        self.plumbing = plumbing
+        self.dispatcher = dispatcher
+        self._update_texts: dict[int, str] = {}  # incident -> its last update, for pages delivered late
+        self._edits: dict[str, str] = {}  # delivered message -> the update it was given
+
+    def remember(self, incident_id: int, text: str) -> None:
+        """The incident's update, for its pages that are delivered later."""
+        _remember(self._update_texts, incident_id, text)
+
+    async def delivered_late(self, settled: Incident, page_key: str) -> None:
+        """Page `page_key` was delivered after its incident was settled: it is edited at once."""
+        text = self._update_texts.get(settled.id) or settled_text(settled, self.plumbing.tz())
+        await self.update(settled.id, text, only=page_key)
+
+    async def update(self, incident_id: int, text: str, only: str | None = None) -> None:
+        """Edits (Telegram, Slack) or confirms (SMS) every delivered page of the incident, or
+        only the page `only` (one delivered after the update ran); a message already given
+        `text` is left alone."""
+
+        def tx(conn: Connection) -> tuple[list[PageRow], set[str]]:
+            pages = [p for p in page_store.pages_of(conn, incident_id) if only is None or p.key == only]
+            refs = {p.ref for p in pages if p.ref and p.state == "sent" and p.sent_via in EDITED}
+            return pages, page_store.refs_still_paging(conn, refs, incident_id)
+
+        pages, still_paging = await self.plumbing.db.transaction(tx)
+        seen: set[str] = set()
+        for p in pages:
+            if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
+                continue
+            if p.sent_via in EDITED and p.ref in still_paging:
+                # A bundled message that also pages for incidents still triggered: editing it
+                # would erase their page and their buttons. It is edited when the last is settled.
+                continue
+            seen.add(p.ref)
+            if self._edits.get(p.ref) == text:
+                continue  # the update and a page delivered late both reached this one
+            _remember(self._edits, p.ref, text)
+            result = await self.dispatcher.update(p.sent_via, p.ref, text)
+            if not result.ok:
+                log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
+
+
+def _remember(memory: dict[Any, str], key: Any, text: str, keep: int = 10_000) -> None:
+    memory.pop(key, None)
+    memory[key] = text
+    while len(memory) > keep:
+        del memory[next(iter(memory))]

@@ -1,0 +1,103 @@
+"""Carrying out what the core decided. Each piece of work is one store transaction: the new
+incident and its page records are written inside it (`apply`), and everything that talks to
+the outside — team posts, customer reassurance, edits of delivered pages — is collected in a
+`Batch` and started only after the transaction committed (`after`): a rolled-back decision
+never reaches anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from oncall.core.incident import Outcome, Page, Post, Reassure, Update
+from oncall.core.settled import settled_as
+from oncall.service.edits import Edits
+from oncall.service.notices import Notices, Reassurance
+from oncall.service.plumbing import Plumbing
+from oncall.store import incidents as store
+from oncall.store.connection import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The incident was acknowledged, resolved or snoozed: its delivered pages say so."""
+
+    incident_id: int
+    text: str
+    what: str = "acknowledged"  # what happened to the incident: "resolved", "snoozed", …
+
+
+Effect = Post | Reassurance | Settled
+
+
+@dataclass
+class Batch:
+    """What one transaction decided, to carry out after it committed."""
+
+    effects: list[Effect] = field(default_factory=list)
+    pages: int = 0
+
+    def add(self, other: Batch) -> None:
+        self.effects += other.effects
+        self.pages += other.pages
+
+
+class Effects:
+    def __init__(
+        self, plumbing: Plumbing, notices: Notices, edits: Edits, settle: Callable[[int, str], None]
+    ) -> None:
+        self.plumbing = plumbing
+        self.notices = notices
+        self.edits = edits
+        self.settle = settle  # the dispatcher's: drop what is still queued for a settled incident
+
+    def apply(
+        self, conn: Connection, out: Outcome, now: datetime, batch: Batch, *, index: bool = False
+    ) -> None:
+        """Writes an outcome of the core and queues its effects for after the commit; `index`
+        when the outcome added events."""
+        inc = out.incident
+        store.save_incident(conn, inc, index=index)
+        pages = [a for a in out.actions if isinstance(a, Page)]
+        if pages:
+            store.add_pages(conn, inc.id, pages, now)
+            batch.pages += len(pages)
+        _collect(out, now, batch)
+
+    def apply_many(self, conn: Connection, outs: Sequence[Outcome], now: datetime, batch: Batch) -> None:
+        """`apply` for many outcomes that added no events (timers), in two statements."""
+        store.save_incidents(conn, [o.incident for o in outs])
+        pages = [(o.incident.id, a) for o in outs for a in o.actions if isinstance(a, Page)]
+        store.add_pages_many(conn, pages, now)
+        batch.pages += len(pages)
+        for o in outs:
+            _collect(o, now, batch)
+
+    def after(self, batch: Batch) -> None:
+        """Starts what `batch` holds, once its transaction committed."""
+        for eff in batch.effects:
+            if isinstance(eff, Post):
+                self.plumbing.spawn(self.notices.post(eff.target, eff.text))
+            elif isinstance(eff, Reassurance):
+                self.plumbing.spawn(self.notices.reassure(eff))
+            else:
+                # Acknowledged, resolved or snoozed (by anyone: a person, the API, the helpdesk):
+                # its pages still queued or retrying are dropped, like after `act`.
+                self.settle(eff.incident_id, eff.what)
+                self.edits.remember(eff.incident_id, eff.text)
+                self.plumbing.spawn(self.edits.update(eff.incident_id, eff.text))
+        if batch.pages:
+            self.plumbing.wake()
+
+
+def _collect(out: Outcome, now: datetime, batch: Batch) -> None:
+    inc = out.incident
+    for a in out.actions:
+        if isinstance(a, Post):
+            batch.effects.append(a)
+        elif isinstance(a, Reassure):
+            batch.effects.append(Reassurance(inc, a.message, now, a.events))
+        elif isinstance(a, Update):
+            batch.effects.append(Settled(inc.id, a.text, settled_as(inc)))

@@ -1,0 +1,97 @@
+"""Stored events → incidents: each event the webhooks stored is routed once (`core.dispatch`):
+dropped, posted to the team channel, listed under a maintenance window, or escalated into the
+incident of its group; a later event may close the loop on earlier incidents (a ticket update,
+a `cancel_on` event)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from oncall.core.digest import DIGEST
+from oncall.core.dispatch import (
+    Drop,
+    InMaintenance,
+    PostToTeam,
+    cancelling,
+    escalate,
+    plan,
+    ticket_subject,
+)
+from oncall.core.incident import TicketChanged, World, step, subject_keys
+from oncall.core.models import Event
+from oncall.service.effects import Batch, Effects
+from oncall.service.plumbing import Plumbing
+from oncall.store import incidents as store
+from oncall.store import routes, timers
+from oncall.store.connection import Connection
+
+log = logging.getLogger("oncall.escalation")
+
+
+class Intake:
+    def __init__(self, plumbing: Plumbing, effects: Effects) -> None:
+        self.plumbing = plumbing
+        self.effects = effects
+
+    async def route_events(self, now: datetime, limit: int = 200) -> int:
+        world = self.plumbing.current_world()
+        if world is None:
+            return 0
+        batch = Batch()
+
+        def tx(conn: Connection) -> int:
+            events = routes.claim_unrouted(conn, limit)
+            for ev in events:
+                # One event that cannot be routed (a bug) must not hold up the others: its work
+                # is rolled back to a savepoint, it is marked routed and the error recorded.
+                one = Batch()
+                assert ev.id is not None
+                try:
+                    with conn.savepoint("route_one"):
+                        self._route_one(conn, ev, world, now, one)
+                except Exception as exc:
+                    log.exception("routing event %s failed", ev.id)
+                    routes.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
+                else:
+                    batch.add(one)
+                routes.mark_routed(conn, ev.id, now)
+            return len(events)
+
+        n = await self.plumbing.db.transaction(tx)
+        self.effects.after(batch)
+        if n == limit:
+            self.plumbing.wake()
+        return n
+
+    def _route_one(self, conn: Connection, ev: Event, world: World, now: datetime, batch: Batch) -> None:
+        at = ev.received_at
+        assert ev.id is not None
+        for s in plan(ev, world, at):
+            if isinstance(s, Drop):
+                routes.record_route(conn, ev.id, s.rule.name, "drop", None, None, now)
+            elif isinstance(s, PostToTeam):
+                batch.effects.append(s.post)
+                routes.record_route(conn, ev.id, s.rule.name, "post", None, s.target, now)
+            elif isinstance(s, InMaintenance):
+                routes.record_route(conn, ev.id, s.rule.name, "maintenance", None, s.note, now)
+            else:
+                rule, key = s.rule.name, s.group_key
+                existing = store.find_open(conn, rule, key)
+                iid = None if existing is not None else store.new_incident_id(conn, rule, key, now)
+                if iid is None and existing is None:  # another instance opened it meanwhile
+                    existing = store.find_open(conn, rule, key)
+                done = escalate(s, existing, iid, ev, at, world)
+                if done.digest_at is not None:
+                    timers.set_timer(conn, DIGEST, done.digest_at)
+                self.effects.apply(conn, done.outcome, now, batch, index=True)
+                routes.record_route(conn, ev.id, rule, s.action, done.outcome.incident.id, None, now)
+        # Later events that close the loop on earlier incidents.
+        ticket = ticket_subject(ev)
+        if ticket is not None:
+            for inc in store.open_incidents_about(conn, [ticket]):
+                self.effects.apply(conn, step(inc, TicketChanged(ev), at, world), now, batch)
+        for inc in store.open_incidents_about(conn, subject_keys(ev)):
+            cancel = cancelling(ev, inc)
+            if cancel is not None:
+                self.effects.apply(conn, step(inc, cancel, at, world), now, batch)

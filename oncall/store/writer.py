@@ -1,0 +1,372 @@
+"""One database, SQLite or PostgreSQL, behind a single writer thread with group commit.
+
+Every piece of work is a function `fn(conn)` run inside a transaction by one thread that owns
+the connection. Work queued while a commit is in progress is run together in the next
+transaction, each unit in its own savepoint, and all of it is committed at once: one fsync for
+many webhooks, and SQLite never sees two writers ("database is locked" cannot happen between
+our own callers). A caller is answered only after the transaction holding its work committed.
+
+    await db.transaction(fn)     from the event loop; never blocks it
+    db.transaction_sync(fn)      from the CLI or any other thread
+
+The writer runs units of work and knows nothing of what they do: the tables are the business
+of the modules beside it (`events`, `incidents`, …), which take the `Connection` it hands them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+
+from oncall.store.connection import Connection, Dialect, Row, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+_BATCH_MAX = 512
+
+
+def _pg_row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    names = {col.name: i for i, col in enumerate(cursor.description or ())}
+    return lambda values: Row(values, names)
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | concurrent.futures.Future[Any]
+    savepoint: bool = True  # False for work that cannot fail on its own (saves two statements)
+    raw: bool = False  # runs outside any transaction (migrations)
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+_STOP = object()
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """Whether an error means "the database cannot take writes now" rather than "this work is wrong"."""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(
+            s in text
+            for s in ("locked", "busy", "readonly", "read-only", "disk", "i/o", "unable to open", "full")
+        )
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.DatabaseError))
+
+
+class Writer:
+    """SQLite or PostgreSQL, written by one thread: runs units of work (see the module doc)."""
+
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # the message never repeats the URL, which may hold a password
+            raise StoreError(f"the database URL is not a URL: {exc}") from None
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.url = url
+        if parts.scheme == "sqlite":
+            self.dialect: Dialect = "sqlite"
+            # sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:///:memory:
+            self._path = unquote(url.split("://", 1)[1].split("?", 1)[0][1:])
+            self._timeout = float(query.get("timeout", timeout if timeout is not None else 5.0))
+        elif parts.scheme in ("postgresql", "postgres"):
+            self.dialect = "postgresql"
+            self._path = ""
+            self._timeout = float(timeout if timeout is not None else 5.0)
+        else:
+            raise StoreError(
+                f"unsupported database URL scheme {parts.scheme!r} (use sqlite:/// or postgresql://)"
+            )
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._conn: Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        # Committed transactions and the units of work in them (units/transactions = batching).
+        self.transactions = 0
+        self.units = 0
+        # Why the last transaction could not run (locked, disk full, server down), until one
+        # commits: what /readyz tells when the store does not answer in time.
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:  # never the password of a PostgreSQL URL
+        return f"<Database {self.dialect} {self.describe()}>"
+
+    def describe(self) -> str:
+        """The database's location without credentials, for logs."""
+        if self.dialect == "sqlite":
+            return self._path
+        p = urlsplit(self.url)
+        return f"{p.hostname or 'localhost'}:{p.port or 5432}{p.path}"
+
+    # -- connection ------------------------------------------------------------------------------
+
+    def _connect(self) -> Connection:
+        if self.dialect == "sqlite":
+            if self._path not in ("", ":memory:"):
+                parent = Path(self._path).parent
+                if not parent.is_dir():
+                    raise StoreUnavailable(f"directory {parent} of the SQLite database does not exist")
+            raw = sqlite3.connect(
+                self._path,
+                timeout=self._timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                detect_types=sqlite3.PARSE_DECLTYPES,
+                check_same_thread=False,
+            )
+            raw.row_factory = sqlite3.Row
+            raw.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk (WAL fsynced) before any caller is answered.
+            raw.execute("PRAGMA synchronous=FULL")
+            raw.execute("PRAGMA foreign_keys=ON")
+            return Connection(raw, "sqlite")
+        pg = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
+        pg.row_factory = _pg_row_factory
+        return Connection(pg, "postgresql")
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            try:
+                self._conn = self._connect()
+            except StoreError:
+                raise
+            except (sqlite3.Error, psycopg.Error, OSError) as exc:
+                raise StoreUnavailable(
+                    f"cannot open the {self.dialect} database: {exc}{self._disk()}"
+                ) from exc
+        return self._conn
+
+    def _disk(self) -> str:
+        """SQLite says "disk I/O error" when it cannot create its WAL on a full disk: say so."""
+        if self.dialect != "sqlite" or self._path in ("", ":memory:"):
+            return ""
+        try:
+            free = shutil.disk_usage(Path(self._path).parent).free
+        except OSError:
+            return ""
+        return f" (the disk holding it is full: {free} bytes free)" if free < 1024 * 1024 else ""
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # closing a broken connection may fail too; it is gone either way
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+    # -- the writer ------------------------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the database is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._writer, name="oncall-db-writer", daemon=True)
+                self._thread.start()
+
+    def _writer(self) -> None:
+        _name_os_thread(b"oncall-db")
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            first = get()
+            if first is _STOP:
+                break
+            batch = [cast(_Job, first)]
+            stop = False
+            while len(batch) < _BATCH_MAX:
+                try:
+                    nxt = get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                job = cast(_Job, nxt)
+                if job.raw:  # raw work runs alone, after the batch so far
+                    self._run_batch(batch)
+                    batch = []
+                    self._run_raw(job)
+                    continue
+                batch.append(job)
+            if batch and batch[0].raw:
+                self._run_raw(batch[0])
+                batch = batch[1:]
+            if batch:
+                self._run_batch(batch)
+            if stop:
+                break
+        self._drop_connection()
+
+    def _run_raw(self, job: _Job) -> None:
+        try:
+            job.result = job.fn(self._connection())
+        except BaseException as exc:
+            job.error = exc if not _is_unavailable(exc) else self._unavailable(exc)
+        self._deliver([job])
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        self._drop_connection()
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        return StoreUnavailable(f"the {self.dialect} database cannot take writes: {exc}")
+
+    def _run_batch(self, batch: list[_Job], isolate_all: bool = False) -> None:
+        retry = False
+        try:
+            conn = self._connection()
+            raw = conn.raw
+            raw.execute("BEGIN IMMEDIATE" if conn.dialect == "sqlite" else "BEGIN")
+            alone = len(batch) == 1
+            for job in batch:
+                job.result, job.error = None, None
+                if alone or not (job.savepoint or isolate_all):
+                    try:
+                        job.result = job.fn(conn)
+                    except Exception as exc:
+                        if _is_unavailable(exc):
+                            raise
+                        if not alone:  # cannot undo it alone: redo the batch with savepoints
+                            retry = True
+                            raise
+                        job.error = exc
+                    continue
+                raw.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(conn)
+                except Exception as exc:
+                    if _is_unavailable(exc):
+                        raise
+                    raw.execute("ROLLBACK TO SAVEPOINT job")
+                    job.error = exc
+                raw.execute("RELEASE SAVEPOINT job")
+            raw.execute("ROLLBACK" if alone and batch[0].error is not None else "COMMIT")
+            self.transactions += 1
+            self.units += len(batch)
+            self.last_error = None
+        except BaseException as exc:
+            failure = self._unavailable(exc) if _is_unavailable(exc) else exc
+            if isinstance(failure, StoreUnavailable):
+                self.last_error = str(failure)
+            if self._conn is not None:
+                try:
+                    self._conn.raw.execute("ROLLBACK")
+                except Exception:
+                    self._drop_connection()
+            if retry and not isolate_all and not _is_unavailable(exc):
+                self._run_batch(batch, isolate_all=True)
+                return
+            for job in batch:
+                job.result, job.error = None, failure
+        self._deliver(batch)
+
+    @staticmethod
+    def _deliver(batch: list[_Job]) -> None:
+        """Hands results back: one wake-up per event loop per batch, not one per job."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            if job.loop is None:
+                fut = cast(concurrent.futures.Future[Any], job.future)
+                if job.error is not None:
+                    fut.set_exception(job.error)
+                else:
+                    fut.set_result(job.result)
+            else:
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, jobs)
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def _submit(self, job: _Job) -> None:
+        if self._closed:
+            raise StoreUnavailable("the database is closed")
+        self._ensure_writer()
+        self._queue.put(job)
+
+    async def transaction(self, fn: Callable[[Connection], T], *, savepoint: bool = True) -> T:
+        """Runs `fn(conn)` in a transaction on the writer thread; returns once it committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._submit(_Job(fn, loop, fut, savepoint=savepoint))
+        return await fut
+
+    def transaction_sync(self, fn: Callable[[Connection], T]) -> T:
+        """`transaction` for code outside the event loop (CLI, other threads)."""
+        if threading.current_thread() is self._thread:
+            raise StoreError("transaction_sync called from inside a transaction")
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._submit(_Job(fn, None, fut))
+        return fut.result()
+
+    def _raw_sync(self, fn: Callable[[Connection], T]) -> T:
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._submit(_Job(fn, None, fut, raw=True))
+        return fut.result()
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless the database takes a write through the writer."""
+        await self.transaction(_probe)
+
+    def close(self) -> None:
+        """Finishes queued work, then closes the connection. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+        else:
+            self._drop_connection()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+
+def _probe(conn: Connection) -> None:
+    if conn.dialect == "sqlite":
+        # Rewriting user_version (unused otherwise) writes a page: a full disk or a file-size
+        # limit fails here as it fails a webhook, where `SELECT 1` would still succeed.
+        row = conn.fetchone("PRAGMA user_version")
+        conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+    else:
+        conn.fetchone("SELECT 1")
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        fut = cast(asyncio.Future[Any], job.future)
+        if fut.done():  # the waiter was cancelled (client went away); the work is committed anyway
+            continue
+        if job.error is not None:
+            fut.set_exception(job.error)
+        else:
+            fut.set_result(job.result)
+
+
+def _name_os_thread(name: bytes) -> None:
+    """Shows the writer by name in `top -H` and /proc (Linux only; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)  # PR_SET_NAME
