@@ -38,7 +38,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
-from tests.test_restart import free_port
+from tests.live import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,9 +19,7 @@ import httpx
 import pytest
 
 from oncall.sources import generic
-
-SECRET = b"restart-test-secret"
-TOKEN = "restart-admin"
+from tests.live import SECRET, Server, wait_for, write_config
 
 RULES = """
 [shop]
@@ -57,105 +50,12 @@ telegram = 123456789
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, tmp: Path, rules: str = RULES, rotas: dict[str, str] | None = None) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.db = tmp / "oncall.db"
-        self.log = tmp / "serve.log"
-        (tmp / "rotas").mkdir()
-        (tmp / "escalation_rules.toml").write_text(rules, encoding="utf-8")
-        for name, text in (rotas or {"people": PEOPLE}).items():
-            (tmp / "rotas" / f"{name}.toml").write_text(text, encoding="utf-8")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")
-        } | {
-            "ONCALL_DATABASE_URL": f"sqlite:///{self.db}",
-            "ONCALL_RULES_FILE": str(self.tmp / "escalation_rules.toml"),
-            "ONCALL_ROTAS_DIR": str(self.tmp / "rotas"),
-            "ONCALL_GENERIC_SECRET": SECRET.decode(),
-            "ONCALL_ADMIN_TOKEN": TOKEN,
-            "ONCALL_PUBLIC_URL": self.url,
-        }  # fmt: skip
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "oncall.cli", "serve", "--port", str(self.port)],
-            cwd=self.tmp,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        out.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError("oncall serve did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-            self.proc = None
-
-    def pages(self) -> list[tuple[str, str, str]]:
-        with sqlite3.connect(self.db) as conn:
-            return [tuple(r) for r in conn.execute("SELECT key, state, sent_via FROM pages ORDER BY key")]
-
-    def post(self, payload: dict[str, object]) -> None:
-        body = json.dumps(payload).encode()
-        headers = generic.sign(body, SECRET, datetime.now(UTC))
-        r = httpx.post(f"{self.url}/webhooks/generic", content=body, headers=headers, timeout=5)
-        assert r.status_code == 202, r.text
-
-    def incidents(self) -> list[dict[str, object]]:
-        r = httpx.get(f"{self.url}/api/incidents", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
-        items: list[dict[str, object]] = r.json()["items"]
-        return items
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    write_config(tmp_path, RULES, {"people": PEOPLE})
     s = Server(tmp_path)
     yield s
     s.stop()
-
-
-def wait_for(predicate: object, seconds: float) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.slow
@@ -251,17 +151,19 @@ telegram = 444
 
 @pytest.mark.slow
 def test_the_weekend_story_runs_end_to_end_through_oncall_serve(tmp_path: Path) -> None:
-    server = Server(tmp_path, WEEKEND_RULES, WEEKEND_ROTAS)
+    write_config(tmp_path, WEEKEND_RULES, WEEKEND_ROTAS)
+    server = Server(tmp_path)
     try:
         server.start()
         for i in range(5):  # a failure plus four more within the hold: one incident, one page
-            server.post(
+            r = server.post(
                 {
                     "id": f"f{i}",
                     "kind": "payment_failed",
                     "order": {"id": f"o{i}", "amount": 37.98, "currency": "EUR"},
                 }
             )
+            assert r.status_code == 202, r.text
         assert wait_for(lambda: any("escalation exhausted" in str(i) for i in _timelines(server)), 15)
         with sqlite3.connect(server.db) as conn:
             rows = conn.execute("SELECT key, created_at FROM pages ORDER BY created_at, key").fetchall()

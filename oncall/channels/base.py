@@ -8,7 +8,7 @@ contract is the model: a channel never decides escalation, it reports what happe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -50,6 +50,7 @@ class Delivery:
     extra: dict[str, str] = field(default_factory=dict)
     settled: str | None = None  # not sent: its incidents were settled meanwhile ("acknowledged", …)
     taken_over: bool = False  # not sent here: another instance claimed its pages and sends them
+    unmarked: bool = False  # not sent: the store failed before its pages were marked `sending`
 
 
 def cancelled(what: str) -> Delivery:
@@ -61,6 +62,12 @@ def cancelled(what: str) -> Delivery:
 def taken_over() -> Delivery:
     """Not sent by this instance: another one took the page over after this one's claim lapsed."""
     return Delivery(ok=False, error="taken over by another instance", taken_over=True)
+
+
+def unmarked(reason: str) -> Delivery:
+    """Not sent: the store could not mark the page `sending` (a database restart, a lock), so
+    its channel was never called; it goes back to `pending`."""
+    return Delivery(ok=False, error=f"not sent: {reason}", unmarked=True)
 
 
 def sms_ref(sid: str, to: str) -> str:
@@ -90,6 +97,17 @@ def transport_failure(provider: str, exc: BaseException) -> Delivery:
         return Delivery(ok=False, error=f"{provider}: timed out", retryable=True)
     retryable = isinstance(exc, aiohttp.ClientError)
     return Delivery(ok=False, error=f"{provider}: {type(exc).__name__}: {exc}", retryable=retryable)
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """A channel with work to do before a page that sends nothing to anyone (Slack: finding
+    the person's DM channel). It runs before the page is marked `sending`, so that a crash in
+    that state, whose page is never sent again, covers only the call that delivers."""
+
+    async def prepare(self, message: PageMessage) -> None:
+        """Never raises: `send` does the same work again and reports what fails."""
+        ...
 
 
 class Channel(Protocol):

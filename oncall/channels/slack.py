@@ -7,6 +7,7 @@ requires) and its `value` the incident id. A delivered page is referred to as
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import aiohttp
@@ -102,6 +103,12 @@ class SlackChannel:
         except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
             return failure(exc)
         return Delivery(ok=True, ref=f"{res['channel']}:{res['ts']}")
+
+    async def prepare(self, message: PageMessage) -> None:
+        """Opens the DM before the page is marked `sending` (see `channels.base.Prepares`)."""
+        if message.person.slack is not None:
+            with contextlib.suppress(TimeoutError, SlackClientError, aiohttp.ClientError):
+                await self.dm_channel(message.person.slack)
 
     async def dm_channel(self, user: str) -> str:
         if user not in self._dm:

@@ -108,6 +108,12 @@ class TelegramChannel:
             self._bot = Bot(self._token, base_url=self._api_url, request=request)
         return self._bot
 
+    async def prepare(self, message: PageMessage) -> None:
+        """Builds the client (its TLS set-up takes a while) before the first page is marked
+        `sending` (see `channels.base.Prepares`)."""
+        if self._token:
+            self.bot  # noqa: B018 - built on first use
+
     async def send(self, message: PageMessage) -> Delivery:
         chat = message.person.telegram
         if chat is None:

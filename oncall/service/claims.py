@@ -4,20 +4,26 @@ A page is claimed `queued` by one instance (several may share a store) and may w
 bundle or for a rate limit. Right before the real call its record goes from `queued` to
 `sending` — the line between "certainly never sent" (sent again after a crash) and "maybe
 sent" (never sent again). If by then the incident was settled, or another instance took the
-page over after this one's claim lapsed, the call is not made.
+page over after this one's claim lapsed, or the store cannot take the mark, the call is not
+made. What a channel does before it delivers (`channels.base.Prepares`: the Slack DM lookup,
+building a client) runs before the line, so a crash on the far side of it is the delivering
+call alone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 
-from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, taken_over
+from oncall.channels.base import Channel, Delivery, PageMessage, Prepares, cancelled, taken_over, unmarked
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
-from oncall.store.connection import Connection
+from oncall.store.connection import Connection, StoreUnavailable
+
+log = logging.getLogger("oncall.escalation")
 
 Settle = Callable[[int, str], None]  # the dispatcher's: drop what is queued for a settled incident
 
@@ -45,6 +51,8 @@ class _Marking:
 
     async def send(self, message: PageMessage) -> Delivery:
         keys = [k for k in message.keys if k in self.claims.held]
+        if keys and isinstance(self.inner, Prepares):
+            await self.inner.prepare(message)  # sends nothing: before the line, not after it
         if keys:
             now = self.plumbing.clock()
             instance = self.claims.instance
@@ -53,7 +61,11 @@ class _Marking:
                 held = page_store.mark_sending(conn, keys, instance, now)
                 return held, {} if held else page_store.settled_incidents(conn, message.incident_ids)
 
-            held, settled = await self.plumbing.db.transaction(tx)
+            try:
+                held, settled = await self.plumbing.db.transaction(tx)
+            except StoreUnavailable as exc:
+                log.warning("page %s not sent: %s", message.key, exc)
+                return unmarked(str(exc))
             if held == 0 and settled and len(settled) == len(set(message.incident_ids)):
                 # Acknowledged or resolved since it was queued, perhaps by another process.
                 for incident_id, what in settled.items():

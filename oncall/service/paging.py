@@ -10,7 +10,9 @@ the provider is called (`service.claims`), then `sent`/`failed`. After a crash, 
 and `queued` ones (whose claim lapses after `QUEUE_LEASE`) never reached a channel and are
 sent — nothing is skipped; `sending` ones (the process died during the provider call, outcome
 unknown) are marked `unknown` and not re-sent, with a timeline note: the escalation continues
-on schedule, so the next step still reaches someone (docs/escalation.md).
+on schedule, so the next step still reaches someone (docs/escalation.md). If the store fails
+meanwhile (a database restart), a page's outcome is written once it is back, and a page the
+store could not mark `sending` goes back to `pending`: none is left claimed and skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from oncall import acklinks
 from oncall.channels.base import Delivery, PageMessage, cancelled
@@ -34,10 +37,11 @@ from oncall.service.edits import Edits
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
-from oncall.store.connection import Connection
+from oncall.store.connection import Connection, StoreUnavailable
 from oncall.store.pages import PageRow
 
 log = logging.getLogger("oncall.escalation")
+T = TypeVar("T")
 
 AckLink = Callable[[Person, tuple[int, ...]], str]
 
@@ -171,6 +175,16 @@ class Paging:
             except Exception as exc:  # a channel bug must not stop the escalation
                 log.exception("sending %s failed", page.key)
                 result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
+        if result.unmarked:
+            # The store went away before the page was marked `sending`, so its channel was never
+            # called: back to `pending` once the store is back, and sent then (by any instance).
+            instance = self.claims.instance
+            await self._until_stored(
+                lambda conn: page_store.unclaim_page(conn, page.key, instance, sending=True)
+            )
+            self.claims.held.discard(page.key)
+            self.plumbing.wake()
+            return
         if result.taken_over:
             # Another instance claimed this page after our claim lapsed and sends it: its row
             # is theirs to finish (writing `failed` over it would page by other channels too).
@@ -197,12 +211,25 @@ class Paging:
                     self.failover(conn, page, person, done)
             return None
 
-        settled = await self.plumbing.db.transaction(tx)
+        settled = await self._until_stored(tx)
         self.claims.held.discard(page.key)
         if not result.ok:
             self.plumbing.wake()
         if settled is not None:
             await self.edits.delivered_late(settled, page.key)
+
+    async def _until_stored(self, fn: Callable[[Connection], T]) -> T:
+        """`db.transaction(fn)`, tried again while the store is unavailable (a database restart):
+        what became of a page must reach the store, or it would stay `sending` (never sent
+        again, though it went out) or claimed by this process (which skips it)."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.plumbing.db.transaction(fn)
+            except StoreUnavailable as exc:
+                log.warning("a page's outcome waits for the store: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _message(
         self, page: PageRow, inc: Incident, person: Person, via: str, config: Config, now: datetime

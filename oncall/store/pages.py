@@ -135,11 +135,14 @@ def finish_page(
     )
 
 
-def unclaim_page(conn: Connection, key: str, instance: str) -> None:
-    """A claimed page that never reached its channel goes back to `pending`."""
+def unclaim_page(conn: Connection, key: str, instance: str, *, sending: bool = False) -> None:
+    """A claimed page that never reached its channel goes back to `pending`; `sending` when
+    it may be marked so but its channel was surely not called (the mark's commit was not
+    confirmed)."""
+    states = "('queued', 'sending')" if sending else "('queued')"
     conn.execute(
         "UPDATE pages SET state = 'pending', claimed_by = NULL, sent_at = NULL"
-        " WHERE key = ? AND state = 'queued' AND claimed_by = ?",
+        f" WHERE key = ? AND state IN {states} AND claimed_by = ?",
         (key, instance),
     )
 

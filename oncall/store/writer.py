@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import queue
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -101,6 +102,9 @@ class Writer:
         # Committed transactions and the units of work in them (units/transactions = batching).
         self.transactions = 0
         self.units = 0
+        # Why the last transaction could not run (locked, disk full, server down), until one
+        # commits: what /readyz tells when the store does not answer in time.
+        self.last_error: str | None = None
 
     def __repr__(self) -> str:  # never the password of a PostgreSQL URL
         return f"<Database {self.dialect} {self.describe()}>"
@@ -144,8 +148,20 @@ class Writer:
             except StoreError:
                 raise
             except (sqlite3.Error, psycopg.Error, OSError) as exc:
-                raise StoreUnavailable(f"cannot open the {self.dialect} database: {exc}") from exc
+                raise StoreUnavailable(
+                    f"cannot open the {self.dialect} database: {exc}{self._disk()}"
+                ) from exc
         return self._conn
+
+    def _disk(self) -> str:
+        """SQLite says "disk I/O error" when it cannot create its WAL on a full disk: say so."""
+        if self.dialect != "sqlite" or self._path in ("", ":memory:"):
+            return ""
+        try:
+            free = shutil.disk_usage(Path(self._path).parent).free
+        except OSError:
+            return ""
+        return f" (the disk holding it is full: {free} bytes free)" if free < 1024 * 1024 else ""
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -244,8 +260,11 @@ class Writer:
             raw.execute("ROLLBACK" if alone and batch[0].error is not None else "COMMIT")
             self.transactions += 1
             self.units += len(batch)
+            self.last_error = None
         except BaseException as exc:
             failure = self._unavailable(exc) if _is_unavailable(exc) else exc
+            if isinstance(failure, StoreUnavailable):
+                self.last_error = str(failure)
             if self._conn is not None:
                 try:
                     self._conn.raw.execute("ROLLBACK")
@@ -304,8 +323,8 @@ class Writer:
         return fut.result()
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the database answers a query through the writer."""
-        await self.transaction(lambda conn: conn.fetchone("SELECT 1"))
+        """Raises StoreUnavailable unless the database takes a write through the writer."""
+        await self.transaction(_probe)
 
     def close(self) -> None:
         """Finishes queued work, then closes the connection. Idempotent."""
@@ -322,6 +341,16 @@ class Writer:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
+
+
+def _probe(conn: Connection) -> None:
+    if conn.dialect == "sqlite":
+        # Rewriting user_version (unused otherwise) writes a page: a full disk or a file-size
+        # limit fails here as it fails a webhook, where `SELECT 1` would still succeed.
+        row = conn.fetchone("PRAGMA user_version")
+        conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+    else:
+        conn.fetchone("SELECT 1")
 
 
 def _settle(jobs: list[_Job]) -> None:

@@ -29,7 +29,9 @@ async def readyz(request: Request) -> JSONResponse:
         await asyncio.wait_for(state.db.ping(), STORE_TIMEOUT_SECONDS)
         checks["store"] = {"ok": True, "detail": f"{state.db.dialect} reachable"}
     except TimeoutError:
-        checks["store"] = {"ok": False, "detail": f"no answer within {STORE_TIMEOUT_SECONDS:g}s"}
+        why = state.db.last_error  # e.g. "… database is locked": what the waiting work last met
+        detail = f"no answer within {STORE_TIMEOUT_SECONDS:g}s" + (f"; last error: {why}" if why else "")
+        checks["store"] = {"ok": False, "detail": detail}
     except StoreError as exc:
         checks["store"] = {"ok": False, "detail": str(exc)}
     if getattr(state, "config", None) is not None:

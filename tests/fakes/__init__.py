@@ -4,11 +4,13 @@ Each fake is a real HTTP server on 127.0.0.1 (an ephemeral port, its own thread)
 official SDKs talk to it over the network exactly as they talk to the real service. A fake
 records every call and can be told to misbehave: answer 500, answer 429 with a retry-after,
 or hang until the test ends. Faults are consumed one per matching call, in order; `down`
-makes every call fail until it is cleared.
+makes every call fail until it is cleared. `succeeded()` lists the calls the fake carried out
+(answered 2xx and not refused in the body), which is what "delivered" means at the provider.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -55,6 +57,7 @@ class FakeServer:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.calls: list[Call] = []
+        self.done: list[Call] = []  # calls carried out: 2xx, and `ok` unless the body says false
         self.faults: deque[Fault] = deque()
         self.down: FaultKind | None = None
         self._lock = threading.Lock()
@@ -74,7 +77,12 @@ class FakeServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # A provider's front end takes every connection; the stdlib's backlog of 5 drops
+            # SYNs when a restarted oncall opens twenty at once, adding 1 s retransmits.
+            request_queue_size = 128
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
@@ -108,6 +116,10 @@ class FakeServer:
         with self._lock:
             return [c for c in self.calls if c.path == path]
 
+    def succeeded(self, path: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.done if c.path == path]
+
     # -- for subclasses ----------------------------------------------------------------------
 
     def method_of(self, path: str) -> str:
@@ -123,7 +135,12 @@ class FakeServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
+        try:
+            raw = h.rfile.read(length) if length else b""
+        except ConnectionError:
+            return  # the client went away mid-request (killed): nothing was asked of the provider
+        if len(raw) < length:
+            return  # the client went away mid-request (killed): nothing was asked of the provider
         parts = urlsplit(h.path)
         params: dict[str, Any] = dict(parse_qsl(parts.query))
         params.update(_parse_body(h.headers.get("Content-Type", ""), raw))
@@ -138,17 +155,22 @@ class FakeServer:
             self.calls.append(call)
             fault = self._take_fault(call.path)
             reply = self.error(call, fault.kind, fault.retry_after) if fault else self.answer(call)
+            refused = isinstance(reply.body, dict) and reply.body.get("ok") is False
+            if fault is None and reply.status < 300 and not refused:
+                self.done.append(call)
         if fault and fault.kind == "hang":
             self._release.wait()
             return
         body = json.dumps(reply.body).encode()
-        h.send_response(reply.status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        for k, v in reply.headers.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(body)
+        # A caller killed after asking does not hear the answer; what it asked was done all the same.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            h.send_response(reply.status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            for k, v in reply.headers.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(body)
 
     def _take_fault(self, path: str) -> Fault | None:
         if self.down is not None:
