@@ -481,3 +481,21 @@ async def test_header_values_that_are_not_ascii_are_refused_not_a_5xx(
         )
         refused(r, 401)
     no_traceback(caplog)
+
+
+# --- the store down -----------------------------------------------------------------------------
+
+
+async def test_every_inbound_action_answers_503_json_while_the_store_is_down(shop: PagingShop) -> None:
+    """Telegram, Slack and Twilio retry a 5xx; a 500 with a traceback would say "bug" and flood
+    the log while the database is only restarting: they get 503 `{"error": …}` like webhooks."""
+    incident = await paged(shop)
+    await shop.db.aclose()  # every unit of work now fails with StoreUnavailable
+    answers = [
+        await shop.press(ANA.telegram or 0, f"ack:{incident}"),
+        await shop.slack_press(ANA.slack or "", f"ack:{incident}"),
+        await shop.sms_reply(ANA.phone or "", f"{incident}a"),
+    ]
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert "unavailable" in r.json()["error"]

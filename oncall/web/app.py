@@ -31,7 +31,7 @@ from oncall import __version__, acklinks, logredact
 from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
-from oncall.store import StoreError, open_database
+from oncall.store import StoreError, StoreUnavailable, open_database
 from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, wiring
 from oncall.web.bodyguard import BodyGuard, BodyRefused
 from oncall.web.inbound import now_of
@@ -212,6 +212,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app
 
 
@@ -240,6 +241,13 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ]
     return JSONResponse({"error": "; ".join(problems) or "invalid request"}, status_code=400)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or locked: 503, so Telegram, Slack and Twilio retry the delivery,
+    and one log line instead of a traceback per request."""
+    log.warning("%s %s: store unavailable: %s", request.method, request.url.path, exc)
+    return JSONResponse({"error": "the store is unavailable; retry later"}, status_code=503)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
