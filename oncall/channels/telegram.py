@@ -3,6 +3,10 @@
 The button's callback data is `"<verb>:<incident id>"` ("ack:42"), well inside Telegram's
 64-byte limit, and parsed back by `parse_callback`. A delivered page is referred to as
 `"<chat id>:<message id>"`, which is all `editMessageText` needs to edit it after an ack.
+
+A bundle has a row of three buttons for each of its incidents. One message holds at most 4,096
+characters (UTF-16 code units, as Telegram counts) and 100 inline buttons, 8 to a row: `fits`
+says whether a bundle stays within both, so that the dispatcher splits it instead of cutting.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from telegram.request import HTTPXRequest
 
 from oncall.channels.base import Delivery, PageMessage, Verb
 
-MAX_TEXT = 4096  # Telegram's limit for one message
-MAX_BUTTON_ROWS = 10  # a bundle shows buttons for its first incidents; the link covers all
+MAX_TEXT = 4096  # Telegram's limit for one message, in UTF-16 code units
+MAX_BUTTONS = 100  # inline keyboard buttons in one message (8 to a row; a row here has 3)
 VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze"}
 
 
@@ -48,7 +52,7 @@ def parse_callback(data: str | None) -> Callback | None:
 def keyboard(incident_ids: tuple[int, ...]) -> InlineKeyboardMarkup:
     one = len(incident_ids) == 1
     rows = []
-    for iid in incident_ids[:MAX_BUTTON_ROWS]:
+    for iid in incident_ids:
         suffix = "" if one else f" #{iid}"
         rows.append(
             [
@@ -61,14 +65,36 @@ def keyboard(incident_ids: tuple[int, ...]) -> InlineKeyboardMarkup:
 
 
 def page_text(message: PageMessage) -> str:
+    return clip(_full_text(message))
+
+
+def _full_text(message: PageMessage) -> str:
     text = message.body or message.title
     if message.ack_url and message.ack_url not in text:
         text = f"{text}\n\n{message.ack_url}"
-    return clip(text)
+    return text
+
+
+def fits(message: PageMessage) -> bool:
+    """Whether a bundle goes as one message: its text uncut and a button for every incident."""
+    return units(_full_text(message)) <= MAX_TEXT and 3 * len(message.incident_ids) <= MAX_BUTTONS
+
+
+def units(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if units(text) <= limit:
+        return text
+    out, used = [], 1  # room for the "…"
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out) + "…"
 
 
 def failure(exc: BaseException) -> Delivery:

@@ -29,7 +29,7 @@ from oncall.core.failover import plan_failover
 from oncall.core.incident import Entry, Incident, Page
 from oncall.core.models import Config, Person
 from oncall.metrics import METRICS
-from oncall.service.claims import Claims, MarkingChannels
+from oncall.service.claims import Claims
 from oncall.service.edits import Edits
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
@@ -57,9 +57,9 @@ class Paging:
         self.plumbing = plumbing
         self.ack_link = ack_link or self._signed_link
         self._own_links = ack_link is None  # the paging part's signed links (oncall.acklinks)
-        self.claims = Claims()
+        self.claims = Claims(plumbing)
         self.dispatcher = Dispatcher(
-            MarkingChannels(self.claims, plumbing, lambda iid, what: self.dispatcher.settle(iid, what)),
+            plumbing.channels,  # read live: a test or a reload may change them
             window=bundle_window,
             relink=self.ack_link,
             record=plumbing.record_one,
@@ -67,6 +67,7 @@ class Paging:
             clock=send_clock or time.monotonic,
             sleep=send_sleep or asyncio.sleep,
             check=self._settled,
+            claim=self.claims.mark,
         )
         self.edits = Edits(plumbing, self.dispatcher)
 
@@ -108,8 +109,8 @@ class Paging:
     # -- sending -------------------------------------------------------------------------------
 
     async def send_pages(self, now: datetime) -> int:
-        """Sends every `pending` page (in the background: bundling may hold a page up to the
-        bundle window); returns how many were handed over."""
+        """Sends every `pending` page (in the background: bundling may hold a page a few
+        seconds, see `channels.delivery`); returns how many were handed over."""
         config = self.plumbing.config()
         if config is None:
             return 0
@@ -219,6 +220,8 @@ class Paging:
             sms=text.sms,
             ack_url=link,
             sms_tail=text.sms_tail,
+            shop=config.rules.shop.name,
+            line=text.line,
         )
 
     # -- fail-over -----------------------------------------------------------------------------
