@@ -188,8 +188,9 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None, more: int
     lines = [line for m in shown for line in _lines(m)]
     first = shown[0]
     link = ack_url or shown[-1].ack_url
-    head = pagetext.bundle_head(len(ids), first.shop or _shop_of(first.title), more)
-    sms = pagetext.bundle_sms(head, lines, link)
+    shop = first.shop or _shop_of(first.title)
+    head = pagetext.bundle_head(len(ids), shop, more)
+    sms = pagetext.bundle_sms(shop, lines, link)
     return dataclasses.replace(
         first,
         key=key,

@@ -231,12 +231,12 @@ def bundle_body(head: str, lines: Sequence[str], ack_url: str) -> str:
     return f"{head}\n\n" + "\n".join(lines) + f"\n\nAck / Resolve / Snooze 30m, all {len(lines)}: {ack_url}"
 
 
-def bundle_sms(head: str, lines: Sequence[str], ack_url: str) -> PageText:
-    """A bundle by SMS: as many lines as fit before the summary (the count and the link acting
-    on all), which is never cut."""
+def bundle_sms(shop: str, lines: Sequence[str], ack_url: str) -> PageText:
+    """A bundle by SMS: as many of its lines as fit before the summary (the count and the link
+    acting on all), which is never cut."""
     tail = sms_summary(len(lines), ack_url)
-    text = f"{head}: " + "; ".join(lines)
-    return PageText(title=head, body=text, sms=sms_fit(text, tail), sms_tail=to_gsm7(tail))
+    text = (f"{shop}: " if shop else "") + "; ".join(lines)
+    return PageText(title=text, body=text, sms=sms_fit(text, tail), sms_tail=to_gsm7(tail))
 
 
 def sms_summary(count: int, ack_url: str) -> str:

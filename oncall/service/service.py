@@ -94,6 +94,7 @@ class Service:
         self.act = self.actions.act
         self.incidents = self.views.incidents
         self.incident = self.views.incident
+        self.incidents_in_message = self.views.incidents_in_message
         self.who = self.views.who
         self.tell_fallback = self.notices.tell_fallback
         self.notify_fallback = self.notices.notify_fallback

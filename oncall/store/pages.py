@@ -86,7 +86,7 @@ def claim_pending_pages(conn: Connection, now: datetime, instance: str, limit: i
         skip_locked(
             conn,
             f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'pending' OR (state = 'queued' AND sent_at < ?)"
-            " ORDER BY created_at, key LIMIT ?",
+            " ORDER BY created_at, incident_id, key LIMIT ?",  # a bundle reads in incident order
         ),
         (now - QUEUE_LEASE, limit),
     )
@@ -197,6 +197,17 @@ def refs_still_paging(conn: Connection, refs: Iterable[str], incident_id: int) -
         [*refs, incident_id],
     )
     return {str(r[0]) for r in rows}
+
+
+def incidents_in_message(conn: Connection, channel: str, ref: str, person: str) -> list[int]:
+    """The incidents whose pages to `person` were delivered as the message `ref` (a bundle:
+    several), for a button acting on all of them."""
+    rows = conn.fetchall(
+        "SELECT DISTINCT incident_id FROM pages WHERE ref = ? AND sent_via = ? AND person = ?"
+        " AND state = 'sent' ORDER BY incident_id",
+        (ref, channel, person),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def newest_incident_paged_to(conn: Connection, person: str) -> int | None:
