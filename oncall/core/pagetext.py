@@ -173,7 +173,7 @@ def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str
 # ---------------------------------------------------------------------------------------------
 # Bundles: several incidents for one person in one message (SPEC §5)
 
-LINE_MAX = 200  # characters: a bundle line is one line on a phone, never a paragraph
+LINE_MAX = 120  # characters: a bundle line is a line or two on a phone, never a paragraph
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +208,10 @@ def line_facts(incident: Incident, tz: ZoneInfo, now: datetime) -> LineFacts:
         reference = ("ticket " if len(tickets) == 1 else "tickets ") + _first_few(tickets, 3)
     else:
         reference = ""
-    return LineFacts(incident.id, what, reference, amounts(events), _first_summary(events))
+    # The summary only where nothing else says what it is about (a checkout error): beside an
+    # order it repeats the payload's words and pushes the line past a phone's width.
+    detail = "" if reference else _first_summary(events)
+    return LineFacts(incident.id, what, reference, amounts(events), detail)
 
 
 def bundle_line(facts: LineFacts) -> str:
