@@ -16,7 +16,8 @@
                 └─ RateLimiter              before every try: ~30/s and 1/s per chat (Telegram),
                                             1/s per channel (Slack), 1/s per sender (Twilio);
                                             customer texts from the same sender share it with
-                                            a lower priority (`wait_behind`, CustomerSms)
+                                            a lower priority (`wait_behind`, CustomerSms); the
+                                            per-chat slot is shared by instances (`shared`)
     Dispatcher.delivery_failed(ref, reason) a sent page reported undelivered later (Twilio's
                                             status callback): the person's other channels
     Dispatcher.settle(incident_id)          after an ack: waiting and retrying pages of that
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,8 @@ from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, sms_
 from oncall.core import pagetext
 from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
+
+log = logging.getLogger("oncall.delivery")
 
 Clock = Callable[[], float]  # monotonic seconds
 Sleep = Callable[[float], Awaitable[None]]
@@ -69,6 +73,9 @@ class Claimed:
 
 
 Claim = Callable[[Sequence[str], Sequence[int]], Awaitable[Claimed]]
+# The first slot of a rate-limit bucket shared with other instances at or after a time (wall
+# seconds), taken: (bucket, not before, interval) -> when (`oncall.store.slots`).
+Shared = Callable[[str, float, float], Awaitable[float]]
 
 WINDOW = 2.0  # seconds: pages for one person and channel due this close share a message
 MAX_WAIT = 30.0
@@ -161,6 +168,12 @@ class RateLimiter:
                     return
                 await self._sleep(at - now)
 
+    def push(self, keys: Sequence[tuple[str, float]], at: float) -> None:
+        """A send was given the slot `at` elsewhere (another instance's share of the limit):
+        the next one here comes after it."""
+        for k, interval in keys:
+            self._next[k] = max(self._next.get(k, at + interval), at + interval)
+
     def hold(self, keys: Sequence[tuple[str, float]], seconds: float) -> None:
         until = self._clock() + seconds
         for k, _ in keys:
@@ -251,11 +264,16 @@ class Dispatcher:
         sms_sender: str | None = None,
         check: Check | None = None,
         claim: Claim | None = None,
+        shared: Shared | None = None,
+        wall: Clock = time.time,
     ) -> None:
-        """`window` 0 sends every page on its own (the rate limits still apply)."""
+        """`window` 0 sends every page on its own (the rate limits still apply). `shared`: the
+        per-chat limits are shared with other instances, in `wall` seconds."""
         self.channels = channels
         self.check = check
         self.claim = claim
+        self.shared = shared
+        self.wall = wall
         self.clock = clock
         self.sleep = sleep
         self.window = window
@@ -304,7 +322,7 @@ class Dispatcher:
                     await self._until(chat.closes, chat.full)
                 message = chat.waiting[0].message
                 keys = limit_keys(message.channel, message_target(message), self.sms_sender)
-                await self._until(self.limiter.reserve(keys) if keys else self.clock())
+                await self._until(await self._slot(keys))
                 await self._drop_settled(chat)
                 part = self._take(chat)
                 chat.gather = True
@@ -319,6 +337,26 @@ class Dispatcher:
             chat.waiting.clear()
         finally:
             chat.runner = None
+
+    async def _slot(self, keys: Sequence[tuple[str, float]]) -> float:
+        """The next send slot of these buckets, taken: this process's, and the per-chat one
+        shared with other instances (`shared`) when there is one."""
+        at = self.limiter.reserve(keys) if keys else self.clock()
+        if self.shared is None or not keys:
+            return at
+        key, interval = keys[-1]  # the per-chat bucket (`limit_keys` lists it last)
+        now, wall = self.clock(), self.wall()
+        try:
+            taken = await self.shared(key, wall + (at - now), interval)
+        except Exception as exc:  # the store is down: this process's own limit still holds
+            log.warning("shared send slot for %s not taken (%s); this instance's own limit applies", key, exc)
+            return at
+        # Bounded: a wall clock that jumped (an NTP step) cannot stall the chat.
+        later = now + min(taken - wall, self.max_wait)
+        if later <= at:
+            return at
+        self.limiter.push(keys, later)
+        return later
 
     async def _until(self, at: float, wake: asyncio.Event | None = None) -> None:
         """Sleeps until the clock reaches `at`, or until `wake` is set."""

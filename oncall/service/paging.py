@@ -34,6 +34,7 @@ from oncall.service.edits import Edits
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
+from oncall.store import slots
 from oncall.store.connection import Connection
 from oncall.store.pages import PageRow
 
@@ -68,12 +69,20 @@ class Paging:
             sleep=send_sleep or asyncio.sleep,
             check=self._settled,
             claim=self.claims.mark,
+            # Several instances share PostgreSQL, and each per-chat limit with it; SQLite has one.
+            shared=self._take_slot if plumbing.db.dialect == "postgresql" else None,
+            wall=send_clock or time.time,
         )
         self.edits = Edits(plumbing, self.dispatcher)
 
     def _signed_link(self, person: Person, ids: tuple[int, ...]) -> str:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
         return acklinks.ack_link(self.plumbing.settings, person, ids, self.plumbing.clock())
+
+    async def _take_slot(self, key: str, not_before: float, interval: float) -> float:
+        return await self.plumbing.db.transaction(
+            lambda conn: slots.take_slot(conn, key, not_before, interval)
+        )
 
     async def _settled(self, ids: tuple[int, ...]) -> dict[int, str]:
         return await self.plumbing.db.transaction(lambda conn: page_store.settled_incidents(conn, ids))
