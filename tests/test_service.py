@@ -775,7 +775,7 @@ async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_anoth
 ) -> None:
     """Incidents 2 and 3 reach Ana as one bundled message per channel. Acknowledging 2 must not
     rewrite that message to "Incident 2 acknowledged" (erasing 3's page and buttons); once 3 is
-    acknowledged too, the message is edited."""
+    acknowledged too, the message is edited, for both."""
     window_over = await _second_incident_waits_in_a_bundle(shop)
     await shop.receive(_urgent_ticket("90", "2026-11-28 23:11"))
     await Scheduler(shop.service, clock=lambda: shop.now).run_once()
@@ -792,5 +792,9 @@ async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_anoth
     await shop.service.act(3, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:13"))
     await shop.service.drain()
     assert shop.channels["telegram"].updates == [
-        ("telegram-2", "Incident 3 acknowledged by Ana García at 23:13")
+        (
+            "telegram-2",
+            "All 2 incidents of this message are settled."
+            " Last: Incident 3 acknowledged by Ana García at 23:13",
+        )
     ]

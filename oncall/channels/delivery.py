@@ -320,10 +320,13 @@ class Dispatcher:
             while chat.waiting:
                 if chat.gather and self.clock() < chat.closes and not chat.full.is_set():
                     await self._until(chat.closes, chat.full)
+                if not chat.waiting:
+                    break  # settled meanwhile
                 message = chat.waiting[0].message
                 keys = limit_keys(message.channel, message_target(message), self.sms_sender)
                 await self._until(await self._slot(keys))
-                await self._drop_settled(chat)
+                if not self._all_fit(chat):  # else `claim` drops them, right before the call
+                    await self._drop_settled(chat)
                 part = self._take(chat)
                 chat.gather = True
                 chat.full.clear()
@@ -376,8 +379,9 @@ class Dispatcher:
 
     async def _drop_settled(self, chat: _Chat) -> None:
         """An ack in another process (a second instance, `oncall ack`) while pages waited
-        reached the store, not this dispatcher: what it settled is dropped before the message
-        is made, so the message is filled with pages that still page."""
+        reached the store, not this dispatcher: when more waits than one message holds, what
+        it settled is dropped before the message is made, so that it is filled with pages that
+        still page."""
         if self.check is None:
             return
         waiting = tuple(dict.fromkeys(i for p in chat.waiting for i in p.message.incident_ids))
@@ -411,6 +415,8 @@ class Dispatcher:
         return part
 
     def _all_fit(self, chat: _Chat) -> bool:
+        if not chat.waiting:
+            return True
         fits = fits_for(chat.waiting[0].message.channel)
         return fits is None or self._fit(chat.waiting, fits)
 

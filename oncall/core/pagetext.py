@@ -242,6 +242,12 @@ def bundle_sms(shop: str, lines: Sequence[str], ack_url: str) -> PageText:
     return PageText(title=text, body=text, sms=sms_fit(text, tail), sms_tail=to_gsm7(tail))
 
 
+def bundle_settled(count: int, last: str) -> str:
+    """What a bundle is edited to (or, by SMS, confirmed with) once all of its incidents are
+    settled: `last` is the update of the one settled last."""
+    return f"All {count} incidents of this message are settled. Last: {last}"
+
+
 def sms_summary(count: int, ack_url: str) -> str:
     """How an SMS bundle ends: the count and the link for all of them; a bare `ack` reply acts
     on the newest."""

@@ -199,6 +199,20 @@ def refs_still_paging(conn: Connection, refs: Iterable[str], incident_id: int) -
     return {str(r[0]) for r in rows}
 
 
+def incidents_per_ref(conn: Connection, refs: Iterable[str]) -> dict[str, int]:
+    """How many incidents each of these delivered messages paged for (a bundle: several)."""
+    refs = sorted(refs)
+    if not refs:
+        return {}
+    marks = ", ".join("?" * len(refs))
+    rows = conn.fetchall(
+        f"SELECT ref, COUNT(DISTINCT incident_id) FROM pages WHERE ref IN ({marks}) AND state = 'sent'"
+        " GROUP BY ref",
+        refs,
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
 def incidents_in_message(conn: Connection, channel: str, ref: str, person: str) -> list[int]:
     """The incidents whose pages to `person` were delivered as the message `ref` (a bundle:
     several), for a button acting on all of them."""
