@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from oncall.channels.base import Delivery, PageMessage
+from oncall.channels.delivery import WINDOW
 from oncall.core.models import Config, Event, Ticket
 from oncall.scheduler import Scheduler
 from oncall.service import Service
@@ -523,7 +524,7 @@ def _urgent_ticket(number: str, at: str) -> Event:
 async def _second_incident_waits_in_a_bundle(shop: Shop) -> asyncio.Event:
     """Incident 1 pages Ana at 23:10; incident 2's pages at 23:11 wait in the bundle window
     until the returned event is set."""
-    shop.service.dispatcher.window = 60.0
+    shop.service.dispatcher.window = WINDOW  # the fixture sends every page on its own
     window_over = asyncio.Event()
 
     async def bundle_wait(seconds: float) -> None:
