@@ -244,7 +244,8 @@ def incidents_of(call: Call) -> list[int]:
         data = [e.get("action_id", "") for b in blocks if b.get("type") == "actions" for e in b["elements"]]
     else:
         return [int(n) for n in _SMS_CODE.findall(str(p.get("Body", "")))]
-    return [int(d.split(":")[1]) for d in data if d.startswith("ack:")]
+    # A bundle's "Ack all" row (`ack:all`) names no incident of its own: its per-incident buttons do.
+    return [int(d.split(":")[1]) for d in data if d.startswith("ack:") and d.split(":")[1].isdigit()]
 
 
 def deliveries(

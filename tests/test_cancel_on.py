@@ -29,7 +29,7 @@ from tests.fixtures.platforms import (
 )
 from tests.recording import RULES, madrid, shop_config
 
-SECRETS = {
+SECRETS: dict[str, Any] = {
     "stripe_secret": "whsec_cancel",
     "shopify_secret": "shopify-cancel",
     "woocommerce_secret": "woo-cancel",

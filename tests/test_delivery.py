@@ -5,135 +5,27 @@ retries honouring retry_after, provider rate limits, bundling, fail-over, nothin
 from __future__ import annotations
 
 import asyncio
-import heapq
+import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TypeVar
 
 import pytest
 from pydantic import SecretStr
 
-from oncall.acktoken import AckSigner
-from oncall.channels import build_channels
-from oncall.channels.base import Channel, Delivery, PageMessage
+from oncall.channels.base import Delivery, PageMessage
 from oncall.channels.customer_sms import CustomerSms
-from oncall.channels.delivery import Dispatcher, RateLimiter, merge
+from oncall.channels.delivery import Claimed, Dispatcher, RateLimiter, merge
 from oncall.core.gsm7 import segments
 from oncall.core.models import Person
 from oncall.settings import Settings
-from tests.fakes import FakeServer
+from tests.fakes.providers import NOW, SIGNER, Providers, Timed, VirtualTime, open_providers
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.twilio import FakeTwilio
 
 ANA = Person("ana", "Ana García", phone="+34600111222", telegram=111, slack="UANA")
-SIGNER = AckSigner(b"k" * 32)
-T = TypeVar("T")
-NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
-
-
-class VirtualTime:
-    """Seconds that pass only when everything is waiting: a sleeper wakes when the clock,
-    moved by `run()` from one wake-up to the next, reaches its time. A send started at virtual
-    time T is recorded at T exactly, however long the real HTTP call takes."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.in_flight = 0  # provider calls under way (real I/O): the clock waits for them
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def clock(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, (self.t + seconds, next(self._seq), fut))
-        await fut
-
-    async def run(self, aw: Awaitable[T]) -> T:
-        task = asyncio.ensure_future(aw)
-        while not task.done():
-            if self.in_flight:
-                await asyncio.sleep(0.001)
-                continue
-            for _ in range(20):
-                await asyncio.sleep(0)
-            if task.done() or self.in_flight:
-                continue
-            if not self._heap:
-                await asyncio.sleep(0.001)
-                continue
-            when, _, fut = heapq.heappop(self._heap)
-            self.t = max(self.t, when)
-            if not fut.done():
-                fut.set_result(None)
-        return task.result()
-
-
-class Timed:
-    """A real channel, with the virtual time of every call it gets."""
-
-    def __init__(self, inner: Channel, vt: VirtualTime) -> None:
-        self.inner = inner
-        self.vt = vt
-        self.name = inner.name
-        self.calls: list[float] = []
-
-    def configured(self) -> bool:
-        return self.inner.configured()
-
-    async def send(self, message: PageMessage) -> Delivery:
-        self.calls.append(self.vt.t)
-        self.vt.in_flight += 1
-        try:
-            return await self.inner.send(message)
-        finally:
-            self.vt.in_flight -= 1
-
-    async def update(self, ref: str, text: str) -> Delivery:
-        self.vt.in_flight += 1
-        try:
-            return await self.inner.update(ref, text)
-        finally:
-            self.vt.in_flight -= 1
-
-
-@dataclass
-class Providers:
-    telegram: FakeTelegram
-    slack: FakeSlack
-    twilio: FakeTwilio
-    vt: VirtualTime
-    channels: dict[str, Channel]
-
-    def fake(self, channel: str) -> FakeServer:
-        return {"telegram": self.telegram, "slack": self.slack, "sms": self.twilio}[channel]
-
-    def sends(self, channel: str) -> list[float]:
-        """When each send was handed to the SDK, in virtual seconds; checked against what the
-        fake provider received."""
-        timed = self.channels[channel]
-        assert isinstance(timed, Timed)
-        path = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
-        assert len(self.fake(channel).called(path)) == len(timed.calls)
-        return timed.calls
-
-    def dispatcher(self, **kw: object) -> Dispatcher:
-        return Dispatcher(
-            self.channels,
-            clock=self.vt.clock,
-            sleep=self.vt.sleep,
-            relink=lambda p, ids: SIGNER.url("https://oncall.example", ids, p.id, NOW),
-            sms_sender="+15550001111",
-            **kw,  # type: ignore[arg-type]
-        )
 
 
 @pytest.fixture
@@ -143,24 +35,8 @@ def vt() -> VirtualTime:
 
 @pytest.fixture
 async def providers(vt: VirtualTime) -> AsyncIterator[Providers]:
-    tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        telegram_bot_token=SecretStr("1:T"),
-        telegram_api_url=tg.api_url,
-        slack_bot_token=SecretStr("xoxb-1"),
-        slack_api_url=sl.api_url,
-        twilio_account_sid="AC1",
-        twilio_auth_token=SecretStr("tok"),
-        twilio_from="+15550001111",
-        twilio_api_url=tw.api_url,
-    )
-    real = build_channels(settings, timeout=0.2)
-    yield Providers(tg, sl, tw, vt, {n: Timed(c, vt) for n, c in real.items()})
-    for ch in real.values():
-        await ch.aclose()  # type: ignore[attr-defined]
-    for f in (tg, sl, tw):
-        f.stop()
+    async with open_providers(vt) as p:
+        yield p
 
 
 def page(incident: int, channel: str, person: Person = ANA) -> PageMessage:
@@ -338,29 +214,222 @@ class TestCustomerTextsShareTheSender:
         assert providers.twilio.sent()[-1].at - asked >= 5
 
 
+def flood_page(i: int, channel: str, person: Person = ANA, detail: str = "") -> PageMessage:
+    """Incident `i`'s page as the service makes it: its own text, and its bundle line."""
+    line = f"#{i} payment failure, order {1000 + i}, {10 + i % 90}.90 EUR" + (f": {detail}" if detail else "")
+    return dataclasses.replace(
+        page(i, channel, person),
+        shop="Tienda Ejemplo",
+        body=f"Tienda Ejemplo — incident {i}\n{line}",
+        line=line,
+    )
+
+
+async def falling_due(
+    vt: VirtualTime, d: Dispatcher, due: Sequence[tuple[float, PageMessage]]
+) -> list[Delivery]:
+    """Hands each page to the dispatcher when it falls due (virtual seconds from now), as the
+    service does when a hold ends, and waits for all of them."""
+    start = vt.t
+    sends = []
+    for at, message in sorted(due, key=lambda x: x[0]):
+        if start + at > vt.t:
+            await vt.sleep(start + at - vt.t)
+        sends.append(asyncio.ensure_future(d.send(message)))
+    return list(await asyncio.gather(*sends))
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the fake provider got it: when, the incidents its text names (each on
+    its own line), the incidents its buttons act on, and its text."""
+
+    at: float
+    named: list[int]
+    buttons: set[int]
+    text: str
+
+
+NAMED = re.compile(r"(?m)^#(\d+) ")
+
+
+def telegram_received(fake: FakeTelegram) -> list[Received]:
+    out = []
+    for c in fake.sent():
+        rows = json.loads(c.params["reply_markup"])["inline_keyboard"]
+        data = [b["callback_data"] for row in rows for b in row]
+        ids = {int(n) for d in data if (n := d.partition(":")[2]).isdigit()}
+        text = c.params["text"]
+        out.append(Received(c.at, [int(n) for n in NAMED.findall(text)], ids, text))
+    return out
+
+
+def slack_received(fake: FakeSlack) -> list[Received]:
+    out = []
+    for c in fake.posted():
+        raw = c.params["blocks"]
+        blocks = json.loads(raw) if isinstance(raw, str) else raw
+        text = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+        ids = {int(e["value"]) for b in blocks if b["type"] == "actions" for e in b["elements"]}
+        assert len(blocks) <= 50
+        out.append(Received(c.at, [int(n) for n in NAMED.findall(text)], ids, text))
+    return out
+
+
+def link_ids(sms: str) -> tuple[int, ...]:
+    """The incidents the ack link in an SMS acts on (its signed token's claim)."""
+    token = sms.rsplit("/ack/", 1)[1].split()[0]
+    return SIGNER.verify(token, NOW).incident_ids
+
+
+def each_once(received: Sequence[Received]) -> list[int]:
+    named = [i for r in received for i in r.named]
+    assert len(named) == len(set(named)), "an incident named twice"
+    return sorted(named)
+
+
 class TestBundling:
-    async def test_fifty_incidents_in_a_minute_reach_ana_as_two_messages_per_channel(
+    """SPEC §5: the first page goes at once; pages falling due within 2 s share a message;
+    later ones go as they fall due, never faster than the per-chat limit; every incident is
+    named on a line of its own, split over messages (Telegram, Slack) or summarised (SMS)."""
+
+    async def test_the_first_page_goes_at_once(self, providers: Providers) -> None:
+        d = providers.dispatcher()
+        asked = providers.vt.t
+        assert (await providers.vt.run(d.send(flood_page(1, "telegram")))).ok
+        [got] = telegram_received(providers.telegram)
+        assert got.at == asked and got.named == [1] and got.buttons == {1}
+
+    async def test_pages_falling_due_within_2_s_share_one_message_and_a_later_one_goes_at_once(
+        self, providers: Providers
+    ) -> None:
+        d, start = providers.dispatcher(), providers.vt.t
+        due = [(0.0, 1), (0.5, 2), (1.2, 3), (1.9, 4), (4.0, 5)]
+        results = await providers.vt.run(
+            falling_due(providers.vt, d, [(t, flood_page(i, "telegram")) for t, i in due])
+        )
+        assert all(r.ok for r in results)
+        got = telegram_received(providers.telegram)
+        assert [(r.at - start, r.named) for r in got] == [(0.0, [1]), (2.0, [2, 3, 4]), (4.0, [5])]
+        assert got[1].buttons == {2, 3, 4}
+        assert "Tienda Ejemplo: 3 incidents" in got[1].text
+
+    async def test_fifty_falling_due_together_go_at_once_each_named_once_on_every_channel(
+        self, providers: Providers
+    ) -> None:
+        d, start = providers.dispatcher(), providers.vt.t
+        sends = [d.send(flood_page(i, ch)) for i in range(1, 51) for ch in CHANNELS]
+        results = await providers.vt.run(asyncio.gather(*sends))
+        assert all(r.ok for r in results)
+        for received in (telegram_received(providers.telegram), slack_received(providers.slack)):
+            assert each_once(received) == list(range(1, 51))
+            assert received[0].at == start and len(received) == 2  # what does not fit: 2 s later
+            assert received[1].at - start == 2.0
+            assert all(r.buttons == set(r.named) for r in received)
+        [sms] = providers.twilio.bodies()
+        assert segments(sms) <= 2 and "50 incidents" in sms
+        assert link_ids(sms) == tuple(range(1, 51))
+        # Every page got its message's delivery, so an ack can edit it later.
+        refs = {r.ref for r in results[::3]}  # the Telegram ones
+        assert len(refs) == 2
+
+    async def test_later_pages_go_as_they_fall_due_at_most_one_message_a_second(
+        self, providers: Providers
+    ) -> None:
+        d, start = providers.dispatcher(), providers.vt.t
+        due = {i: 0.4 * i for i in range(1, 16)}  # one every 0.4 s for 6 s
+        await providers.vt.run(
+            falling_due(providers.vt, d, [(t, flood_page(i, "telegram")) for i, t in due.items()])
+        )
+        got = telegram_received(providers.telegram)
+        assert each_once(got) == list(due)
+        assert all(round(b.at - a.at, 6) >= 1 for a, b in itertools.pairwise(got))
+        # Nothing waits longer than the window that its first page opened.
+        assert max(r.at - start - due[i] for r in got for i in r.named) <= 2.0
+        assert len(got) < len(due)
+
+    async def test_200_incidents_within_2_s_are_all_named_in_a_few_messages_within_5_s(
+        self, providers: Providers
+    ) -> None:
+        """The benchmark's flood: 200 incidents for one person falling due 10 ms apart."""
+        d, start = providers.dispatcher(), providers.vt.t
+        due = {i: 0.01 * (i - 1) for i in range(1, 201)}
+        results = await providers.vt.run(
+            falling_due(providers.vt, d, [(t, flood_page(i, "telegram")) for i, t in due.items()])
+        )
+        assert all(r.ok for r in results)
+        got = telegram_received(providers.telegram)
+        assert each_once(got) == list(range(1, 201))
+        assert len(got) <= 6
+        assert all(r.buttons == set(r.named) for r in got)  # the buttons cover each part's incidents
+        assert all(round(b.at - a.at, 6) >= 1 for a, b in itertools.pairwise(got))  # 1/s per chat
+        assert max(r.at - start - due[i] for r in got for i in r.named) <= 5.0
+        assert "more follow" in got[1].text
+
+    async def test_long_lines_are_split_over_messages_and_none_is_cut(self, providers: Providers) -> None:
+        d = providers.dispatcher()
+        detail = "el cliente dice que le han cobrado dos veces y pide la devolución " * 2
+        pages = [flood_page(i, "telegram", detail=detail.strip()) for i in range(1, 41)]
+        results = await providers.vt.run(asyncio.gather(*(d.send(p) for p in pages)))
+        assert all(r.ok for r in results)
+        got = telegram_received(providers.telegram)
+        assert len(got) > 1 and each_once(got) == list(range(1, 41))
+        for r in got:
+            assert len(r.text.encode("utf-16-le")) // 2 <= 4096
+            assert r.buttons == set(r.named)
+        text = "\n".join(r.text for r in got)
+        assert all(p.line in text for p in pages)  # whole lines: nothing cut at 4,096
+
+    async def test_slack_splits_a_flood_within_block_kit_limits(self, providers: Providers) -> None:
+        d = providers.dispatcher()
+        results = await providers.vt.run(
+            asyncio.gather(*(d.send(flood_page(i, "slack")) for i in range(1, 121)))
+        )
+        assert all(r.ok for r in results)  # the fake refuses more than 50 blocks, or too much text
+        got = slack_received(providers.slack)
+        assert each_once(got) == list(range(1, 121))
+        assert len(got) == 3 and all(r.buttons == set(r.named) for r in got)
+
+    async def test_an_sms_flood_is_one_summary_whose_link_acts_on_every_incident(
+        self, providers: Providers
+    ) -> None:
+        d, start = providers.dispatcher(), providers.vt.t
+        due = [(0.0, 1)] + [(0.5 + 0.01 * i, i) for i in range(2, 60)]
+        await providers.vt.run(falling_due(providers.vt, d, [(t, flood_page(i, "sms")) for t, i in due]))
+        first, summary = providers.twilio.sent()
+        assert first.at == start and link_ids(first.params["Body"]) == (1,)
+        body = summary.params["Body"]
+        assert summary.at - start == 2.0
+        assert segments(body) <= 2 and "58 incidents" in body
+        assert link_ids(body) == tuple(range(2, 60))
+
+    async def test_scattered_incidents_whose_link_would_not_fit_one_sms_go_in_several(
         self, providers: Providers
     ) -> None:
         d = providers.dispatcher()
-        sends = [d.send(page(i, ch)) for i in range(1, 51) for ch in CHANNELS]
-        results = await providers.vt.run(asyncio.gather(*sends))
-        assert all(r.ok for r in results)
-        for ch in CHANNELS:
-            times = providers.sends(ch)
-            assert len(times) == 2, ch  # the first at once, the other 49 together a minute later
-            assert times[1] - times[0] >= 60
-        bundle = providers.telegram.sent()[1].params
-        assert "Tienda Ejemplo: 49 incidents" in bundle["text"]
-        rows = json.loads(bundle["reply_markup"])["inline_keyboard"]
-        assert rows[0][0] == {"text": "Ack #2", "callback_data": "ack:2"}
-        sms = providers.twilio.sent()[1].params["Body"]
-        assert segments(sms) <= 2
-        assert "https://oncall.example/ack/" in sms
-        claim = SIGNER.verify(sms.rsplit("/ack/", 1)[1].split()[0], NOW)
-        assert claim.incident_ids == tuple(range(2, 51))  # the bundle's link covers all 49
-        # Every bundled page got the bundle's delivery, so an ack can edit it later.
-        assert len({r.ref for r in results[3:] if r.ref and r.ref.startswith("111:")}) == 1
+        ids = list(range(1, 400, 4))  # 100 incidents; the others went to other people
+        await providers.vt.run(asyncio.gather(*(d.send(flood_page(i, "sms")) for i in ids)))
+        bodies = providers.twilio.bodies()
+        assert len(bodies) > 1
+        assert all(segments(b) <= 2 for b in bodies)
+        linked = [i for b in bodies for i in link_ids(b)]
+        assert sorted(linked) == ids  # every incident in exactly one link
+
+    async def test_a_page_another_instance_took_over_is_left_out_of_the_bundle(
+        self, providers: Providers
+    ) -> None:
+        taken = {"3:0:0:ana:telegram"}
+
+        async def claim(keys: Sequence[str], ids: Sequence[int]) -> Claimed:
+            return Claimed({k for k in keys if k not in taken}, {})
+
+        d = providers.dispatcher(claim=claim)
+        results = await providers.vt.run(
+            asyncio.gather(*(d.send(flood_page(i, "telegram")) for i in (1, 2, 3, 4)))
+        )
+        assert [r.ok for r in results] == [True, True, False, True] and results[2].taken_over
+        [got] = telegram_received(providers.telegram)
+        assert got.named == [1, 2, 4] and got.buttons == {1, 2, 4}
 
     async def test_a_page_acknowledged_while_waiting_for_its_bundle_is_not_sent(
         self, providers: Providers

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from oncall.core.gsm7 import segments, to_gsm7
 from oncall.core.incident import Incident, Joined, make_world, open_incident, step
 from oncall.core.models import Customer, Ticket
-from oncall.core.pagetext import page_text, sms_fit
+from oncall.core.pagetext import LINE_MAX, bundle_head, bundle_sms, page_text, sms_fit
 from tests.recording import RULES, event, madrid, shop_config
 
 CONFIG = shop_config()
@@ -81,3 +81,52 @@ class TestTheSms:
     def test_gsm7_keeps_spanish_letters_it_has_and_simplifies_the_rest(self) -> None:
         assert to_gsm7("Ñandú, Müller, café — “ok”") == 'Ñandu, Müller, café - "ok"'
         assert segments("a" * 160) == 1 and segments("a" * 161) == 2 and segments("€" * 80) == 1
+
+
+class TestABundleLine:
+    """SPEC §5: a bundle names every incident on one line: what, order or ticket, amount."""
+
+    def test_a_payment_failure_names_its_order_and_amount(self) -> None:
+        ev = event(at=madrid("2026-11-28 22:41"), order="1042", amount=189.90)
+        inc = open_incident(17, RULES[0], "kind=payment_failed", ev, ev.received_at, WORLD).incident
+        text = page_text(inc, SHOP, madrid("2026-11-28 22:46"), LINK)
+        assert text.line == "#17 payment failure, order 1042, 189.90 EUR"
+
+    def test_several_failures_name_their_orders_count_and_total(self) -> None:
+        inc = three_failures()
+        text = page_text(inc, SHOP, madrid("2026-11-28 22:46"), LINK)
+        orders = [e.order.number for e in inc.events]
+        assert (
+            text.line
+            == f"#3 3 payment failures since 22:41, orders {', '.join(map(str, orders))}, 189.90 EUR"
+        )
+
+    def test_a_ticket_names_itself_and_its_subject(self) -> None:
+        t = event("ticket_created", madrid("2026-11-28 23:10"), amount=None, source="zendesk")
+        t = replace(t, ticket=Ticket("4521", "urgent", "open", "No puedo pagar"))
+        inc = open_incident(8, RULES[1], "ticket=4521", t, t.received_at, WORLD).incident
+        assert (
+            page_text(inc, SHOP, madrid("2026-11-28 23:11"), LINK).line
+            == "#8 ticket 4521 (urgent): No puedo pagar"
+        )
+
+    def test_a_long_subject_keeps_the_line_to_one_phone_line_or_two(self) -> None:
+        t = event("ticket_created", madrid("2026-11-28 23:10"), amount=None, source="zendesk")
+        t = replace(t, ticket=Ticket("4521", "urgent", "open", "No puedo pagar\n" + "y además " * 40))
+        inc = open_incident(8, RULES[1], "ticket=4521", t, t.received_at, WORLD).incident
+        line = page_text(inc, SHOP, madrid("2026-11-28 23:11"), LINK).line
+        assert len(line) <= LINE_MAX and "\n" not in line
+        assert line.startswith("#8 ticket 4521 (urgent): No puedo pagar y además")
+
+
+class TestABundle:
+    def test_its_head_counts_its_incidents_and_those_that_follow(self) -> None:
+        assert bundle_head(48, "Tienda Ejemplo", more=12) == "Tienda Ejemplo: 48 incidents (12 more follow)"
+        assert bundle_head(3, "Tienda Ejemplo") == "Tienda Ejemplo: 3 incidents"
+
+    def test_by_sms_it_ends_with_the_count_and_the_link_for_all_within_two_segments(self) -> None:
+        lines = [f"#{i} payment failure, order {1000 + i}, 59.90 EUR" for i in range(1, 41)]
+        text = bundle_sms("Tienda Ejemplo", lines, LINK)
+        assert text.sms.endswith(f"40 incidents, ack/resolve all: {LINK}")
+        assert text.sms.startswith("Tienda Ejemplo: #1 payment failure, order 1001, 59.90 EUR; #2")
+        assert segments(to_gsm7(text.sms)) <= 2

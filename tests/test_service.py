@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from oncall.channels.base import Delivery, PageMessage
+from oncall.channels.delivery import WINDOW
 from oncall.core.models import Config, Event, Ticket
 from oncall.scheduler import Scheduler
 from oncall.service import Service
@@ -523,7 +524,7 @@ def _urgent_ticket(number: str, at: str) -> Event:
 async def _second_incident_waits_in_a_bundle(shop: Shop) -> asyncio.Event:
     """Incident 1 pages Ana at 23:10; incident 2's pages at 23:11 wait in the bundle window
     until the returned event is set."""
-    shop.service.dispatcher.window = 60.0
+    shop.service.dispatcher.window = WINDOW  # the fixture sends every page on its own
     window_over = asyncio.Event()
 
     async def bundle_wait(seconds: float) -> None:
@@ -775,7 +776,7 @@ async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_anoth
 ) -> None:
     """Incidents 2 and 3 reach Ana as one bundled message per channel. Acknowledging 2 must not
     rewrite that message to "Incident 2 acknowledged" (erasing 3's page and buttons); once 3 is
-    acknowledged too, the message is edited."""
+    acknowledged too, the message is edited, for both."""
     window_over = await _second_incident_waits_in_a_bundle(shop)
     await shop.receive(_urgent_ticket("90", "2026-11-28 23:11"))
     await Scheduler(shop.service, clock=lambda: shop.now).run_once()
@@ -792,5 +793,9 @@ async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_anoth
     await shop.service.act(3, PEOPLE["ana"], "ack", "telegram", madrid("2026-11-28 23:13"))
     await shop.service.drain()
     assert shop.channels["telegram"].updates == [
-        ("telegram-2", "Incident 3 acknowledged by Ana García at 23:13")
+        (
+            "telegram-2",
+            "All 2 incidents of this message are settled."
+            " Last: Incident 3 acknowledged by Ana García at 23:13",
+        )
     ]

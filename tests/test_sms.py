@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oncall.channels.base import PageMessage
+from oncall.channels.delivery import WINDOW
 from oncall.channels.sms import SmsChannel, fit, page_sms, parse_reply
 from oncall.core.gsm7 import segments, septets, to_gsm7
 from oncall.core.models import Ticket
@@ -208,3 +209,26 @@ async def test_an_sms_page_still_on_its_way_when_ana_acks_gets_its_confirmation(
         assert shop.twilio.bodies(ANA.phone)[1:] == [
             f"Incident {incident} acknowledged by Ana Garcia at 23:26"  # GSM-7
         ]
+
+
+async def test_a_flood_by_sms_is_one_summary_and_acking_it_all_one_confirmation(tmp_path: Path) -> None:
+    """SPEC §5: 30 urgent tickets at 23:10 reach Ana's phone at 23:20 (the policy's SMS step) as
+    one summary whose link acts on all 30. Acknowledging them all from it gets her one short
+    confirmation, not 30 texts."""
+    async with open_shop(tmp_path, bundle_window=WINDOW) as shop:
+        for n in range(30):
+            t = event("ticket_created", madrid("2026-11-28 23:10"), source="zendesk", amount=None)
+            await shop.receive(replace(t, ticket=Ticket(str(600 + n), "urgent", "open", "Cobro doble")))
+        await shop.at("2026-11-28 23:10")
+        await shop.at("2026-11-28 23:20")
+        [summary] = shop.twilio.bodies(ANA.phone)
+        assert (
+            segments(summary) <= 2 and "30 incidents, ack/resolve all: https://oncall.example/ack/" in summary
+        )
+        link = summary.rsplit(" ", 1)[1]
+        res = await shop.client.post(link.removeprefix("https://oncall.example"), data={"verb": "ack"})
+        assert res.status_code == 200
+        await shop.service.drain()
+        assert [await shop.state(i) for i in range(1, 31)] == ["acknowledged"] * 30
+        [confirmation] = shop.twilio.bodies(ANA.phone)[1:]
+        assert confirmation.startswith("All 30 incidents of this message are settled.")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from oncall.channels.delivery import WINDOW
 from oncall.channels.telegram import parse_callback
 from oncall.cli import main
+from oncall.core.models import Event, Ticket
 from oncall.scheduler import Scheduler
 from oncall.service import Service
 from tests.fakes.paging_shop import PagingShop, open_shop, paged
@@ -126,9 +131,12 @@ class TestCallbackData:
     @pytest.mark.parametrize(
         ("data", "parsed"),
         [("ack:3", ("ack", 3)), ("resolve:12", ("resolve", 12)), ("snooze:9", ("snooze", 9)),
+         ("ack:all", ("ack", None)), ("snooze:all", ("snooze", None)), ("ack:ALL", None),
          ("ack:", None), ("delete:3", None), ("ack:3x", None), (None, None)],
     )  # fmt: skip
-    def test_only_our_buttons_are_understood(self, data: str | None, parsed: tuple[str, int] | None) -> None:
+    def test_only_our_buttons_are_understood(
+        self, data: str | None, parsed: tuple[str, int | None] | None
+    ) -> None:
         cb = parse_callback(data)
         assert (None if cb is None else (cb.verb, cb.incident_id)) == parsed
 
@@ -294,3 +302,36 @@ async def test_a_page_still_on_its_way_when_another_process_acks_is_edited_too(s
     await shop.service.drain()
     [edit] = shop.telegram.called("editMessageText")
     assert edit.params["text"] == f"Incident {incident} acknowledged by Ana García at 23:17"
+
+
+def _urgent_ticket(number: str, at: str) -> Event:
+    t = event("ticket_created", madrid(at), source="zendesk", amount=None)
+    return replace(t, ticket=Ticket(number, "urgent", "open", "Cobro doble"))
+
+
+async def test_a_flood_split_over_two_messages_is_acknowledged_one_message_at_a_time(tmp_path: Path) -> None:
+    """60 urgent tickets at 23:10 page Ana at once: more than one Telegram message holds, so
+    they come as two, each naming its incidents once with buttons for each. "Ack all" on the
+    second acknowledges its incidents only; that message is edited, the first (still paging
+    for its own) is not."""
+    async with open_shop(tmp_path, bundle_window=WINDOW) as shop:
+        for n in range(60):
+            await shop.receive(_urgent_ticket(str(500 + n), "2026-11-28 23:10"))
+        await shop.at("2026-11-28 23:10")
+        first, second = shop.telegram.sent()
+        parts = [
+            [int(i) for i in re.findall(r"(?m)^#(\d+) ticket \d+", m.params["text"])] for m in (first, second)
+        ]
+        assert parts[0] + parts[1] == list(range(1, 61))  # each once, in order
+        for message, ids in zip((first, second), parts, strict=True):
+            rows = json.loads(message.params["reply_markup"])["inline_keyboard"]
+            assert [r[0]["callback_data"] for r in rows] == [f"ack:{i}" for i in ids] + ["ack:all"]
+        [(_, second_id)] = [key for key, text in shop.telegram.texts.items() if text == second.params["text"]]
+
+        await shop.press(ANA.telegram or 0, "ack:all", message_id=second_id)
+        states = {i: await shop.state(i) for i in range(1, 61)}
+        assert {i for i, s in states.items() if s == "acknowledged"} == set(parts[1])
+        answer = shop.telegram.called("answerCallbackQuery")[-1].params["text"]
+        assert answer == f"{len(parts[1])} incidents acknowledged: " + ", ".join(f"#{i}" for i in parts[1])
+        edited = {int(e.params["message_id"]) for e in shop.telegram.called("editMessageText")}
+        assert edited == {second_id}

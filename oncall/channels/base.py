@@ -31,6 +31,8 @@ class PageMessage:
     ack_url: str  # {ONCALL_PUBLIC_URL}/ack/{token}
     page_keys: tuple[str, ...] = ()  # the page records it carries (a bundle: several); () = (key,)
     sms_tail: str = ""  # the end of `sms` the person acts on (reply codes, the link): never cut
+    shop: str = ""  # the shop's name, for the head of a bundle
+    line: str = ""  # each incident on one line (what, order or ticket, amount), as a bundle names it
 
     @property
     def keys(self) -> tuple[str, ...]:

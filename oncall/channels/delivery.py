@@ -1,18 +1,31 @@
-"""Delivery discipline around the channels: retries, provider rate limits, bundling, fail-over.
+"""Delivery discipline around the channels: bundling, provider rate limits, retries, fail-over.
 
-    Dispatcher.send(message)                bundling: a second page to the same person and
-      │                                     channel within `window` waits and goes out with the
-      │                                     others as one message when the window closes
-      └─ _deliver(channel, message)         tenacity: up to `attempts` tries, jittered exponential
-           │                                back-off, `retry_after` honoured, 30 s at most
-           └─ RateLimiter.wait(keys)        before every try: ~30/s and 1/s per chat (Telegram),
+    Dispatcher.send(page)                   bundling (SPEC §5), per person and channel:
+      │                                     the first page goes at once and opens a 2 s window;
+      │                                     pages falling due in it wait until it closes and go
+      │                                     as one message; later ones go as they fall due, at
+      │                                     the per-chat limit, coalescing whatever waits.
+      │                                     A message takes what fits (`fits` of the channel:
+      │                                     Telegram's 4,096 characters and 100 buttons, Slack's
+      │                                     50 blocks); the rest goes in the next, one per-chat
+      │                                     slot later. An SMS summarises (a count, one link).
+      └─ _send_part(pages)                  right before the call: `claim` (the pages this
+           │                                process may still send) decides who is named
+           └─ tenacity                      up to `attempts` tries, jittered exponential
+                │                           back-off, `retry_after` honoured, 30 s at most
+                └─ RateLimiter              before every try: ~30/s and 1/s per chat (Telegram),
                                             1/s per channel (Slack), 1/s per sender (Twilio);
                                             customer texts from the same sender share it with
-                                            a lower priority (`wait_behind`, CustomerSms)
+                                            a lower priority (`wait_behind`, CustomerSms); the
+                                            per-chat slot is shared by instances (`shared`)
     Dispatcher.delivery_failed(ref, reason) a sent page reported undelivered later (Twilio's
                                             status callback): the person's other channels
-    Dispatcher.settle(incident_id)          after an ack: queued and retrying pages of that
+    Dispatcher.settle(incident_id)          after an ack: waiting and retrying pages of that
                                             incident are dropped, nothing more goes out
+
+Why the window opens at the first page and not at the last: a flood that keeps coming must
+not keep its first incidents waiting. Why a full message goes before the window closes: it
+cannot take more, and the next one needs its own per-chat slot anyway.
 
 Time is injected (`clock`, `sleep`), so tests run a flood of pages in virtual time.
 """
@@ -21,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +47,21 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, sms_ref_number
+from oncall.channels.base import (
+    Channel,
+    Delivery,
+    PageMessage,
+    Prepares,
+    cancelled,
+    sms_ref_number,
+    taken_over,
+    unmarked,
+)
+from oncall.core import pagetext
 from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
+
+log = logging.getLogger("oncall.delivery")
 
 Clock = Callable[[], float]  # monotonic seconds
 Sleep = Callable[[float], Awaitable[None]]
@@ -43,7 +69,25 @@ Relink = Callable[[Person, tuple[int, ...]], str]  # a fresh ack link covering a
 Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an incident
 # Which of these incidents were settled meanwhile (perhaps by another process), and how.
 Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
+Fits = Callable[[PageMessage], bool]
 
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What `claim` answers right before a message goes out: the page keys this process may
+    send, and which incidents were settled meanwhile (the other keys: taken over)."""
+
+    held: set[str]
+    settled: Mapping[int, str]
+    unavailable: str | None = None  # the store could not mark them: none may be sent now
+
+
+Claim = Callable[[Sequence[str], Sequence[int]], Awaitable[Claimed]]
+# The first slot of a rate-limit bucket shared with other instances at or after a time (wall
+# seconds), taken: (bucket, not before, interval) -> when (`oncall.store.slots`).
+Shared = Callable[[str, float, float], Awaitable[float]]
+
+WINDOW = 2.0  # seconds: pages for one person and channel due this close share a message
 MAX_WAIT = 30.0
 
 # Seconds between two sends sharing a key: the providers' documented limits.
@@ -72,6 +116,24 @@ def ref_target(channel: str, ref: str) -> str:
     return sms_ref_number(ref) if channel == "sms" else ref.partition(":")[0]
 
 
+def fits_for(channel: str) -> Fits | None:
+    """What fits in one message of `channel` (None: anything, e.g. the log)."""
+    # Imported here: the channel modules load their SDKs, which `import delivery` must not.
+    if channel == "telegram":
+        from oncall.channels import telegram
+
+        return telegram.fits
+    if channel == "slack":
+        from oncall.channels import slack
+
+        return slack.fits
+    if channel == "sms":
+        from oncall.channels import sms
+
+        return sms.fits
+    return None
+
+
 class RateLimiter:
     """Spaces sends so that no bucket ever sees two sends closer than its interval.
 
@@ -84,13 +146,19 @@ class RateLimiter:
         self._next: dict[str, float] = {}
         self._behind = asyncio.Lock()
 
-    async def wait(self, keys: Sequence[tuple[str, float]]) -> None:
-        if not keys:
-            return
+    def reserve(self, keys: Sequence[tuple[str, float]]) -> float:
+        """Takes the next free slot of every bucket in `keys`; returns when it is."""
         now = self._clock()
         at = max([now, *(self._next.get(k, now) for k, _ in keys)])
         for k, interval in keys:
             self._next[k] = at + interval
+        return at
+
+    async def wait(self, keys: Sequence[tuple[str, float]]) -> None:
+        if not keys:
+            return
+        at = self.reserve(keys)
+        now = self._clock()
         if at > now:
             await self._sleep(at - now)
 
@@ -110,14 +178,21 @@ class RateLimiter:
                     return
                 await self._sleep(at - now)
 
+    def push(self, keys: Sequence[tuple[str, float]], at: float) -> None:
+        """A send was given the slot `at` elsewhere (another instance's share of the limit):
+        the next one here comes after it."""
+        for k, interval in keys:
+            self._next[k] = max(self._next.get(k, at + interval), at + interval)
+
     def hold(self, keys: Sequence[tuple[str, float]], seconds: float) -> None:
         until = self._clock() + seconds
         for k, _ in keys:
             self._next[k] = max(self._next.get(k, until), until)
 
 
-def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMessage:
-    """Several pages to one person on one channel as one message."""
+def merge(messages: Sequence[PageMessage], ack_url: str | None = None, more: int = 0) -> PageMessage:
+    """Several pages to one person on one channel as one message: a head, each incident on one
+    line (its `line`), and `ack_url` acting on all; `more` incidents follow in later messages."""
     if len(messages) == 1 and ack_url is None:
         return messages[0]
     key = "+".join(m.key for m in messages)  # a name for logs; the records are `page_keys`
@@ -129,36 +204,59 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None) -> PageMe
         latest[m.incident_ids] = m
     if len(latest) == 1:
         return dataclasses.replace(messages[-1], key=key, page_keys=page_keys)
-    messages = list(latest.values())
+    shown = list(latest.values())
     ids: list[int] = []
-    for m in messages:
+    for m in shown:
         ids.extend(i for i in m.incident_ids if i not in ids)
-    first = messages[0]
-    shop = first.title.partition(":")[0] if ":" in first.title else ""
-    head = f"{shop}: {len(ids)} incidents" if shop else f"{len(ids)} incidents"
-    lines = [f"#{','.join(map(str, m.incident_ids))} {_after_shop(m.title)}" for m in messages]
+    lines = [line for m in shown for line in _lines(m)]
+    first = shown[0]
+    link = ack_url or shown[-1].ack_url
+    shop = first.shop or _shop_of(first.title)
+    head = pagetext.bundle_head(len(ids), shop, more)
+    sms = pagetext.bundle_sms(shop, lines, link)
     return dataclasses.replace(
         first,
         key=key,
         page_keys=page_keys,
         incident_ids=tuple(ids),
         title=head,
-        body=head + "\n\n" + "\n\n".join(f"#{','.join(map(str, m.incident_ids))} {m.body}" for m in messages),
-        sms=head + ": " + "; ".join(lines),
-        sms_tail="",
-        ack_url=ack_url or messages[-1].ack_url,
+        body=pagetext.bundle_body(head, lines, link),
+        sms=sms.sms,
+        sms_tail=sms.sms_tail,
+        ack_url=link,
+        line="\n".join(lines),
     )
 
 
-def _after_shop(title: str) -> str:
-    return title.partition(": ")[2] or title
+def _lines(m: PageMessage) -> list[str]:
+    if m.line:
+        return m.line.split("\n")
+    # A message made without its line (a test page): its title, after the shop's name.
+    return [f"#{','.join(map(str, m.incident_ids))} {m.title.partition(': ')[2] or m.title}"]
+
+
+def _shop_of(title: str) -> str:
+    return title.partition(":")[0] if ":" in title else ""
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """One page handed to `send`, until its message is delivered."""
+
+    message: PageMessage
+    future: asyncio.Future[Delivery]
+    epochs: dict[int, int]  # incident -> times settled when it was handed over
 
 
 @dataclass
-class _Bundle:
-    last_sent: float | None = None
-    pending: list[tuple[PageMessage, asyncio.Future[Delivery]]] = field(default_factory=list)
-    flusher: asyncio.Task[None] | None = None
+class _Chat:
+    """One person on one channel: what waits for the next message."""
+
+    waiting: list[_Waiting] = field(default_factory=list)
+    closes: float = float("-inf")  # the end of the window the first page opened
+    gather: bool = False  # the first page went: what falls due in the window waits for its end
+    full: asyncio.Event = field(default_factory=asyncio.Event)  # more waits than one message takes
+    runner: asyncio.Task[None] | None = None
 
 
 class Dispatcher:
@@ -168,16 +266,24 @@ class Dispatcher:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
-        window: float = 60.0,
+        window: float = WINDOW,
         attempts: int = 3,
         max_wait: float = MAX_WAIT,
         relink: Relink | None = None,
         record: Record | None = None,
         sms_sender: str | None = None,
         check: Check | None = None,
+        claim: Claim | None = None,
+        shared: Shared | None = None,
+        wall: Clock = time.time,
     ) -> None:
+        """`window` 0 sends every page on its own (the rate limits still apply). `shared`: the
+        per-chat limits are shared with other instances, in `wall` seconds."""
         self.channels = channels
         self.check = check
+        self.claim = claim
+        self.shared = shared
+        self.wall = wall
         self.clock = clock
         self.sleep = sleep
         self.window = window
@@ -187,81 +293,228 @@ class Dispatcher:
         self.record = record
         self.sms_sender = sms_sender
         self.limiter = RateLimiter(clock, sleep)
-        self._bundles: dict[tuple[str, str], _Bundle] = {}
+        self._chats: dict[tuple[str, str], _Chat] = {}
         self._epoch: dict[int, int] = {}  # incident -> times settled; a page from an older epoch is stale
-        self._sent: dict[str, PageMessage] = {}  # delivery ref -> message, for a later failure report
+        self._sent: dict[str, list[PageMessage]] = {}  # delivery ref -> its pages, for a later failure report
         self._settled: dict[int, str] = {}  # incident -> what settled it last ("resolved", …)
+
+    # -- bundling ----------------------------------------------------------------------------
+
+    async def send(self, message: PageMessage) -> Delivery:
+        """Sends `message`, bundled with other pages to the same person and channel (see the
+        module doc); may wait a few seconds, so callers run their sends concurrently."""
+        page = _Waiting(
+            message, asyncio.get_running_loop().create_future(), self._epochs(message.incident_ids)
+        )
+        if self.window <= 0:
+            await self._send_part([page], (), reserved=False)
+            return await page.future
+        key = (message.person.id, message.channel)
+        chat = self._chats.setdefault(key, _Chat())
+        chat.waiting.append(page)
+        if chat.runner is None:
+            now = self.clock()
+            # Nothing under way for this chat. Inside the window a page before it opened, this
+            # one waits for its end; else it goes at its first slot and opens a window.
+            chat.gather = now < chat.closes
+            if not chat.gather:
+                chat.closes = now + self.window
+            chat.full.clear()
+            chat.runner = asyncio.create_task(self._run(chat))
+        elif chat.gather and not chat.full.is_set() and not self._all_fit(chat):
+            chat.full.set()
+        return await page.future
+
+    async def _run(self, chat: _Chat) -> None:
+        try:
+            while chat.waiting:
+                if chat.gather and self.clock() < chat.closes and not chat.full.is_set():
+                    await self._until(chat.closes, chat.full)
+                if not chat.waiting:
+                    break  # settled meanwhile
+                message = chat.waiting[0].message
+                keys = limit_keys(message.channel, message_target(message), self.sms_sender)
+                await self._until(await self._slot(keys))
+                if not self._all_fit(chat):  # else `claim` drops them, right before the call
+                    await self._drop_settled(chat)
+                part = self._take(chat)
+                chat.gather = True
+                chat.full.clear()
+                if chat.waiting and not self._all_fit(chat):
+                    chat.full.set()  # what is left fills another message: no reason to wait
+                if part:
+                    await self._send_part(part, keys, reserved=True, more=len(chat.waiting))
+        except Exception as exc:  # never leave a waiting sender hanging
+            for page in chat.waiting:
+                _resolve(page, Delivery(ok=False, error=f"{type(exc).__name__}: {exc}"))
+            chat.waiting.clear()
+        finally:
+            chat.runner = None
+
+    async def _slot(self, keys: Sequence[tuple[str, float]]) -> float:
+        """The next send slot of these buckets, taken: this process's, and the per-chat one
+        shared with other instances (`shared`) when there is one."""
+        at = self.limiter.reserve(keys) if keys else self.clock()
+        if self.shared is None or not keys:
+            return at
+        key, interval = keys[-1]  # the per-chat bucket (`limit_keys` lists it last)
+        now, wall = self.clock(), self.wall()
+        try:
+            taken = await self.shared(key, wall + (at - now), interval)
+        except Exception as exc:  # the store is down: this process's own limit still holds
+            log.warning("shared send slot for %s not taken (%s); this instance's own limit applies", key, exc)
+            return at
+        # Bounded: a wall clock that jumped (an NTP step) cannot stall the chat.
+        later = now + min(taken - wall, self.max_wait)
+        if later <= at:
+            return at
+        self.limiter.push(keys, later)
+        return later
+
+    async def _until(self, at: float, wake: asyncio.Event | None = None) -> None:
+        """Sleeps until the clock reaches `at`, or until `wake` is set."""
+        delay = at - self.clock()
+        if delay <= 0:
+            return
+        if wake is None:
+            await self.sleep(delay)
+            return
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def _drop_settled(self, chat: _Chat) -> None:
+        """An ack in another process (a second instance, `oncall ack`) while pages waited
+        reached the store, not this dispatcher: when more waits than one message holds, what
+        it settled is dropped before the message is made, so that it is filled with pages that
+        still page."""
+        if self.check is None:
+            return
+        waiting = tuple(dict.fromkeys(i for p in chat.waiting for i in p.message.incident_ids))
+        if not waiting:
+            return
+        try:
+            settled = await self.check(waiting)
+        except Exception:
+            settled = {}
+        for incident_id, what in settled.items():
+            self.settle(incident_id, what)
+
+    def _take(self, chat: _Chat) -> list[_Waiting]:
+        """The oldest waiting pages that fit one message (at least one: a single page that is
+        too long is cut by its channel); they leave the queue."""
+        chat.waiting = [p for p in chat.waiting if not p.future.done()]  # cancelled meanwhile
+        if not chat.waiting:
+            return []
+        fits = fits_for(chat.waiting[0].message.channel)
+        n = len(chat.waiting)
+        if fits is not None and not self._fit(chat.waiting, fits):
+            lo, hi = 1, n - 1  # 1 fits by definition, n does not: the largest k that fits
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._fit(chat.waiting[:mid], fits, more=n - mid):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            n = lo
+        part, chat.waiting = chat.waiting[:n], chat.waiting[n:]
+        return part
+
+    def _all_fit(self, chat: _Chat) -> bool:
+        if not chat.waiting:
+            return True
+        fits = fits_for(chat.waiting[0].message.channel)
+        return fits is None or self._fit(chat.waiting, fits)
+
+    def _fit(self, pages: Sequence[_Waiting], fits: Fits, more: int = 0) -> bool:
+        return len(pages) <= 1 or fits(self._render([p.message for p in pages], more))
+
+    def _render(self, messages: Sequence[PageMessage], more: int = 0) -> PageMessage:
+        ids = tuple(dict.fromkeys(i for m in messages for i in m.incident_ids))
+        link = self.relink(messages[0].person, ids) if self.relink and len(ids) > 1 else None
+        return merge(messages, link, more)
 
     # -- one message -------------------------------------------------------------------------
 
-    async def send(self, message: PageMessage) -> Delivery:
-        """Sends `message`, bundled with other pages to the same person and channel inside the
-        window; may take up to `window` seconds, so callers run their sends concurrently."""
-        epochs = self._epochs(message.incident_ids)
-        key = (message.person.id, message.channel)
-        bundle = self._bundles.setdefault(key, _Bundle())
-        now = self.clock()
-        if not bundle.pending and (bundle.last_sent is None or now - bundle.last_sent >= self.window):
-            bundle.last_sent = now
-            return await self._deliver(message, epochs)
-        future: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
-        bundle.pending.append((message, future))
-        if bundle.flusher is None:
-            bundle.flusher = asyncio.create_task(self._flush(key, bundle))
-        return await future
-
-    async def _flush(self, key: tuple[str, str], bundle: _Bundle) -> None:
-        due = (bundle.last_sent or self.clock()) + self.window
-        wait = due - self.clock()
-        if wait > 0:
-            await self.sleep(wait)
-        if self.check is not None and bundle.pending:
-            # An ack in another process (a second instance, `oncall ack`) during the window
-            # reached the store, not this dispatcher: drop what it settled before merging.
-            waiting = tuple(dict.fromkeys(i for m, _ in bundle.pending for i in m.incident_ids))
-            try:
-                settled = await self.check(waiting)
-            except Exception:
-                settled = {}
-            for incident_id, what in settled.items():
-                self.settle(incident_id, what)
-        pending, bundle.pending, bundle.flusher = bundle.pending, [], None
-        live = [(m, f) for m, f in pending if not f.done()]
-        if not live:
-            return
-        bundle.last_sent = self.clock()
-        messages = [m for m, _ in live]
-        ids = tuple(dict.fromkeys(i for m in messages for i in m.incident_ids))
-        link = self.relink(messages[0].person, ids) if self.relink and len(messages) > 1 else None
-        merged = merge(messages, link)
-        try:
-            result = await self._deliver(merged, self._epochs(ids))
-        except Exception as exc:  # never leave a waiting sender hanging
-            result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
-        for _, f in live:
-            if not f.done():
-                f.set_result(result)
-
-    async def _deliver(self, message: PageMessage, epochs: dict[int, int]) -> Delivery:
-        channel = self.channels.get(message.channel)
+    async def _send_part(
+        self, part: Sequence[_Waiting], keys: Sequence[tuple[str, float]], *, reserved: bool, more: int = 0
+    ) -> None:
+        """Sends `part` as one message and resolves each page's future. `reserved`: the first
+        try's rate-limit slot is already taken (the bundle waited for it)."""
+        first = part[0].message
+        channel = self.channels.get(first.channel)
         if channel is None or not channel.configured():
-            return Delivery(ok=False, error=f"{message.channel}: not configured")
-        keys = limit_keys(message.channel, message_target(message), self.sms_sender)
+            for page in part:
+                _resolve(page, Delivery(ok=False, error=f"{first.channel}: not configured"))
+            return
+        keys = keys or limit_keys(first.channel, message_target(first), self.sms_sender)
+        live = list(part)
+        tries = 0
 
         async def attempt() -> Delivery:
-            if self._stale(epochs):
-                what = self._settled.get(next(iter(epochs)), "acknowledged")
-                return cancelled(what)
-            await self.limiter.wait(keys)
-            result = await channel.send(message)
+            nonlocal live, tries
+            tries += 1
+            for page in live:
+                if self._stale(page.epochs):
+                    what = self._settled.get(next(iter(page.epochs)), "acknowledged")
+                    _resolve(page, cancelled(what))
+            live = [p for p in live if not p.future.done()]
+            if live and isinstance(channel, Prepares):
+                # Sends nothing to anyone: before the line, so a crash after it is the delivery alone.
+                await channel.prepare(self._render([p.message for p in live], more))
+            if live and self.claim is not None:
+                live = await self._claimed(live)
+            if not live:
+                return Delivery(ok=False, error="nothing left to send")
+            if tries > 1 or not reserved:
+                await self.limiter.wait(keys)
+            result = await channel.send(self._render([p.message for p in live], more))
             if result.retry_after:
                 self.limiter.hold(keys, min(result.retry_after, self.max_wait))
             return result
 
-        result = await self._retrying(attempt)
+        try:
+            result = await self._retrying(attempt)
+        except Exception as exc:  # never leave a waiting sender hanging
+            result = Delivery(ok=False, error=f"{type(exc).__name__}: {exc}")
         if result.ok and result.ref:
-            self._sent[result.ref] = message
-        return result
+            self._remember(result.ref, [p.message for p in live])
+        for page in live:
+            _resolve(page, result)
+
+    async def _claimed(self, pages: list[_Waiting]) -> list[_Waiting]:
+        """The pages this process may still send right now (marked `sending`); the others are
+        told why not: settled meanwhile, or taken over by another instance."""
+        assert self.claim is not None
+        keys = [k for p in pages for k in p.message.keys]
+        ids = list(dict.fromkeys(i for p in pages for i in p.message.incident_ids))
+        claimed = await self.claim(keys, ids)
+        if claimed.unavailable is not None:
+            for page in pages:
+                _resolve(page, unmarked(claimed.unavailable))
+            return []
+        keep = []
+        for page in pages:
+            if any(k in claimed.held for k in page.message.keys):
+                keep.append(page)
+                continue
+            settled = [claimed.settled[i] for i in page.message.incident_ids if i in claimed.settled]
+            if settled and len(settled) == len(page.message.incident_ids):
+                for incident_id in page.message.incident_ids:
+                    self.settle(incident_id, claimed.settled[incident_id])
+                _resolve(page, cancelled(settled[0]))
+            else:
+                _resolve(page, taken_over())
+        return keep
+
+    def _remember(self, ref: str, messages: list[PageMessage], keep: int = 10_000) -> None:
+        self._sent[ref] = messages
+        while len(self._sent) > keep:
+            del self._sent[next(iter(self._sent))]
 
     async def update(self, channel_name: str, ref: str, text: str) -> Delivery:
         """Edits a delivered page (or, for SMS, confirms), with the same retries and limits."""
@@ -302,44 +555,55 @@ class Dispatcher:
         return channel in self.channels and self.channels[channel].configured()
 
     async def delivery_failed(self, ref: str, reason: str) -> Delivery | None:
-        """A provider reported after the fact that a sent page never arrived (Twilio's status
-        callback): the page goes to the same person by their other channels."""
-        message = self._sent.pop(ref, None)
-        if message is None or self._stale(self._epochs(message.incident_ids), strict=False):
+        """A provider reported after the fact that a sent message never arrived (Twilio's
+        status callback): its pages go to the same person by their other channels."""
+        pages = [
+            m for m in self._sent.pop(ref, []) if not self._stale(self._epochs(m.incident_ids), strict=False)
+        ]
+        if not pages:
             return None
-        for other in other_channels(message.person, tried=[message.channel], usable=self._usable):
-            again = dataclasses.replace(
-                message,
-                channel=other,
-                key=failover_key(message.key, other),
-                page_keys=tuple(failover_key(k, other) for k in message.keys),
-            )
-            result = await self.send(again)
-            if result.ok:
-                await self._record(
-                    message.incident_ids,
-                    f"{message.channel} page to {message.person.name} {reason}; paged by {other} instead",
+        first = pages[0]
+        ids = list(dict.fromkeys(i for m in pages for i in m.incident_ids))
+        for other in other_channels(first.person, tried=[first.channel], usable=self._usable):
+            again = [
+                dataclasses.replace(
+                    m,
+                    channel=other,
+                    key=failover_key(m.key, other),
+                    page_keys=tuple(failover_key(k, other) for k in m.keys),
                 )
-                return result
-        await self._record(message.incident_ids, f"{message.channel} page to {message.person.name} {reason}")
+                for m in pages
+            ]
+            results = await asyncio.gather(*(self.send(m) for m in again))
+            if any(r.ok for r in results):
+                await self._record(
+                    ids, f"{first.channel} page to {first.person.name} {reason}; paged by {other} instead"
+                )
+                return next(r for r in results if r.ok)
+        await self._record(ids, f"{first.channel} page to {first.person.name} {reason}")
         return None
 
     # -- after an ack ------------------------------------------------------------------------
 
     def settle(self, incident_id: int, what: str = "acknowledged") -> None:
         """The incident was acknowledged or resolved (`what`, as the timeline says it): what is
-        still queued or retrying for it is dropped (a bundle keeps its other incidents)."""
+        still waiting or retrying for it is dropped (a bundle keeps its other incidents)."""
         self._epoch[incident_id] = self._epoch.get(incident_id, 0) + 1
         self._settled[incident_id] = what
-        for bundle in self._bundles.values():
+        for chat in self._chats.values():
             keep = []
-            for message, future in bundle.pending:
-                rest = tuple(i for i in message.incident_ids if i != incident_id)
-                if not rest:
-                    future.set_result(cancelled(what))
+            for page in chat.waiting:
+                m = page.message
+                if incident_id not in m.incident_ids:
+                    keep.append(page)
                     continue
-                keep.append((dataclasses.replace(message, incident_ids=rest), future))
-            bundle.pending = keep
+                rest = tuple(i for i in m.incident_ids if i != incident_id)
+                if not rest:
+                    _resolve(page, cancelled(what))
+                    continue
+                page.message = dataclasses.replace(m, incident_ids=rest)
+                keep.append(page)
+            chat.waiting = keep
 
     def _epochs(self, ids: Sequence[int]) -> dict[int, int]:
         return {i: self._epoch.get(i, 0) for i in ids}
@@ -355,9 +619,14 @@ class Dispatcher:
                 await self.record(i, text)
 
     async def aclose(self) -> None:
-        for bundle in self._bundles.values():
-            if bundle.flusher is not None:
-                bundle.flusher.cancel()
-            for _, future in bundle.pending:
-                if not future.done():
-                    future.set_result(Delivery(ok=False, error="shutting down"))
+        for chat in self._chats.values():
+            if chat.runner is not None:
+                chat.runner.cancel()
+            for page in chat.waiting:
+                _resolve(page, Delivery(ok=False, error="shutting down"))
+            chat.waiting.clear()
+
+
+def _resolve(page: _Waiting, result: Delivery) -> None:
+    if not page.future.done():
+        page.future.set_result(result)

@@ -3,6 +3,12 @@
 Each button's `action_id` is `"<verb>:<incident id>"` (unique within the message, as Slack
 requires) and its `value` the incident id. A delivered page is referred to as
 `"<channel>:<ts>"`, which is what `chat.update` needs to edit it after an ack.
+
+A bundle is its text in sections of at most 3,000 characters (split between lines), then an
+actions block of three buttons per incident. Slack takes at most 50 blocks in a message and
+refuses blocks whose text is too long altogether (`msg_blocks_too_long`, seen from about
+13,000 characters, below the documented 40,000 for `text`): `fits` keeps a bundle within both,
+so that the dispatcher splits it instead of it being refused or cut.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
 
 MAX_SECTION = 3000  # Slack's limit for a section's text
-MAX_ACTION_ROWS = 10
+MAX_BLOCKS = 50  # blocks in one message
+MAX_BLOCKS_TEXT = 10_000  # all text of a message's blocks, kept well under msg_blocks_too_long
 LABELS: dict[Verb, str] = {"ack": "Ack", "resolve": "Resolve", "snooze": "Snooze 30m"}
 
 
@@ -25,9 +32,11 @@ def page_blocks(message: PageMessage) -> list[dict[str, Any]]:
     body = message.body or message.title
     if message.ack_url and message.ack_url not in body:
         body = f"{body}\n<{message.ack_url}|Open the incident>"
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(body)}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(body)
+    ]
     one = len(message.incident_ids) == 1
-    for iid in message.incident_ids[:MAX_ACTION_ROWS]:
+    for iid in message.incident_ids:
         elements = []
         for verb, label in LABELS.items():
             button: dict[str, Any] = {
@@ -43,6 +52,30 @@ def page_blocks(message: PageMessage) -> list[dict[str, Any]]:
             elements.append(button)
         blocks.append({"type": "actions", "block_id": f"incident:{iid}", "elements": elements})
     return blocks
+
+
+def fits(message: PageMessage) -> bool:
+    """Whether a bundle goes as one message: every line of it and a button row per incident."""
+    blocks = page_blocks(message)
+    text = sum(len(b["text"]["text"]) for b in blocks if b["type"] == "section")
+    return len(blocks) <= MAX_BLOCKS and text <= MAX_BLOCKS_TEXT
+
+
+def sections(text: str, limit: int = MAX_SECTION) -> list[str]:
+    """`text` in pieces of at most `limit` characters, split between lines (a line longer
+    than that alone is cut)."""
+    out: list[str] = []
+    piece = ""
+    for line in text.split("\n"):
+        line = clip(line, limit)
+        if piece and len(piece) + 1 + len(line) > limit:
+            out.append(piece)
+            piece = line
+        else:
+            piece = f"{piece}\n{line}" if piece else line
+    if piece or not out:
+        out.append(piece)
+    return out
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:

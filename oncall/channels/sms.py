@@ -40,6 +40,7 @@ from oncall.core.pagetext import sms_codes
 # Fitting a text to its segments (the alphabet: `oncall.core.gsm7`)
 
 MAX_SEGMENTS = 2
+MIN_HEAD = 40  # septets a bundle keeps before its summary, for the shop and the first incident
 
 
 def fit(text: str, tail: str = "", max_segments: int = MAX_SEGMENTS) -> str:
@@ -74,6 +75,15 @@ def page_sms(message: PageMessage) -> str:
         return fit(message.sms.removesuffix(tail), tail)
     link = f" {message.ack_url}" if message.ack_url else ""
     return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
+
+
+def fits(message: PageMessage) -> bool:
+    """Whether a bundle goes as one SMS: it is summarised (a count and one link for all), so it
+    always does unless the link itself grows too long for the segments (incident ids too
+    scattered to write as ranges): then it is split."""
+    tail = message.sms_tail or _own_codes(message)
+    room = MULTIPART_SEGMENT * MAX_SEGMENTS - septets(to_gsm7(tail))
+    return room >= MIN_HEAD
 
 
 def _own_codes(message: PageMessage) -> str:

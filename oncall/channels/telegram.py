@@ -3,6 +3,14 @@
 The button's callback data is `"<verb>:<incident id>"` ("ack:42"), well inside Telegram's
 64-byte limit, and parsed back by `parse_callback`. A delivered page is referred to as
 `"<chat id>:<message id>"`, which is all `editMessageText` needs to edit it after an ack.
+
+A bundle has a row [Ack #N] [Resolve #N] for each of its incidents and a last row
+[Ack all] [Resolve all] [Snooze all 30m] acting on every incident of that message (callback
+data `"<verb>:all"`; the message itself says which incidents: the pages delivered as it). One
+message holds at most 4,096 characters (UTF-16 code units, as Telegram counts) and 100 inline
+buttons, 8 to a row: `fits` says whether a bundle stays within both, so that the dispatcher
+splits it over several messages instead of cutting it. (Three buttons per incident would
+hold 33 incidents a message; two and the "all" row, 48: a flood of 200 is 5 messages, not 7.)
 """
 
 from __future__ import annotations
@@ -21,54 +29,98 @@ from telegram.request import HTTPXRequest
 
 from oncall.channels.base import Delivery, PageMessage, Verb
 
-MAX_TEXT = 4096  # Telegram's limit for one message
-MAX_BUTTON_ROWS = 10  # a bundle shows buttons for its first incidents; the link covers all
+MAX_TEXT = 4096  # Telegram's limit for one message, in UTF-16 code units
+MAX_BUTTONS = 100  # inline keyboard buttons in one message (8 to a row; a row here has 2 or 3)
+ALL = "all"  # callback data "ack:all": every incident of the message pressed
 VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze"}
 
 
 @dataclass(frozen=True, slots=True)
 class Callback:
     verb: Verb
-    incident_id: int
+    incident_id: int | None  # None: every incident of the message whose button was pressed
 
 
-def callback_data(verb: Verb, incident_id: int) -> str:
-    data = f"{verb}:{incident_id}"
+def callback_data(verb: Verb, incident_id: int | None) -> str:
+    data = f"{verb}:{ALL if incident_id is None else incident_id}"
     assert len(data.encode()) <= 64, data
     return data
 
 
 def parse_callback(data: str | None) -> Callback | None:
     verb, _, number = (data or "").partition(":")
-    if verb not in VERBS or not (number.isascii() and number.isdigit() and len(number) <= 18):
+    if verb not in VERBS:
+        return None
+    if number == ALL:
+        return Callback(VERBS[verb], None)
+    if not (number.isascii() and number.isdigit() and len(number) <= 18):
         return None
     return Callback(VERBS[verb], int(number))
 
 
 def keyboard(incident_ids: tuple[int, ...]) -> InlineKeyboardMarkup:
-    one = len(incident_ids) == 1
-    rows = []
-    for iid in incident_ids[:MAX_BUTTON_ROWS]:
-        suffix = "" if one else f" #{iid}"
-        rows.append(
+    if len(incident_ids) == 1:
+        [iid] = incident_ids
+        return InlineKeyboardMarkup(
             [
-                InlineKeyboardButton(f"Ack{suffix}", callback_data=callback_data("ack", iid)),
-                InlineKeyboardButton(f"Resolve{suffix}", callback_data=callback_data("resolve", iid)),
-                InlineKeyboardButton(f"Snooze 30m{suffix}", callback_data=callback_data("snooze", iid)),
+                [
+                    _button("Ack", "ack", iid),
+                    _button("Resolve", "resolve", iid),
+                    _button("Snooze 30m", "snooze", iid),
+                ]
             ]
         )
+    rows = [[_button(f"Ack #{i}", "ack", i), _button(f"Resolve #{i}", "resolve", i)] for i in incident_ids]
+    rows.append(
+        [
+            _button("Ack all", "ack", None),
+            _button("Resolve all", "resolve", None),
+            _button("Snooze all 30m", "snooze", None),
+        ]
+    )
     return InlineKeyboardMarkup(rows)
 
 
+def _button(label: str, verb: Verb, incident_id: int | None) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=callback_data(verb, incident_id))
+
+
+def buttons(incident_ids: tuple[int, ...]) -> int:
+    """How many buttons `keyboard` gives these incidents."""
+    return 3 if len(incident_ids) == 1 else 2 * len(incident_ids) + 3
+
+
 def page_text(message: PageMessage) -> str:
+    return clip(_full_text(message))
+
+
+def _full_text(message: PageMessage) -> str:
     text = message.body or message.title
     if message.ack_url and message.ack_url not in text:
         text = f"{text}\n\n{message.ack_url}"
-    return clip(text)
+    return text
+
+
+def fits(message: PageMessage) -> bool:
+    """Whether a bundle goes as one message: its text uncut and a button for every incident."""
+    return units(_full_text(message)) <= MAX_TEXT and buttons(message.incident_ids) <= MAX_BUTTONS
+
+
+def units(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if units(text) <= limit:
+        return text
+    out, used = [], 1  # room for the "…"
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out) + "…"
 
 
 def failure(exc: BaseException) -> Delivery:

@@ -3,7 +3,10 @@
 
 Three shapes of one text: a one-line `title`, a `body` for rich channels (Telegram, Slack, the
 log) and an `sms` kept to two GSM-7 segments that always ends with the reply codes and the ack
-link, however long the rest is. Pure: `now` and the link are arguments.
+link, however long the rest is; and a `line` naming the incident in a bundle (what, order or
+ticket, amount). The wording of a bundle is here too (`bundle_head`, `bundle_body`,
+`bundle_sms`); which incidents share a message is `channels.delivery`'s. Pure: `now` and the
+link are arguments.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class PageText:
     body: str
     sms: str
     sms_tail: str = ""  # how `sms` ends: the reply codes and the link, which are never cut
+    line: str = ""  # the incident on one line, as a bundle names it
 
 
 def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> PageText:
@@ -61,7 +65,13 @@ def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> Pa
         head += " Customers: " + _short_list(customers, 3) + "."
     head += f" Waiting {waited}."
     tail = f"{sms_codes(incident.id)} {ack_url}"
-    return PageText(title=title, body="\n".join(lines), sms=sms_fit(head, tail), sms_tail=to_gsm7(tail))
+    return PageText(
+        title=title,
+        body="\n".join(lines),
+        sms=sms_fit(head, tail),
+        sms_tail=to_gsm7(tail),
+        line=bundle_line(line_facts(incident, tz, now)),
+    )
 
 
 def sms_codes(incident_id: int) -> str:
@@ -161,6 +171,90 @@ def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str
 
 
 # ---------------------------------------------------------------------------------------------
+# Bundles: several incidents for one person in one message (SPEC §5)
+
+LINE_MAX = 120  # characters: a bundle line is a line or two on a phone, never a paragraph
+
+
+@dataclass(frozen=True, slots=True)
+class LineFacts:
+    """What a bundle line says of one incident."""
+
+    incident_id: int
+    what: str  # "payment failure", "3 payment failures since 22:41", "ticket 88 (urgent)"
+    reference: str = ""  # "order 1042", "orders 1042, 1043 +3", "" (a ticket names itself in `what`)
+    amount: str = ""  # "189.90 EUR"
+    detail: str = ""  # a ticket's subject or the first summary
+
+
+def line_facts(incident: Incident, tz: ZoneInfo, now: datetime) -> LineFacts:
+    events = incident.live_events or incident.events
+    first = min(events, key=_time) if events else None
+    kinds = {e.kind for e in events}
+    if first is not None and kinds == {"ticket_created"} and len(events) == 1 and first.ticket.id:
+        t = first.ticket
+        what = f"ticket {t.id}" + (f" ({t.priority})" if t.priority else "")
+        return LineFacts(incident.id, what, amount=amounts(events), detail=t.subject or "")
+    if len(events) == 1 and first is not None:
+        one, _ = KIND_WORDS.get(first.kind, (first.kind.replace("_", " "), ""))
+        what = one
+    else:
+        what = what_happened(events, tz, now).split(", ")[0]
+    orders = list(dict.fromkeys(o for e in events if (o := e.order.number or e.order.id)))
+    tickets = list(dict.fromkeys(n for e in events if (n := e.ticket.id)))
+    if orders:
+        reference = ("order " if len(orders) == 1 else "orders ") + _first_few(orders, 3)
+    elif tickets:
+        reference = ("ticket " if len(tickets) == 1 else "tickets ") + _first_few(tickets, 3)
+    else:
+        reference = ""
+    # The summary only where nothing else says what it is about (a checkout error): beside an
+    # order it repeats the payload's words and pushes the line past a phone's width.
+    detail = "" if reference else _first_summary(events)
+    return LineFacts(incident.id, what, reference, amounts(events), detail)
+
+
+def bundle_line(facts: LineFacts) -> str:
+    """ "#17 payment failure, order 1042, 189.90 EUR": what, order or ticket, amount, first."""
+    text = ", ".join(x for x in (f"#{facts.incident_id} {facts.what}", facts.reference, facts.amount) if x)
+    if facts.detail:
+        text += f": {facts.detail}"
+    text = " ".join(text.split())  # one line, whatever the payload's summary held
+    return text if len(text) <= LINE_MAX else text[: LINE_MAX - 1] + "…"
+
+
+def bundle_head(count: int, shop: str, more: int = 0) -> str:
+    """The first line of a bundle; `more`: incidents that follow in the next message(s)."""
+    head = f"{shop}: {count} incidents" if shop else f"{count} incidents"
+    return head + (f" ({more} more follow)" if more else "")
+
+
+def bundle_body(head: str, lines: Sequence[str], ack_url: str) -> str:
+    """A bundle for rich channels: the head, one line per incident, the link acting on all."""
+    return f"{head}\n\n" + "\n".join(lines) + f"\n\nAck / Resolve / Snooze 30m, all {len(lines)}: {ack_url}"
+
+
+def bundle_sms(shop: str, lines: Sequence[str], ack_url: str) -> PageText:
+    """A bundle by SMS: as many of its lines as fit before the summary (the count and the link
+    acting on all), which is never cut."""
+    tail = sms_summary(len(lines), ack_url)
+    text = (f"{shop}: " if shop else "") + "; ".join(lines)
+    return PageText(title=text, body=text, sms=sms_fit(text, tail), sms_tail=to_gsm7(tail))
+
+
+def bundle_settled(count: int, last: str) -> str:
+    """What a bundle is edited to (or, by SMS, confirmed with) once all of its incidents are
+    settled: `last` is the update of the one settled last."""
+    return f"All {count} incidents of this message are settled. Last: {last}"
+
+
+def sms_summary(count: int, ack_url: str) -> str:
+    """How an SMS bundle ends: the count and the link for all of them; a bare `ack` reply acts
+    on the newest."""
+    return f"{count} incidents, ack/resolve all: {ack_url}"
+
+
+# ---------------------------------------------------------------------------------------------
 # SMS
 
 
@@ -202,6 +296,11 @@ def _short_list(items: Sequence[str], limit: int) -> str:
     if len(names) <= limit:
         return ", ".join(names)
     return ", ".join(names[:limit]) + f" +{len(names) - limit}"
+
+
+def _first_few(items: Sequence[str], limit: int) -> str:
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f" +{more}" if more > 0 else "")
 
 
 def _first_summary(events: Sequence[Event]) -> str:

@@ -3,96 +3,53 @@
 A page is claimed `queued` by one instance (several may share a store) and may wait here in a
 bundle or for a rate limit. Right before the real call its record goes from `queued` to
 `sending` — the line between "certainly never sent" (sent again after a crash) and "maybe
-sent" (never sent again). If by then the incident was settled, or another instance took the
-page over after this one's claim lapsed, or the store cannot take the mark, the call is not
-made. What a channel does before it delivers (`channels.base.Prepares`: the Slack DM lookup,
-building a client) runs before the line, so a crash on the far side of it is the delivering
-call alone.
+sent" (never sent again). A page whose incident was settled by then, or that another
+instance took over after this one's claim lapsed, is left out of the message: the dispatcher
+names in a bundle only the pages `mark` returns, so no incident is named by two instances.
+If the store cannot take the mark, nothing is sent and the pages go back to `pending`. What a
+channel does before it delivers (`channels.base.Prepares`: the Slack DM lookup, building a
+client) runs before the line (`Dispatcher`), so a crash on the far side of it is the
+delivering call alone.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Sequence
 
-from oncall.channels.base import Channel, Delivery, PageMessage, Prepares, cancelled, taken_over, unmarked
+from oncall.channels.delivery import Claimed
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
 from oncall.store.connection import Connection, StoreUnavailable
 
-log = logging.getLogger("oncall.escalation")
-
-Settle = Callable[[int, str], None]  # the dispatcher's: drop what is queued for a settled incident
-
 
 class Claims:
-    def __init__(self) -> None:
+    def __init__(self, plumbing: Plumbing) -> None:
+        self.plumbing = plumbing
         # Who this process is, for the pages it claims (several instances share one store).
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held: set[str] = set()  # page keys claimed and not finished yet
 
+    async def mark(self, keys: Sequence[str], incident_ids: Sequence[int]) -> Claimed:
+        """Marks the pages `keys` `sending` right before their message goes out: the ones this
+        process still holds, and which of `incident_ids` were settled meanwhile (perhaps by
+        another process). A key this process never claimed (not a page record: a test page)
+        is its own to send."""
+        ours = [k for k in keys if k in self.held]
+        if not ours:
+            return Claimed(set(keys), {})
+        now = self.plumbing.clock()
+        instance = self.instance
 
-class _Marking:
-    """A channel as the dispatcher sees it: marks the pages a message carries `sending` right
-    before the real call."""
+        def tx(conn: Connection) -> tuple[set[str], dict[int, str]]:
+            held = page_store.mark_sending(conn, ours, instance, now)
+            settled = page_store.settled_incidents(conn, incident_ids) if len(held) < len(ours) else {}
+            return held, settled
 
-    def __init__(self, inner: Channel, claims: Claims, plumbing: Plumbing, settle: Settle) -> None:
-        self.inner = inner
-        self.claims = claims
-        self.plumbing = plumbing
-        self.settle = settle
-        self.name = inner.name
-
-    def configured(self) -> bool:
-        return self.inner.configured()
-
-    async def send(self, message: PageMessage) -> Delivery:
-        keys = [k for k in message.keys if k in self.claims.held]
-        if keys and isinstance(self.inner, Prepares):
-            await self.inner.prepare(message)  # sends nothing: before the line, not after it
-        if keys:
-            now = self.plumbing.clock()
-            instance = self.claims.instance
-
-            def tx(conn: Connection) -> tuple[int, dict[int, str]]:
-                held = page_store.mark_sending(conn, keys, instance, now)
-                return held, {} if held else page_store.settled_incidents(conn, message.incident_ids)
-
-            try:
-                held, settled = await self.plumbing.db.transaction(tx)
-            except StoreUnavailable as exc:
-                log.warning("page %s not sent: %s", message.key, exc)
-                return unmarked(str(exc))
-            if held == 0 and settled and len(settled) == len(set(message.incident_ids)):
-                # Acknowledged or resolved since it was queued, perhaps by another process.
-                for incident_id, what in settled.items():
-                    self.settle(incident_id, what)
-                return cancelled(next(iter(settled.values())))
-            if held == 0:
-                return taken_over()
-        return await self.inner.send(message)
-
-    async def update(self, ref: str, text: str) -> Delivery:
-        return await self.inner.update(ref, text)
-
-
-class MarkingChannels(Mapping[str, Channel]):
-    """The service's channels, each wrapped in `_Marking`, read live (a test or a reload may
-    change `service.channels`)."""
-
-    def __init__(self, claims: Claims, plumbing: Plumbing, settle: Settle) -> None:
-        self.claims = claims
-        self.plumbing = plumbing
-        self.settle = settle
-
-    def __getitem__(self, name: str) -> Channel:
-        return _Marking(self.plumbing.channels[name], self.claims, self.plumbing, self.settle)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.plumbing.channels)
-
-    def __len__(self) -> int:
-        return len(self.plumbing.channels)
+        try:
+            held, settled = await self.plumbing.db.transaction(tx)
+        except StoreUnavailable as exc:
+            return Claimed(set(), {}, unavailable=str(exc))
+        return Claimed(held | {k for k in keys if k not in self.held}, settled)

@@ -3,8 +3,9 @@ acted): Telegram and Slack messages are rewritten, an SMS gets one short confirm
 
 A page delivered after the update ran (the provider was slow) is edited on arrival with the
 incident's last update, or — settled by another process — with the words the core would use
-(`core.settled.settled_text`). A bundled message still paging for another incident is left
-alone until that one is settled too.
+(`core.settled.settled_text`). A bundle still paging for another incident is left alone
+until that one is settled too; then it says so for all of them (`pagetext.bundle_settled`), and
+an SMS bundle gets one confirmation, not one per incident.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from typing import Any
 
 from oncall.channels.delivery import Dispatcher
+from oncall.core import pagetext
 from oncall.core.incident import Incident
 from oncall.core.settled import settled_text
 from oncall.service.plumbing import Plumbing
@@ -46,25 +48,34 @@ class Edits:
         only the page `only` (one delivered after the update ran); a message already given
         `text` is left alone."""
 
-        def tx(conn: Connection) -> tuple[list[PageRow], set[str]]:
+        def tx(conn: Connection) -> tuple[list[PageRow], set[str], dict[str, int]]:
             pages = [p for p in page_store.pages_of(conn, incident_id) if only is None or p.key == only]
-            refs = {p.ref for p in pages if p.ref and p.state == "sent" and p.sent_via in EDITED}
-            return pages, page_store.refs_still_paging(conn, refs, incident_id)
+            refs = {p.ref for p in pages if p.ref and p.state == "sent"}
+            return (
+                pages,
+                page_store.refs_still_paging(conn, refs, incident_id),
+                page_store.incidents_per_ref(conn, refs),
+            )
 
-        pages, still_paging = await self.plumbing.db.transaction(tx)
+        pages, still_paging, counts = await self.plumbing.db.transaction(tx)
         seen: set[str] = set()
         for p in pages:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
                 continue
-            if p.sent_via in EDITED and p.ref in still_paging:
-                # A bundled message that also pages for incidents still triggered: editing it
-                # would erase their page and their buttons. It is edited when the last is settled.
+            if p.ref in still_paging:
+                # A bundle that also pages for incidents still triggered: editing it would erase
+                # their page and their buttons, and an SMS bundle would get a confirmation per
+                # incident (a flood of texts). It is updated once, when the last is settled.
                 continue
             seen.add(p.ref)
-            if self._edits.get(p.ref) == text:
-                continue  # the update and a page delivered late both reached this one
-            _remember(self._edits, p.ref, text)
-            result = await self.dispatcher.update(p.sent_via, p.ref, text)
+            bundle = counts.get(p.ref, 1) > 1
+            said = pagetext.bundle_settled(counts[p.ref], text) if bundle else text
+            if self._edits.get(p.ref) == said or (bundle and p.ref in self._edits):
+                # The update and a page delivered late both reached this one; or a bundle was
+                # told already (the updates of its last incidents, settled at once, race here).
+                continue
+            _remember(self._edits, p.ref, said)
+            result = await self.dispatcher.update(p.sent_via, p.ref, said)
             if not result.ok:
                 log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
 

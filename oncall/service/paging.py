@@ -32,11 +32,12 @@ from oncall.core.failover import plan_failover
 from oncall.core.incident import Entry, Incident, Page
 from oncall.core.models import Config, Person
 from oncall.metrics import METRICS
-from oncall.service.claims import Claims, MarkingChannels
+from oncall.service.claims import Claims
 from oncall.service.edits import Edits
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
+from oncall.store import slots
 from oncall.store.connection import Connection, StoreUnavailable
 from oncall.store.pages import PageRow
 
@@ -61,9 +62,9 @@ class Paging:
         self.plumbing = plumbing
         self.ack_link = ack_link or self._signed_link
         self._own_links = ack_link is None  # the paging part's signed links (oncall.acklinks)
-        self.claims = Claims()
+        self.claims = Claims(plumbing)
         self.dispatcher = Dispatcher(
-            MarkingChannels(self.claims, plumbing, lambda iid, what: self.dispatcher.settle(iid, what)),
+            plumbing.channels,  # read live: a test or a reload may change them
             window=bundle_window,
             relink=self.ack_link,
             record=plumbing.record_one,
@@ -71,12 +72,21 @@ class Paging:
             clock=send_clock or time.monotonic,
             sleep=send_sleep or asyncio.sleep,
             check=self._settled,
+            claim=self.claims.mark,
+            # Several instances share PostgreSQL, and each per-chat limit with it; SQLite has one.
+            shared=self._take_slot if plumbing.db.dialect == "postgresql" else None,
+            wall=send_clock or time.time,
         )
         self.edits = Edits(plumbing, self.dispatcher)
 
     def _signed_link(self, person: Person, ids: tuple[int, ...]) -> str:
         # The paging part's signed, expiring token (its key is loaded from the store at start).
         return acklinks.ack_link(self.plumbing.settings, person, ids, self.plumbing.clock())
+
+    async def _take_slot(self, key: str, not_before: float, interval: float) -> float:
+        return await self.plumbing.db.transaction(
+            lambda conn: slots.take_slot(conn, key, not_before, interval)
+        )
 
     async def _settled(self, ids: tuple[int, ...]) -> dict[int, str]:
         return await self.plumbing.db.transaction(lambda conn: page_store.settled_incidents(conn, ids))
@@ -112,8 +122,8 @@ class Paging:
     # -- sending -------------------------------------------------------------------------------
 
     async def send_pages(self, now: datetime) -> int:
-        """Sends every `pending` page (in the background: bundling may hold a page up to the
-        bundle window); returns how many were handed over."""
+        """Sends every `pending` page (in the background: bundling may hold a page a few
+        seconds, see `channels.delivery`); returns how many were handed over."""
         config = self.plumbing.config()
         if config is None:
             return 0
@@ -246,6 +256,8 @@ class Paging:
             sms=text.sms,
             ack_url=link,
             sms_tail=text.sms_tail,
+            shop=config.rules.shop.name,
+            line=text.line,
         )
 
     # -- fail-over -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from oncall.channels.base import Channel
 from oncall.channels.console import ConsoleChannel
+from oncall.channels.delivery import WINDOW
 from oncall.clock import Clock, system_clock
 from oncall.core.models import Config
 from oncall.service.actions import Actions
@@ -48,13 +49,14 @@ class Service:
         reassurer: Reassurer | None = None,
         *,
         ack_link: AckLink | None = None,
-        bundle_window: float = 60.0,
+        bundle_window: float = WINDOW,
         send_clock: Callable[[], float] | None = None,
         send_sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Clock = system_clock,
     ) -> None:
         """`bundle_window`, `send_clock` and `send_sleep` go to the delivery dispatcher
-        (bundling, rate limits, retries); tests run them in virtual time. `clock` is now for
+        (bundling, rate limits, retries; a window of 0 sends every page on its own); tests run
+        them in virtual time. `clock` is now for
         everything the service does on its own (the scheduler's default, timeline notes, ack
         links); the app passes its own."""
         self.console = ConsoleChannel()
@@ -92,6 +94,7 @@ class Service:
         self.act = self.actions.act
         self.incidents = self.views.incidents
         self.incident = self.views.incident
+        self.incidents_in_message = self.views.incidents_in_message
         self.who = self.views.who
         self.tell_fallback = self.notices.tell_fallback
         self.notify_fallback = self.notices.notify_fallback

@@ -14,6 +14,7 @@ from oncall.core.models import Config
 from oncall.core.rota import next_on_call, on_call
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
+from oncall.store import pages as page_store
 
 _UTC = ZoneInfo("UTC")
 
@@ -130,6 +131,12 @@ class Views:
     async def incident(self, incident_id: int) -> IncidentView | None:
         inc = await self.plumbing.db.transaction(lambda conn: store.get_incident(conn, incident_id))
         return view(inc, self.plumbing.tz()) if inc is not None else None
+
+    async def incidents_in_message(self, channel: str, ref: str, person: str) -> list[int]:
+        """The incidents a delivered message paged `person` for (a bundle: several)."""
+        return await self.plumbing.db.transaction(
+            lambda conn: page_store.incidents_in_message(conn, channel, ref, person)
+        )
 
     def who(self, now: datetime) -> list[OnCallView]:
         config = self.plumbing.config()

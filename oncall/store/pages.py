@@ -74,7 +74,8 @@ def add_pages_many(conn: Connection, pages: Sequence[tuple[int, Page]], now: dat
 
 
 # A page `queued` longer than this was claimed by a process that died before handing it to
-# its channel (bundling holds a page up to 60 s, rate limits a little longer): it is taken again.
+# its channel (a bundle holds a page 2 s, a flood's later parts and rate limits a little
+# longer; the process that holds it renews the claim each round): it is taken again.
 QUEUE_LEASE = timedelta(seconds=120)
 
 
@@ -85,7 +86,7 @@ def claim_pending_pages(conn: Connection, now: datetime, instance: str, limit: i
         skip_locked(
             conn,
             f"SELECT {_PAGE_FIELDS} FROM pages WHERE state = 'pending' OR (state = 'queued' AND sent_at < ?)"
-            " ORDER BY created_at, key LIMIT ?",
+            " ORDER BY created_at, incident_id, key LIMIT ?",  # a bundle reads in incident order
         ),
         (now - QUEUE_LEASE, limit),
     )
@@ -98,11 +99,11 @@ def claim_pending_pages(conn: Connection, now: datetime, instance: str, limit: i
     return claimed
 
 
-def mark_sending(conn: Connection, keys: Sequence[str], instance: str, now: datetime) -> int:
-    """Right before the channel is called: `queued` (by this instance) → `sending`. Returns how
-    many of `keys` this instance still holds (0: another instance took them over, or their
+def mark_sending(conn: Connection, keys: Sequence[str], instance: str, now: datetime) -> set[str]:
+    """Right before the channel is called: `queued` (by this instance) → `sending`. Returns the
+    keys this instance still holds (not the others: another instance took them over, or their
     incidents were acknowledged or resolved meanwhile, perhaps by another process)."""
-    n = 0
+    held: set[str] = set()
     for key in keys:
         cur = conn.execute(
             "UPDATE pages SET state = 'sending', sent_at = ? WHERE key = ? AND claimed_by = ?"
@@ -110,8 +111,9 @@ def mark_sending(conn: Connection, keys: Sequence[str], instance: str, now: date
             " AND incident_id IN (SELECT id FROM incidents WHERE state = 'triggered')",
             (now, key, instance),
         )
-        n += max(0, cur.rowcount)
-    return n
+        if cur.rowcount > 0:
+            held.add(key)
+    return held
 
 
 def settled_incidents(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
@@ -198,6 +200,31 @@ def refs_still_paging(conn: Connection, refs: Iterable[str], incident_id: int) -
         [*refs, incident_id],
     )
     return {str(r[0]) for r in rows}
+
+
+def incidents_per_ref(conn: Connection, refs: Iterable[str]) -> dict[str, int]:
+    """How many incidents each of these delivered messages paged for (a bundle: several)."""
+    refs = sorted(refs)
+    if not refs:
+        return {}
+    marks = ", ".join("?" * len(refs))
+    rows = conn.fetchall(
+        f"SELECT ref, COUNT(DISTINCT incident_id) FROM pages WHERE ref IN ({marks}) AND state = 'sent'"
+        " GROUP BY ref",
+        refs,
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def incidents_in_message(conn: Connection, channel: str, ref: str, person: str) -> list[int]:
+    """The incidents whose pages to `person` were delivered as the message `ref` (a bundle:
+    several), for a button acting on all of them."""
+    rows = conn.fetchall(
+        "SELECT DISTINCT incident_id FROM pages WHERE ref = ? AND sent_via = ? AND person = ?"
+        " AND state = 'sent' ORDER BY incident_id",
+        (ref, channel, person),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def newest_incident_paged_to(conn: Connection, person: str) -> int | None:

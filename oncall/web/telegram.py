@@ -4,7 +4,8 @@ Telegram proves itself with `X-Telegram-Bot-Api-Secret-Token` (the secret `oncal
 setup` registered), compared in constant time; a missing or wrong one is 401. It redelivers an
 update until it gets a 2xx, so `update_id`s already handled are answered 200 and skipped.
 
-Buttons: callback data `ack:N`, `resolve:N`, `snooze:N` (see `channels.telegram`). Commands:
+Buttons: callback data `ack:N`, `resolve:N`, `snooze:N`, and on a bundle `ack:all` (… `:all`):
+every incident the pressed message paged the presser for (see `channels.telegram`). Commands:
 `/oncall` (who now, until when, who next), `/incidents`, `/ack N`, `/resolve N`, `/snooze N`.
 People not in `rotas/people.toml` are refused and nothing changes.
 """
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from oncall.channels.base import Verb
 from oncall.channels.telegram import parse_callback
 from oncall.core.models import Config, Person
 from oncall.web import jsonbody
@@ -91,9 +93,31 @@ async def _button(request: Request, service: ServiceLike, query: dict[str, Any],
         await _reply(channel.answer_callback(str(query.get("id")), "This button is no longer understood."))
         return
     snooze = SNOOZE if cb.verb == "snooze" else None
-    result = await service.act(cb.incident_id, actor, cb.verb, "telegram", now, snooze)
+    if cb.incident_id is None:
+        text = await _act_on_message(service, query, actor, cb.verb, now)
+    else:
+        result = await service.act(cb.incident_id, actor, cb.verb, "telegram", now, snooze)
+        text = result.text
     # The service edits every message of the incident (this one included) to name who acted.
-    await _reply(channel.answer_callback(str(query.get("id")), result.text))
+    await _reply(channel.answer_callback(str(query.get("id")), text))
+
+
+async def _act_on_message(
+    service: ServiceLike, query: dict[str, Any], actor: Person, verb: Verb, now: datetime
+) -> str:
+    """A bundle's "… all" button: the verb on every incident that message paged `actor` for."""
+    message = query.get("message")
+    chat = _field(query, "message", "chat")
+    mid = message.get("message_id") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    if not isinstance(mid, int) or not isinstance(chat_id, int):
+        return "This message is too old to act on from here: use its link."
+    ids = await service.incidents_in_message("telegram", f"{chat_id}:{mid}", actor.id)
+    if not ids:
+        return "This message pages you for nothing that is still open."
+    snooze = SNOOZE if verb == "snooze" else None
+    results = [await service.act(i, actor, verb, "telegram", now, snooze) for i in ids]
+    return all_done(verb, [r.incident_id for r in results if r.ok], len(ids))
 
 
 async def _command(request: Request, service: ServiceLike, message: dict[str, Any], now: datetime) -> None:
@@ -110,6 +134,15 @@ async def _command(request: Request, service: ServiceLike, message: dict[str, An
         return
     reply = await answer(service, config, actor, text, now)
     await _reply(channel.send_text(chat, reply))
+
+
+def all_done(verb: Verb, done: list[int], asked: int) -> str:
+    """The answer to a bundle's "… all" button."""
+    past = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed for 30 minutes"}[verb]
+    ids = ", ".join(f"#{i}" for i in done)
+    if len(done) == asked:
+        return f"{asked} incidents {past}: {ids}"
+    return f"{len(done)} of {asked} incidents {past} ({ids}); the others were already settled"
 
 
 def _field(obj: dict[str, Any], outer: str, inner: str) -> Any:

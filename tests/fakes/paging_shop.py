@@ -251,8 +251,10 @@ async def paged(shop: PagingShop) -> int:
 
 @asynccontextmanager
 async def open_shop(
-    tmp_path: Path, config: Config | None = None, **settings: Any
+    tmp_path: Path, config: Config | None = None, *, bundle_window: float = 0.0, **settings: Any
 ) -> AsyncIterator[PagingShop]:
+    """`bundle_window` 0: every page is its own message (most tests read one page at a time);
+    the product's is `channels.delivery.WINDOW`."""
     vt = VirtualTime()
     tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
     fakes: tuple[FakeServer, ...] = (tg, sl, tw)
@@ -281,7 +283,7 @@ async def open_shop(
         lambda: holder[0].config,
         build_channels(s, timeout=0.3),
         s,
-        bundle_window=0.0,
+        bundle_window=bundle_window,
         send_clock=vt.clock,
         send_sleep=vt.sleep,
     )

@@ -37,6 +37,8 @@ class FakeSlack(FakeServer):
         if call.path == "conversations.open":
             users = str(p.get("users", ""))
             return Reply(200, {"ok": True, "channel": {"id": "D" + users.lstrip("U")}})
+        if call.path in ("chat.postMessage", "chat.update") and (error := _invalid_blocks(p.get("blocks"))):
+            return Reply(200, {"ok": False, "error": error})
         if call.path == "chat.postMessage":
             channel = str(p["channel"])
             ts = f"{1764000000 + next(self._ts)}.000100"
@@ -57,6 +59,28 @@ class FakeSlack(FakeServer):
         if call.path == "auth.test":
             return Reply(200, {"ok": True, "user_id": "UBOT", "team_id": "T1"})
         return Reply(200, {"ok": False, "error": "unknown_method"})
+
+
+# What slack.com refuses: Block Kit's documented limits, and the total it answers
+# `msg_blocks_too_long` to (seen from about 13,000 characters of block text).
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_ACTIONS = 25
+MAX_BLOCKS_TEXT = 13_000
+
+
+def _invalid_blocks(value: Any) -> str | None:
+    blocks = _blocks(value) or []
+    texts = [b["text"]["text"] for b in blocks if b.get("type") == "section"]
+    if (
+        len(blocks) > MAX_BLOCKS
+        or any(not t or len(t) > MAX_SECTION for t in texts)
+        or any(len(b.get("elements", [])) > MAX_ACTIONS for b in blocks if b.get("type") == "actions")
+    ):
+        return "invalid_blocks"
+    if sum(len(t) for t in texts) > MAX_BLOCKS_TEXT:
+        return "msg_blocks_too_long"
+    return None
 
 
 def _blocks(value: Any) -> Any:

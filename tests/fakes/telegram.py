@@ -46,6 +46,8 @@ class FakeTelegram(FakeServer):
         p = call.params
         if call.path == "getMe":
             return _ok({"id": BOT_ID, "is_bot": True, "first_name": "Oncall", "username": "oncall_bot"})
+        if call.path in ("sendMessage", "editMessageText") and (refusal := _too_big(p)) is not None:
+            return refusal
         if call.path == "sendMessage":
             chat = int(p["chat_id"])
             mid = next(self._ids)
@@ -80,6 +82,26 @@ class FakeTelegram(FakeServer):
         if markup:
             msg["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
         return msg
+
+
+# What api.telegram.org refuses (the Bot API's limits, and what it answers).
+MAX_TEXT = 4096  # UTF-16 code units
+MAX_BUTTONS = 100
+MAX_ROW = 8
+
+
+def _too_big(p: dict[str, Any]) -> Reply | None:
+    if len(str(p.get("text", "")).encode("utf-16-le")) // 2 > MAX_TEXT:
+        return _bad("Bad Request: message is too long")
+    markup = p.get("reply_markup")
+    rows = (json.loads(markup) if isinstance(markup, str) else markup or {}).get("inline_keyboard", [])
+    if sum(len(r) for r in rows) > MAX_BUTTONS or any(len(r) > MAX_ROW for r in rows):
+        return _bad("Bad Request: reply markup is too long")
+    return None
+
+
+def _bad(description: str) -> Reply:
+    return Reply(400, {"ok": False, "error_code": 400, "description": description})
 
 
 def _ok(result: Any) -> Reply:

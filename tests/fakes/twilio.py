@@ -9,6 +9,8 @@ from typing import Any
 
 from tests.fakes import Call, FakeServer, FaultKind, Reply
 
+MAX_BODY = 1600  # characters Twilio takes in one message body
+
 
 class FakeTwilio(FakeServer):
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -45,6 +47,9 @@ class FakeTwilio(FakeServer):
                 404, {"code": 20404, "message": "The requested resource was not found", "status": 404}
             )
         p = call.params
+        if len(str(p.get("Body", ""))) > MAX_BODY:
+            message = "The concatenated message body exceeds the 1600 character limit"
+            return Reply(400, {"code": 21617, "message": message, "status": 400})
         sid = f"SM{next(self._ids):032x}"
         body: dict[str, Any] = {
             "sid": sid,
