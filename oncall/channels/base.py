@@ -8,13 +8,13 @@ contract is the model: a channel never decides escalation, it reports what happe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import aiohttp
 
 from oncall.core.models import Person
 
-Verb = Literal["ack", "resolve", "snooze"]
+Verb = Literal["ack", "resolve", "snooze", "contacted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +104,11 @@ class Channel(Protocol):
     async def update(self, ref: str, text: str) -> Delivery:
         """Edit a delivered page (Telegram/Slack) or send a short follow-up (SMS)."""
         ...
+
+
+@runtime_checkable
+class OffersContacted(Protocol):
+    """A channel whose edit can carry a "Customer contacted" button (Telegram, Slack): after an
+    ack, while a customer of the incident waits for the contact they were promised."""
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery: ...

@@ -33,7 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, sms_ref_number
+from oncall.channels.base import Channel, Delivery, OffersContacted, PageMessage, cancelled, sms_ref_number
 from oncall.core.failover import failover_key, other_channels
 from oncall.core.models import Person
 
@@ -263,8 +263,10 @@ class Dispatcher:
             self._sent[result.ref] = message
         return result
 
-    async def update(self, channel_name: str, ref: str, text: str) -> Delivery:
-        """Edits a delivered page (or, for SMS, confirms), with the same retries and limits."""
+    async def update(self, channel_name: str, ref: str, text: str, contacted: int | None = None) -> Delivery:
+        """Edits a delivered page (or, for SMS, confirms), with the same retries and limits;
+        `contacted`: with a "Customer contacted" button for that incident, where the channel
+        has buttons."""
         channel = self.channels.get(channel_name)
         if channel is None or not channel.configured():
             return Delivery(ok=False, error=f"{channel_name}: not configured")
@@ -272,6 +274,8 @@ class Dispatcher:
 
         async def attempt() -> Delivery:
             await self.limiter.wait(keys)
+            if contacted is not None and isinstance(channel, OffersContacted):
+                return await channel.update_offering_contacted(ref, text, contacted)
             return await channel.update(ref, text)
 
         return await self._retrying(attempt)

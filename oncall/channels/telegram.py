@@ -1,6 +1,7 @@
 """Telegram pages through python-telegram-bot: a message with Ack / Resolve / Snooze buttons.
 
-The button's callback data is `"<verb>:<incident id>"` ("ack:42"), well inside Telegram's
+The button's callback data is `"<verb>:<incident id>"` ("ack:42"; "contacted:42" on the
+edit after an ack while a customer waits for contact), well inside Telegram's
 64-byte limit, and parsed back by `parse_callback`. A delivered page is referred to as
 `"<chat id>:<message id>"`, which is all `editMessageText` needs to edit it after an ack.
 """
@@ -20,10 +21,11 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from oncall.channels.base import Delivery, PageMessage, Verb
+from oncall.core.promisetext import CONTACTED_BUTTON
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_BUTTON_ROWS = 10  # a bundle shows buttons for its first incidents; the link covers all
-VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze"}
+VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze", "contacted": "contacted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +129,20 @@ class TelegramChannel:
         return Delivery(ok=True, ref=f"{chat}:{sent.message_id}")
 
     async def update(self, ref: str, text: str) -> Delivery:
+        return await self._edit(ref, text, None)
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+        """The edit after an ack while a customer waits for contact: one button left."""
+        button = InlineKeyboardButton(CONTACTED_BUTTON, callback_data=callback_data("contacted", incident_id))
+        return await self._edit(ref, text, InlineKeyboardMarkup([[button]]))
+
+    async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> Delivery:
         chat, _, mid = ref.partition(":")
         try:
-            # No reply_markup: the edit removes the buttons, so nobody acts twice by accident.
-            await self.bot.edit_message_text(text=clip(text), chat_id=int(chat), message_id=int(mid))
+            # Without markup the edit removes the buttons, so nobody acts twice by accident.
+            await self.bot.edit_message_text(
+                text=clip(text), chat_id=int(chat), message_id=int(mid), reply_markup=markup
+            )
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return Delivery(ok=True, ref=ref)

@@ -10,10 +10,12 @@ alone until that one is settled too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from oncall.channels.delivery import Dispatcher
 from oncall.core.incident import Incident
+from oncall.core.promisetext import sms_contacted_code
 from oncall.core.settled import settled_text
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
@@ -41,10 +43,19 @@ class Edits:
         text = self._update_texts.get(settled.id) or settled_text(settled, self.plumbing.tz())
         await self.update(settled.id, text, only=page_key)
 
-    async def update(self, incident_id: int, text: str, only: str | None = None) -> None:
+    async def update(
+        self,
+        incident_id: int,
+        text: str,
+        only: str | None = None,
+        *,
+        contacted: bool = False,
+        channels: Collection[str] | None = None,
+    ) -> None:
         """Edits (Telegram, Slack) or confirms (SMS) every delivered page of the incident, or
-        only the page `only` (one delivered after the update ran); a message already given
-        `text` is left alone."""
+        only the page `only` (one delivered after the update ran), or only those delivered by
+        `channels`; a message already given `text` is left alone. `contacted`: a customer waits
+        for contact, so the edit offers "Customer contacted" (a button; SMS: its reply code)."""
 
         def tx(conn: Connection) -> tuple[list[PageRow], set[str]]:
             pages = [p for p in page_store.pages_of(conn, incident_id) if only is None or p.key == only]
@@ -56,6 +67,8 @@ class Edits:
         for p in pages:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
                 continue
+            if channels is not None and p.sent_via not in channels:
+                continue
             if p.sent_via in EDITED and p.ref in still_paging:
                 # A bundled message that also pages for incidents still triggered: editing it
                 # would erase their page and their buttons. It is edited when the last is settled.
@@ -64,7 +77,9 @@ class Edits:
             if self._edits.get(p.ref) == text:
                 continue  # the update and a page delivered late both reached this one
             _remember(self._edits, p.ref, text)
-            result = await self.dispatcher.update(p.sent_via, p.ref, text)
+            offer = incident_id if contacted and p.sent_via in EDITED else None
+            said = f"{text} {sms_contacted_code(incident_id)}" if contacted and p.sent_via == "sms" else text
+            result = await self.dispatcher.update(p.sent_via, p.ref, said, contacted=offer)
             if not result.ok:
                 log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
 
