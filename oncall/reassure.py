@@ -206,7 +206,9 @@ class Reassurer:
         promise = made(incident_id, key, message, contact, config, now, address)
 
         def tx(conn: Connection) -> None:
-            reassurances.outcome(conn, incident_id, key, state, channel, language, outcome, tries, now, release)
+            reassurances.outcome(
+                conn, incident_id, key, state, channel, language, outcome, tries, now, release
+            )
             if result.ok:
                 # In the transaction that says it was sent: no message without its promise.
                 promises.record(conn, promise, contact, next_wake(promise, config.rules.promise))

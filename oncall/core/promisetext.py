@@ -32,7 +32,8 @@ def _was(names: Sequence[str]) -> str:
 
 def reminder(names: Sequence[str], by: str, left: timedelta, incident_id: int) -> str:
     """ "Laura Pérez was promised contact by 01:10: 25 min left (incident 3)"."""
-    return f"{_names(names)} {_was(names)} promised contact by {by}: {waiting(left)} left (incident {incident_id})"
+    who = f"{_names(names)} {_was(names)}"
+    return f"{who} promised contact by {by}: {waiting(left)} left (incident {incident_id})"
 
 
 def escalation(names: Sequence[str], by: str, left: timedelta, incident_id: int) -> str:

@@ -100,7 +100,9 @@ def first_acknowledgement(before: Incident, after: Incident) -> timedelta | None
     return time_to_acknowledge(after) if before.acknowledged_at is None else None
 
 
-def report(incidents: Sequence[Incident], promises: Sequence[Promise], start: datetime, end: datetime) -> Report:
+def report(
+    incidents: Sequence[Incident], promises: Sequence[Promise], start: datetime, end: datetime
+) -> Report:
     """The figures of [start, end)."""
     opened = [i for i in incidents if start <= i.created_at < end]
     paged = [i for i in opened if i.paged]
@@ -157,6 +159,6 @@ def weekly(
 
 
 def span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """ "Fri 19:00 – Mon 09:00", in shop time."""
+    """ "Fri 27 Nov 19:00 to Mon 30 Nov 09:00", in shop time."""
     a, b = start.astimezone(tz), end.astimezone(tz)
-    return f"{a:%a %d %b %H:%M} – {b:%a %d %b %H:%M}"
+    return f"{a:%a %d %b %H:%M} to {b:%a %d %b %H:%M}"

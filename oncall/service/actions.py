@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from oncall.core.incident import Acted, step
-from oncall.core.report import first_acknowledgement
 from oncall.core.models import Person
+from oncall.core.report import first_acknowledgement
 from oncall.metrics import METRICS
-from oncall.service.effects import Batch, Effects
+from oncall.service.effects import Batch, Effects, Settled
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
@@ -29,6 +29,7 @@ class ActResult:
     incident_id: int | None
     state: str | None
     text: str  # one line for the person who acted
+    awaiting_contact: bool = False  # acknowledged while a customer waits for promised contact
 
 
 Contacted = Callable[[int | None, Person, str, datetime], Awaitable["ActResult"]]
@@ -84,7 +85,8 @@ class Actions:
             if out.ok:
                 self.effects.apply(conn, out, now, batch)
                 METRICS.acknowledged(first_acknowledgement(inc, out.incident))
-            return ActResult(out.ok, iid, out.incident.state, out.text)
+            waiting = any(isinstance(e, Settled) and e.contacted for e in batch.effects)
+            return ActResult(out.ok, iid, out.incident.state, out.text, waiting)
 
         result = await self.plumbing.db.transaction(tx)
         METRICS.act(verb, via, result.ok)

@@ -83,9 +83,10 @@ class Effects:
         elif inc.state == "acknowledged":
             for i in range(start, len(batch.effects)):
                 eff = batch.effects[i]
-                if isinstance(eff, Settled) and eff.what == "acknowledged":
-                    if any(p.is_open for p in promise_store.of_incident(conn, inc.id)):
-                        batch.effects[i] = replace(eff, contacted=True)
+                if not isinstance(eff, Settled) or eff.what != "acknowledged":
+                    continue
+                if any(p.is_open for p in promise_store.of_incident(conn, inc.id)):
+                    batch.effects[i] = replace(eff, contacted=True)
 
     def apply_many(self, conn: Connection, outs: Sequence[Outcome], now: datetime, batch: Batch) -> None:
         """`apply` for many outcomes that added no events (timers), in two statements."""

@@ -29,8 +29,8 @@ from oncall.core import promisetext
 from oncall.core.customer_text import CustomerContact, response_time_text
 from oncall.core.failover import other_channels
 from oncall.core.incident import SYSTEM, Entry, Incident
-from oncall.core.pagetext import sms_fit
 from oncall.core.models import Config, Event, Person
+from oncall.core.pagetext import sms_fit
 from oncall.core.promises import (
     Broken,
     Cause,
@@ -127,9 +127,7 @@ class Promises:
 
     # -- what keeps a promise -----------------------------------------------------------------
 
-    async def contacted(
-        self, incident_id: int | None, actor: Person, via: str, now: datetime
-    ) -> ActResult:
+    async def contacted(self, incident_id: int | None, actor: Person, via: str, now: datetime) -> ActResult:
         """The customers of the incident (`None`: the newest one paged to `actor`) were
         contacted: their open promises are kept (or, past the deadline, broken and marked
         contacted late). The delivered pages then say so and lose their button."""
@@ -140,7 +138,11 @@ class Promises:
         cause = Contacted(actor.name, via)
 
         def tx(conn: Connection) -> ActResult:
-            iid = incident_id if incident_id is not None else page_store.newest_incident_paged_to(conn, actor.id)
+            iid = (
+                incident_id
+                if incident_id is not None
+                else page_store.newest_incident_paged_to(conn, actor.id)
+            )
             if iid is None:
                 return ActResult(False, None, None, "No incident has been paged to you")
             inc = incident_store.get_incident(conn, iid, lock=True)
@@ -152,9 +154,13 @@ class Promises:
             kept = [p.name for p in changed if p.state == "kept"]
             late = [p.name for p in changed if p.state == "broken"]
             tz = config.rules.shop.timezone
-            edit = promisetext.contacted_edit(settled_text(inc, tz), actor.name, f"{now.astimezone(tz):%H:%M}")
+            edit = promisetext.contacted_edit(
+                settled_text(inc, tz), actor.name, f"{now.astimezone(tz):%H:%M}"
+            )
             batch.later.append(lambda: self.edits.update(iid, edit, channels=EDITED))
-            return ActResult(True, iid, inc.state, promisetext.contacted_answer(iid, kept + late, len(kept), len(late)))
+            return ActResult(
+                True, iid, inc.state, promisetext.contacted_answer(iid, kept + late, len(kept), len(late))
+            )
 
         result = await self.plumbing.db.transaction(tx)
         self._after(batch)
@@ -305,10 +311,18 @@ class Promises:
         result = await self.dispatcher.send(message)
         if not result.ok:
             log.error("promise page to %s by %s failed: %s", person.name, channel, result.error)
-            await self.plumbing.record_one(incident_id, f"Page to {person.name} by {channel} failed: {result.error}")
+            await self.plumbing.record_one(
+                incident_id, f"Page to {person.name} by {channel} failed: {result.error}"
+            )
 
     async def _send_follow_up(
-        self, p: Promise, message: str, contact: CustomerContact, kind: store.FollowUp, config: Config, now: datetime
+        self,
+        p: Promise,
+        message: str,
+        contact: CustomerContact,
+        kind: store.FollowUp,
+        config: Config,
+        now: datetime,
     ) -> None:
         assert self.reassurer is not None
 
@@ -342,4 +356,3 @@ def _actor(cause: Cause) -> str:
 def waiting(conn: Connection, incident_id: int) -> bool:
     """Whether a customer of the incident still waits for contact (an open promise)."""
     return any(p.is_open for p in store.of_incident(conn, incident_id))
-

@@ -1,8 +1,8 @@
 """Due timers → outcomes: every incident whose `wake_at` has come gets a `Tick` (a hold ends,
 a step's `ack_within` runs out, a snooze ends), the morning digest goes out when business
 hours open (`core.digest`, with the closed-hours report), and promises whose reminder,
-escalation or deadline has come are handed to `service.promises`. Incidents due soon are read ahead, so that when the time comes only
-the step itself is left to do."""
+escalation or deadline has come are handed to `service.promises`. Incidents due soon are read
+ahead, so that when the time comes only the step itself is left to do."""
 
 from __future__ import annotations
 

@@ -52,9 +52,7 @@ def _lock(conn: Connection, sql: str) -> str:
     return sql + " FOR UPDATE" if conn.dialect == "postgresql" else sql
 
 
-def record(
-    conn: Connection, p: Promise, contact: CustomerContact, wake_at: datetime | None
-) -> bool:
+def record(conn: Connection, p: Promise, contact: CustomerContact, wake_at: datetime | None) -> bool:
     """The promise a reassurance just made; False when this incident already promised this
     customer something (a replay of the same send)."""
     cur = conn.execute(
@@ -107,7 +105,8 @@ def due(conn: Connection, now: datetime, limit: int = 500) -> list[Promise]:
     rows = conn.fetchall(
         skip_locked(
             conn,
-            f"SELECT {_FIELDS} FROM promises WHERE wake_at <= ? ORDER BY wake_at, incident_id, customer LIMIT ?",
+            f"SELECT {_FIELDS} FROM promises WHERE wake_at <= ?"
+            " ORDER BY wake_at, incident_id, customer LIMIT ?",
         ),
         (now, limit),
     )
@@ -168,13 +167,16 @@ def claim_follow_up(conn: Connection, incident_id: int, customer: str, kind: Fol
     it was taken already (by this or another instance)."""
     column = "late" if kind == "late" else "resolved"
     cur = conn.execute(
-        f"UPDATE promises SET {column} = 'sending' WHERE incident_id = ? AND customer = ? AND {column} IS NULL",
+        f"UPDATE promises SET {column} = 'sending'"
+        f" WHERE incident_id = ? AND customer = ? AND {column} IS NULL",
         (incident_id, customer),
     )
     return bool(cur.rowcount == 1)
 
 
-def follow_up_outcome(conn: Connection, incident_id: int, customer: str, kind: FollowUp, outcome: str) -> None:
+def follow_up_outcome(
+    conn: Connection, incident_id: int, customer: str, kind: FollowUp, outcome: str
+) -> None:
     column = "late" if kind == "late" else "resolved"
     conn.execute(
         f"UPDATE promises SET {column} = ? WHERE incident_id = ? AND customer = ?",
@@ -184,7 +186,9 @@ def follow_up_outcome(conn: Connection, incident_id: int, customer: str, kind: F
 
 def follow_ups(conn: Connection, incident_id: int) -> dict[str, tuple[str | None, str | None]]:
     """customer -> (late, resolved) outcomes, for tests and the API."""
-    rows = conn.fetchall("SELECT customer, late, resolved FROM promises WHERE incident_id = ?", (incident_id,))
+    rows = conn.fetchall(
+        "SELECT customer, late, resolved FROM promises WHERE incident_id = ?", (incident_id,)
+    )
     return {str(r[0]): (r[1], r[2]) for r in rows}
 
 

@@ -15,7 +15,8 @@ from oncall.store.connection import Connection
 def incidents_opened(conn: Connection, start: datetime, end: datetime) -> list[Incident]:
     """Incidents opened in [start, end), without their events (the report counts none)."""
     rows = conn.fetchall(
-        "SELECT id, data FROM incidents WHERE created_at >= ? AND created_at < ? AND data <> '{}' ORDER BY id",
+        "SELECT id, data FROM incidents"
+        " WHERE created_at >= ? AND created_at < ? AND data <> '{}' ORDER BY id",
         (start, end),
     )
     return [incident_from_json(int(r[0]), r[1], "[]") for r in rows]
