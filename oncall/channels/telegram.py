@@ -114,7 +114,10 @@ class TelegramChannel:
         chat = message.person.telegram
         if chat is None:
             return Delivery(ok=False, error=f"telegram: {message.person.id} has no telegram id")
-        return await self.send_text(chat, page_text(message), keyboard(message.incident_ids))
+        # A notice (no incident: a reminder, an owner's notice) has no buttons; an empty
+        # keyboard would be sent as `{}`, which is no keyboard at all.
+        markup = keyboard(message.incident_ids) if message.incident_ids else None
+        return await self.send_text(chat, page_text(message), markup)
 
     async def send_text(self, chat: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Delivery:
         try:

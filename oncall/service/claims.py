@@ -14,7 +14,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 
-from oncall.channels.base import Channel, Delivery, PageMessage, cancelled, taken_over
+from oncall.channels.base import Channel, Delivery, OffersContacted, PageMessage, cancelled, taken_over
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
 from oncall.store.connection import Connection
@@ -64,6 +64,11 @@ class _Marking:
         return await self.inner.send(message)
 
     async def update(self, ref: str, text: str) -> Delivery:
+        return await self.inner.update(ref, text)
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+        if isinstance(self.inner, OffersContacted):
+            return await self.inner.update_offering_contacted(ref, text, incident_id)
         return await self.inner.update(ref, text)
 
 

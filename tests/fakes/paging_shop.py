@@ -14,7 +14,7 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +31,7 @@ from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.core.models import Config, Event
 from oncall.scheduler import Scheduler
-from oncall.service import Service
+from oncall.service import Reassurer, Service
 from oncall.settings import Settings
 from oncall.store import incidents as store
 from oncall.store.database import Database
@@ -251,8 +251,13 @@ async def paged(shop: PagingShop) -> int:
 
 @asynccontextmanager
 async def open_shop(
-    tmp_path: Path, config: Config | None = None, **settings: Any
+    tmp_path: Path,
+    config: Config | None = None,
+    reassurer: Callable[[Database, Settings], Reassurer] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[PagingShop]:
+    """`reassurer` builds the customer reassurer (e.g. on the settings' SMTP and helpdesk); by
+    default customers are not written to."""
     vt = VirtualTime()
     tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
     fakes: tuple[FakeServer, ...] = (tg, sl, tw)
@@ -281,6 +286,7 @@ async def open_shop(
         lambda: holder[0].config,
         build_channels(s, timeout=0.3),
         s,
+        reassurer(db, s) if reassurer is not None else None,
         bundle_window=0.0,
         send_clock=vt.clock,
         send_sleep=vt.sleep,
