@@ -20,7 +20,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,9 @@ def config(**promise: timedelta) -> Config:
     return shop_config(rules, messages=MESSAGES, promise=rules_promise)
 
 
-def laura_fails(at: str = "2026-11-28 23:10") -> Event:
-    return replace(event(at=madrid(at), order="1001"), customer=LAURA)
+def laura_fails(at: str | datetime = "2026-11-28 23:10") -> Event:
+    when = madrid(at) if isinstance(at, str) else at
+    return replace(event(at=when, order="1001"), customer=LAURA)
 
 
 def reassurer(smtp: SmtpSink) -> Callable[[Database, Settings], Reassurer]:

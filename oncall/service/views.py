@@ -43,10 +43,9 @@ class IncidentView:
 
     @property
     def awaiting_contact(self) -> bool:
-        """A customer still waits for the contact they were promised."""
-        return self.state in ("triggered", "acknowledged") and any(
-            p["state"] == "open" for p in self.promises
-        )
+        """Acknowledged while a customer still waits for the contact they were promised: the
+        pages, the ack page and the status page offer "Customer contacted"."""
+        return self.state == "acknowledged" and any(p["state"] == "open" for p in self.promises)
 
     def to_json(self, *, with_timeline: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {

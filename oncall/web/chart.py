@@ -116,7 +116,7 @@ def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
     parts.append(_text(SIDE + 98, legend_y, promisetext.CHART_BROKEN, anchor="start"))
     height = 3 * PANEL + 16
     return (
-        f'<svg class=chart xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img"'
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img"'
         f' aria-label="{_e(promisetext.CHART_TITLE)}" font-family="system-ui,sans-serif" fill="#222">'
         f"<title>{_e(promisetext.CHART_TITLE)}</title>{''.join(parts)}</svg>"
     )
