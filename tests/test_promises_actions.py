@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,10 @@ async def shop(tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[PagingShop]:
 
 
 def slack_edits(shop: PagingShop) -> list[tuple[str, list[dict[str, Any]]]]:
-    out = []
+    out: list[tuple[str, list[dict[str, Any]]]] = []
     for c in shop.slack.called("chat.update"):
         blocks = c.params.get("blocks")
-        out.append((str(c.params["text"]), json.loads(blocks) if isinstance(blocks, str) else blocks))
+        out.append((str(c.params["text"]), json.loads(blocks) if isinstance(blocks, str) else blocks or []))
     return out
 
 

@@ -84,7 +84,7 @@ PROMISES = [
 ]
 
 M = timedelta(minutes=1)
-CASES = [
+CASES: list[tuple[tuple[str, str], *tuple[object, ...]]] = [
     # (span, incidents, cancelled, pages, acked, never, median, worst, reassured, kept, broken, open)
     (("2026-11-27 15:00", "2026-11-30 09:00"), 5, 1, 9, 3, 1, 9 * M, 22 * M, 4, 2, 1, 1),
     (("2026-11-28 20:00", "2026-11-29 09:00"), 2, 0, 5, 2, 0, 13.5 * M, 22 * M, 2, 1, 1, 0),
@@ -94,9 +94,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0][0]} to {c[0][1]}" for c in CASES])
-def test_the_figures_of_the_weekend(case: tuple[object, ...]) -> None:
+def test_the_figures_of_the_weekend(case: tuple[tuple[str, str], *tuple[object, ...]]) -> None:
     (start, end), *figures = case
-    r = report(WEEKEND, PROMISES, madrid(start), madrid(end))  # type: ignore[arg-type]
+    r = report(WEEKEND, PROMISES, madrid(start), madrid(end))
     got = [r.incidents, r.cancelled, r.pages, r.acknowledged, r.unacknowledged, r.median_ack, r.worst_ack]
     got += [r.reassured, r.kept, r.broken, r.open]
     assert got == figures
@@ -148,7 +148,8 @@ def test_eight_weeks_monday_to_monday_with_the_current_week_last() -> None:
     now = madrid("2026-12-02 12:00")  # a Wednesday
     weeks = weekly(WEEKEND, PROMISES, now, MADRID)
     assert [w.start.astimezone(MADRID).strftime("%a %d %b") for w in weeks] == [
-        "Mon 12 Oct", "Mon 19 Oct", "Mon 26 Oct", "Mon 02 Nov", "Mon 09 Nov", "Mon 16 Nov", "Mon 23 Nov", "Mon 30 Nov",
+        "Mon 12 Oct", "Mon 19 Oct", "Mon 26 Oct", "Mon 02 Nov",
+        "Mon 09 Nov", "Mon 16 Nov", "Mon 23 Nov", "Mon 30 Nov",
     ]  # fmt: skip
     # The clocks went back on Sunday 25 October: that week is an hour longer, Monday to Monday.
     assert weeks[2].start - weeks[1].start == timedelta(days=7, hours=1)
