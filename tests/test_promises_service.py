@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
 from oncall.core.models import Config, Customer, Event, PromiseRules, Ticket
+from oncall.metrics import METRICS
 from oncall.reassure import Reassurer
 from oncall.scheduler import Scheduler
 from oncall.service import Service
@@ -342,3 +343,49 @@ class TestTwoInstances:
                 await s.aclose()
             for db in dbs:
                 await db.aclose()
+
+
+def team_posts(shop: PagingShop) -> list[str]:
+    """What was posted to the team channel (the body is the Slack message's first block)."""
+    out = []
+    for c in shop.slack.posted():
+        if c.params.get("channel") != "D#soporte":
+            continue
+        blocks = c.params["blocks"]
+        out.append(str((json.loads(blocks) if isinstance(blocks, str) else blocks)[0]["text"]["text"]))
+    return out
+
+
+class TestTheNightReported:
+    async def test_the_opening_digest_ends_with_the_closed_hours_report(self, shop: PagingShop) -> None:
+        await paged_and_told(shop)
+        shop.now = madrid("2026-11-28 23:20")
+        await shop.press(111, "ack:1")
+        shop.now = madrid("2026-11-28 23:55")
+        await shop.press(111, "contacted:1")
+        await shop.at("2026-11-30 08:59")
+        assert team_posts(shop) == []
+        await shop.at("2026-11-30 09:00")
+        [digest] = team_posts(shop)
+        assert digest.splitlines() == [
+            "Closed-hours report, Fri 27 Nov 15:00 to Mon 30 Nov 09:00:",
+            "- 1 incident, 2 pages",
+            "- time to acknowledge: median 5 min, worst 5 min (1 acknowledged)",
+            "- 1 customer reassured: 1 promise kept, 0 broken",
+        ]
+
+    async def test_metrics_count_promises_and_time_to_acknowledge(self, shop: PagingShop) -> None:
+        METRICS.reset()
+        await paged_and_told(shop)
+        shop.now = madrid("2026-11-28 23:27")
+        await shop.press(111, "ack:1")
+        await shop.at("2026-11-29 01:15")
+        text = (await shop.client.get("/metrics")).text
+        assert 'oncall_promises_total{outcome="broken"} 1' in text
+        assert 'oncall_promises_total{outcome="kept"} 0' in text
+        assert 'oncall_promises{state="broken"} 1' in text
+        # 12 minutes from the page to the ack: in the 15-minute bucket, not the 10-minute one.
+        assert 'oncall_time_to_acknowledge_seconds_bucket{le="600"} 0' in text
+        assert 'oncall_time_to_acknowledge_seconds_bucket{le="900"} 1' in text
+        assert "oncall_time_to_acknowledge_seconds_sum 720.0" in text
+        assert "oncall_time_to_acknowledge_seconds_count 1" in text

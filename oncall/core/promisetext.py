@@ -153,7 +153,7 @@ def report_lines(
     held = f" ({cancelled} cancelled during the hold)" if cancelled else ""
     ack = f"time to acknowledge: median {minutes(median)}, worst {minutes(worst)}"
     ack += f" ({acknowledged} acknowledged" + (f", {unacknowledged} never)" if unacknowledged else ")")
-    promises = f"{n(reassured, 'customer')} reassured: {kept_count} promises kept, {broken_count} broken"
+    promises = f"{n(reassured, 'customer')} reassured: {n(kept_count, 'promise')} kept, {broken_count} broken"
     if still_open:
         promises += f", {still_open} still open"
     return [
