@@ -11,7 +11,7 @@ from oncall.web.chart import WIDTH, weekly_chart
 from tests.recording import MADRID, madrid
 from tests.test_report import PROMISES, WEEKEND
 
-SVG = "{http://www.w3.org/2000/svg}"
+SVG = ""  # inline in HTML: no namespace written
 
 
 def chart() -> ET.Element:

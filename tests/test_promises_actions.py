@@ -105,7 +105,10 @@ async def test_the_api_marks_the_contact_once(shop: PagingShop) -> None:
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     r = await shop.client.post("/api/incidents/1/contacted", headers=bearer)
     assert r.status_code == 200 and r.json()["text"] == "Incident 1: Laura Pérez contacted, promise kept"
-    assert r.json()["incident"]["promises"][0]["state"] == "kept"
+    kept = (
+        "Promise to Laura Pérez kept: customer contacted by the owner (API) via api, 0 min after the message"
+    )
+    assert r.json()["incident"]["timeline"][-1]["what"] == kept
     again = await shop.client.post("/api/incidents/1/contacted", headers=bearer)
     assert (
         again.status_code == 409 and again.json()["text"] == "Incident 1 has no customer waiting for contact"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from oncall.core.incident import SYSTEM, Outcome, Page, Post, Reassure, Update
+from oncall.core.incident import SYSTEM, Incident, Outcome, Page, Post, Reassure, Update
 from oncall.core.settled import settled_as
 from oncall.service.edits import Edits
 from oncall.service.notices import Notices, Reassurance
@@ -20,9 +20,6 @@ from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import promises as promise_store
 from oncall.store.connection import Connection
-
-if TYPE_CHECKING:
-    from oncall.service.promises import Promises
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +50,12 @@ class Batch:
         self.later += other.later
 
 
+class KeepsPromises(Protocol):
+    """`service.promises`, as a resolve needs it: the incident's promises are kept."""
+
+    def resolved(self, conn: Connection, inc: Incident, now: datetime, batch: Batch) -> None: ...
+
+
 class Effects:
     def __init__(
         self, plumbing: Plumbing, notices: Notices, edits: Edits, settle: Callable[[int, str], None]
@@ -61,7 +64,7 @@ class Effects:
         self.notices = notices
         self.edits = edits
         self.settle = settle  # the dispatcher's: drop what is still queued for a settled incident
-        self.promises: Promises | None = None  # set by `Service`: a resolve keeps the promises
+        self.promises: KeepsPromises | None = None  # set by `Service`: a resolve keeps the promises
 
     def apply(
         self, conn: Connection, out: Outcome, now: datetime, batch: Batch, *, index: bool = False

@@ -38,7 +38,8 @@ class IncidentView:
     customers: list[str]
     paged: list[dict[str, str]]
     timeline: list[dict[str, str]]
-    # What reassurance promised each customer: {"customer", "deadline", "state"}.
+    # What reassurance promised each customer: {"customer", "deadline", "state"}; shown on the
+    # status page, not in the API (SPEC §4 fixes its shape; the timeline says kept or broken).
     promises: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -59,7 +60,6 @@ class IncidentView:
             "updated_at": self.updated_at.isoformat(),
             "customers": self.customers,
             "paged": self.paged,
-            "promises": self.promises,
         }
         if with_timeline:
             out["timeline"] = self.timeline

@@ -70,7 +70,8 @@ def _panel(
 
 
 def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
-    """The SVG of one report per week, the oldest first."""
+    """The SVG of one report per week, the oldest first. No `xmlns`: inside an HTML page the
+    parser puts `<svg>` in the SVG namespace itself (and the page names no outside URL)."""
     weeks = [f"{r.start.astimezone(tz):%d %b}".lstrip("0") for r in reports]
     incidents = [
         [("incidents", float(r.incidents), f"week of {w}: {r.incidents} incidents")]
@@ -116,7 +117,7 @@ def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
     parts.append(_text(SIDE + 98, legend_y, promisetext.CHART_BROKEN, anchor="start"))
     height = 3 * PANEL + 16
     return (
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img"'
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img"'
         f' aria-label="{_e(promisetext.CHART_TITLE)}" font-family="system-ui,sans-serif" fill="#222">'
         f"<title>{_e(promisetext.CHART_TITLE)}</title>{''.join(parts)}</svg>"
     )
