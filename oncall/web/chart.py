@@ -33,6 +33,11 @@ def _text(x: float, y: float, text: str, *, size: int = 12, anchor: str = "middl
     return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{bold}>{_e(text)}</text>'
 
 
+def _minutes(m: float) -> str:
+    """ "7", "22"; under ten minutes to a tenth ("0.4"), so a short bar is never labelled 0."""
+    return f"{m:.0f}" if m >= 10 else f"{m:.1f}".removesuffix(".0")
+
+
 def _panel(
     top: float,
     title: str,
@@ -97,7 +102,7 @@ def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
         weeks,
         acks,
         [
-            f"{round(m)}" if r.median_ack is not None else "—"
+            _minutes(m) if r.median_ack is not None else "—"
             for r, m in zip(reports, ack_minutes, strict=True)
         ],
     )
