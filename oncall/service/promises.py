@@ -11,10 +11,11 @@ or breaks them.
                          answered (pending, on-hold, solved, closed) keeps its customer's promise
 
 Every decision is `core.promises.decide`; it is written with the timeline line in one
-transaction, and a due promise is claimed with a row lock (PostgreSQL: skipping those another
-instance holds), so reminders, broken promises and follow-up messages happen once across
-restarts and instances. Messages go out after the commit (`Batch.later`): at most once, like
-the first message (a crash between commit and send loses the send, never doubles it).
+transaction that holds the incident's row and then its promises' rows (PostgreSQL), the order
+an ack or a resolve takes them; a second instance waits, then finds nothing due. Reminders,
+broken promises and follow-up messages so happen once across restarts and instances.
+Messages go out after the commit (`Batch.later`): at most once, like the first message (a
+crash between commit and send loses the send, never doubles it).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class Promises:
     # -- timers -----------------------------------------------------------------------------
 
     async def fire_due(self, now: datetime, limit: int | None = None) -> int:
-        """Runs every promise timer due at `now` (at most `limit` per call)."""
+        """Runs every promise timer due at `now`, for at most `limit` incidents per call; returns
+        how many incidents it handled."""
         config = self.plumbing.config()
         if config is None:
             return 0
@@ -93,12 +95,11 @@ class Promises:
         batch = Batch()
 
         def tx(conn: Connection) -> int:
-            due = store.due(conn, now, limit)
-            by_incident: dict[int, list[Promise]] = {}
-            for p in due:
-                by_incident.setdefault(p.incident_id, []).append(p)
-            for iid, group in by_incident.items():
-                inc = incident_store.get_incident(conn, iid)
+            incidents = store.due_incidents(conn, now, limit)
+            for iid in incidents:
+                # The incident first, then its promises: the order an ack or a resolve takes them.
+                inc = incident_store.get_incident(conn, iid, lock=True)
+                group = store.due_of(conn, iid, now)
                 reminders: list[Promise] = []
                 escalations: list[Promise] = []
                 for p in group:
@@ -117,7 +118,7 @@ class Promises:
                 if escalations:
                     pid = escalation_to(world, now)
                     self._page(conn, iid, escalations, pid, "escalation", config, now, batch)
-            return len(due)
+            return len(incidents)
 
         n = await self.plumbing.db.transaction(tx)
         self._after(batch)
@@ -187,7 +188,10 @@ class Promises:
             return
         ticket = f"{event.source}:{event.ticket.id}"
         cause = TicketUpdated(ticket, event.ticket.status or "")
-        self._settle(conn, store.open_for_ticket(conn, ticket), cause, config, at, batch)
+        for iid in store.open_for_ticket(conn, ticket):
+            incident_store.get_incident(conn, iid, lock=True)  # the incident first, as everywhere
+            mine = [p for p in store.of_incident(conn, iid, lock=True) if p.ticket == ticket]
+            self._settle(conn, mine, cause, config, at, batch)
 
     # -- inside a transaction -----------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 deadline, its state (open, kept, broken), its timer `wake_at`, and the claims of its `_late`
 and `_resolved` messages (see `oncall.core.promises`, `oncall.service.promises`).
 
-Every function takes the `Connection` of a transaction. Work several instances could race
-for (a due promise, the promises of a ticket or an incident about to change) is read locked
-on PostgreSQL; `due` skips rows another instance holds.
+Every function takes the `Connection` of a transaction. Promises several instances could race
+for are read locked on PostgreSQL, always after their incident (as an ack or a resolve locks
+them), so two writers never wait for each other in a circle.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from oncall.core.customer_text import CustomerContact
 from oncall.core.promises import Promise
-from oncall.store.connection import Connection, Row, as_datetime, skip_locked
+from oncall.store.connection import Connection, Row, as_datetime
 
 FollowUp = Literal["late", "resolved"]
 
@@ -99,18 +99,23 @@ def save(
     )
 
 
-def due(conn: Connection, now: datetime, limit: int = 500) -> list[Promise]:
-    """Promises whose timer is due at `now`, claimed (PostgreSQL: locked, skipping those another
-    instance holds)."""
+def due_incidents(conn: Connection, now: datetime, limit: int = 500) -> list[int]:
+    """The incidents with a promise whose timer is due at `now`, the most overdue first. Not
+    locked: the caller locks each incident, then its promises (`due_of`), in the order every
+    other writer of promises takes them, so two never wait for each other."""
     rows = conn.fetchall(
-        skip_locked(
-            conn,
-            f"SELECT {_FIELDS} FROM promises WHERE wake_at <= ?"
-            " ORDER BY wake_at, incident_id, customer LIMIT ?",
-        ),
+        "SELECT incident_id, MIN(wake_at) AS first FROM promises WHERE wake_at <= ?"
+        " GROUP BY incident_id ORDER BY first, incident_id LIMIT ?",
         (now, limit),
     )
-    return [_from_row(r) for r in rows]
+    return [int(r[0]) for r in rows]
+
+
+def due_of(conn: Connection, incident_id: int, now: datetime) -> list[Promise]:
+    """The incident's promises due at `now`, locked (read again once the incident is held:
+    another instance may have just handled them)."""
+    sql = f"SELECT {_FIELDS} FROM promises WHERE incident_id = ? AND wake_at <= ? ORDER BY wake_at, customer"
+    return [_from_row(r) for r in conn.fetchall(_lock(conn, sql), (incident_id, now))]
 
 
 def next_due(conn: Connection) -> datetime | None:
@@ -135,10 +140,14 @@ def of_incidents(conn: Connection, ids: Sequence[int]) -> dict[int, list[Promise
     return out
 
 
-def open_for_ticket(conn: Connection, ticket: str) -> list[Promise]:
-    """Open promises to the customer of helpdesk ticket `ticket` ("zendesk:123"), locked."""
-    sql = f"SELECT {_FIELDS} FROM promises WHERE ticket = ? AND state = 'open' ORDER BY incident_id"
-    return [_from_row(r) for r in conn.fetchall(_lock(conn, sql), (ticket,))]
+def open_for_ticket(conn: Connection, ticket: str) -> list[int]:
+    """The incidents with an open promise to the customer of helpdesk ticket `ticket`
+    ("zendesk:123"); not locked (see `due_incidents`)."""
+    rows = conn.fetchall(
+        "SELECT DISTINCT incident_id FROM promises WHERE ticket = ? AND state = 'open' ORDER BY incident_id",
+        (ticket,),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def made_between(conn: Connection, start: datetime, end: datetime) -> list[Promise]:

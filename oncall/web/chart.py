@@ -101,10 +101,7 @@ def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
         promisetext.CHART_ACK,
         weeks,
         acks,
-        [
-            _minutes(m) if r.median_ack is not None else "—"
-            for r, m in zip(reports, ack_minutes, strict=True)
-        ],
+        [_minutes(m) if r.median_ack is not None else "—" for r, m in zip(reports, ack_minutes, strict=True)],
     )
     parts += _panel(
         2 * PANEL,
