@@ -109,6 +109,8 @@ async def test_the_api_marks_the_contact_once(shop: PagingShop) -> None:
         "Promise to Laura Pérez kept: customer contacted by the owner (API) via api, 0 min after the message"
     )
     assert r.json()["incident"]["timeline"][-1]["what"] == kept
+    # Still triggered: Ana's page keeps its Ack / Resolve / Snooze buttons, no edit.
+    assert r.json()["incident"]["state"] == "triggered" and shop.telegram.called("editMessageText") == []
     again = await shop.client.post("/api/incidents/1/contacted", headers=bearer)
     assert (
         again.status_code == 409 and again.json()["text"] == "Incident 1 has no customer waiting for contact"

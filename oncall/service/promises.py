@@ -154,11 +154,12 @@ class Promises:
                 return ActResult(False, iid, inc.state, promisetext.nobody_waiting(iid))
             kept = [p.name for p in changed if p.state == "kept"]
             late = [p.name for p in changed if p.state == "broken"]
-            tz = config.rules.shop.timezone
-            edit = promisetext.contacted_edit(
-                settled_text(inc, tz), actor.name, f"{now.astimezone(tz):%H:%M}"
-            )
-            batch.later.append(lambda: self.edits.update(iid, edit, channels=EDITED))
+            if inc.state == "acknowledged":
+                # Its pages lose the button; a page still paging (not acknowledged) keeps its own.
+                tz = config.rules.shop.timezone
+                at = f"{now.astimezone(tz):%H:%M}"
+                edit = promisetext.contacted_edit(settled_text(inc, tz), actor.name, at)
+                batch.later.append(lambda: self.edits.update(iid, edit, channels=EDITED))
             return ActResult(
                 True, iid, inc.state, promisetext.contacted_answer(iid, kept + late, len(kept), len(late))
             )
