@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 async def shop(tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path, config(), reassurer(smtp), admin_token=TOKEN, **mail_settings(smtp)) as s:
+    async with open_shop(
+        tmp_path, config(), reassurer=reassurer(smtp), admin_token=TOKEN, **mail_settings(smtp)
+    ) as s:
         await paged_and_told(s)
         yield s
 

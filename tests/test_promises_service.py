@@ -105,7 +105,7 @@ def mail_settings(smtp: SmtpSink) -> dict[str, Any]:
 
 @pytest.fixture
 async def shop(tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path, config(), reassurer(smtp), **mail_settings(smtp)) as s:
+    async with open_shop(tmp_path, config(), reassurer=reassurer(smtp), **mail_settings(smtp)) as s:
         yield s
 
 
@@ -198,7 +198,9 @@ class TestKeptByTheHelpdesk:
             "zendesk_email": "soporte@tienda.example",
             "zendesk_api_token": SecretStr("zd-token"),
         }
-        async with open_shop(tmp_path, config(), reassurer(smtp), **mail_settings(smtp), **helpdesk) as shop:
+        async with open_shop(
+            tmp_path, config(), reassurer=reassurer(smtp), **mail_settings(smtp), **helpdesk
+        ) as shop:
             ticket = Ticket("4321", "urgent", "new", "No puedo pagar")
             created = replace(
                 event("ticket_created", madrid("2026-11-28 23:10"), source="zendesk"),
@@ -284,14 +286,14 @@ class TestRestart:
     async def test_a_restart_between_the_reminder_and_the_deadline_keeps_every_timer(
         self, tmp_path: Path, smtp: SmtpSink
     ) -> None:
-        async with open_shop(tmp_path, config(), reassurer(smtp), **mail_settings(smtp)) as shop:
+        async with open_shop(tmp_path, config(), reassurer=reassurer(smtp), **mail_settings(smtp)) as shop:
             await paged_and_told(shop)
             shop.now = madrid("2026-11-28 23:20")
             await shop.press(111, "ack:1")
             await shop.at("2026-11-29 00:45")
             assert telegram_texts(shop, 111)[-1].startswith(REMINDER)
         # oncall stops here and starts again on the same database.
-        async with open_shop(tmp_path, config(), reassurer(smtp), **mail_settings(smtp)) as shop:
+        async with open_shop(tmp_path, config(), reassurer=reassurer(smtp), **mail_settings(smtp)) as shop:
             await shop.at("2026-11-29 00:50")
             assert telegram_texts(shop, 111) == []  # the reminder is not sent again
             await shop.at("2026-11-29 01:00")

@@ -253,11 +253,12 @@ async def paged(shop: PagingShop) -> int:
 async def open_shop(
     tmp_path: Path,
     config: Config | None = None,
-    reassurer: Callable[[Database, Settings], Reassurer] | None = None,
     **settings: Any,
 ) -> AsyncIterator[PagingShop]:
-    """`reassurer` builds the customer reassurer (e.g. on the settings' SMTP and helpdesk); by
+    """`settings` are `Settings` fields, but for `reassurer`: a function of the database and the
+    settings that builds the customer reassurer (e.g. on the settings' SMTP and helpdesk); by
     default customers are not written to."""
+    reassurer: Callable[[Database, Settings], Reassurer] | None = settings.pop("reassurer", None)
     vt = VirtualTime()
     tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
     fakes: tuple[FakeServer, ...] = (tg, sl, tw)
