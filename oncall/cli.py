@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=int, metavar="ID", help="the incident's number (see oncall incidents)")
     s = cmd("resolve", "incidents", "resolve an incident")
     s.add_argument("id", type=int, metavar="ID", help="the incident's number (see oncall incidents)")
+    s = cmd("contacted", "incidents", "mark an incident's customers contacted (their promise kept)")
+    s.add_argument("id", type=int, metavar="ID", help="the incident's number (see oncall incidents)")
+
+    s = cmd("report", "report", "the closed-hours report: incidents, pages, time to acknowledge, promises")
+    s.add_argument(
+        "--since", metavar="WHEN", help=f"{_WHEN} (default: the last closed hours, as the opening digest)"
+    )
+    s.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     s = cmd("test-page", "test_page", "send a real test message to a person")
     s.add_argument("person", metavar="PERSON", help="a person's ID: [person.ID] in rotas/people.toml")

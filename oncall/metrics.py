@@ -13,7 +13,7 @@ acting): never a secret, a customer or a payload value.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 # What the webhook endpoint calls an outcome → what /metrics calls it (SPEC §4's answers).
@@ -44,6 +44,9 @@ COUNTERS: dict[str, tuple[tuple[str, str], str]] = {
     "oncall_reassurances_total": (("channel", "outcome"), "Customer reassurances, by channel and outcome."),
 }
 LATENESS_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0)
+# Time to acknowledge, in seconds: 1, 5, 10, 15, 30 minutes, 1 and 2 hours.
+ACK_BUCKETS: tuple[float, ...] = (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
+PROMISE_OUTCOMES = ("kept", "broken")
 
 
 class Metrics:
@@ -61,6 +64,10 @@ class Metrics:
         self.lateness_buckets = [0] * len(LATENESS_BUCKETS)
         self.lateness_sum = 0.0
         self.lateness_count = 0
+        self.promises: dict[str, int] = dict.fromkeys(PROMISE_OUTCOMES, 0)
+        self.ack_buckets = [0] * len(ACK_BUCKETS)
+        self.ack_sum = 0.0
+        self.ack_count = 0
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -88,6 +95,22 @@ class Metrics:
     def reassurance(self, channel: str | None, outcome: str) -> None:
         key = (channel or "none", outcome)
         self.reassurances[key] = self.reassurances.get(key, 0) + 1
+
+    def promise(self, outcome: str) -> None:
+        """A promise to a customer kept or broken (by this process)."""
+        self.promises[outcome] = self.promises.get(outcome, 0) + 1
+
+    def acknowledged(self, after: timedelta | None) -> None:
+        """An incident's first acknowledgement, `after` its first page (None: not one)."""
+        if after is None:
+            return
+        seconds = max(0.0, after.total_seconds())
+        self.ack_sum += seconds
+        self.ack_count += 1
+        for i, bound in enumerate(ACK_BUCKETS):
+            if seconds <= bound:
+                self.ack_buckets[i] += 1
+                break
 
     def config_reload_failed(self) -> None:
         self.config_reload_failures += 1
@@ -142,6 +165,18 @@ class Metrics:
         out.append(sample(f"{name}_bucket", self.lateness_count, le="+Inf"))
         out.append(sample(f"{name}_sum", round(self.lateness_sum, 6)))
         out.append(sample(f"{name}_count", self.lateness_count))
+        name = "oncall_promises_total"
+        family(out, name, "counter", "Promises to customers (reassurance messages) kept or broken.")
+        out += [sample(name, n, outcome=o) for o, n in sorted(self.promises.items())]
+        name = "oncall_time_to_acknowledge_seconds"
+        family(out, name, "histogram", "From an incident's first page to its first acknowledgement.")
+        cumulative = 0
+        for bound, n in zip(ACK_BUCKETS, self.ack_buckets, strict=True):
+            cumulative += n
+            out.append(sample(f"{name}_bucket", cumulative, le=f"{bound:g}"))
+        out.append(sample(f"{name}_bucket", self.ack_count, le="+Inf"))
+        out.append(sample(f"{name}_sum", round(self.ack_sum, 3)))
+        out.append(sample(f"{name}_count", self.ack_count))
         return out
 
 

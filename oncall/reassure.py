@@ -10,7 +10,10 @@ the incident (each distinct e-mail or phone, SPEC §5):
    message to the same customer within 12 hours (a conditional upsert) — so restarts, repeated
    calls and a second instance never send twice;
 3. the send is retried with jittered exponential back-off (honouring `Retry-After`), and every
-   outcome, sent, failed or skipped, goes on the incident's timeline through `record`.
+   outcome, sent, failed or skipped, goes on the incident's timeline through `record`;
+4. a message sent makes a promise (`core.promises`: contact within `shop.response_time`),
+   recorded in the same transaction. `follow_up` later sends its `_late` or `_resolved` text
+   by the same channel rules, once (the caller claims it in the store).
 
 A claim is taken before sending, so a crash in the middle of a send means that customer is
 not written to again for that incident: at most once, because a duplicate reassurance reads
@@ -36,12 +39,13 @@ from oncall.channels.delivery import RateLimiter
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
 from oncall.clock import Clock, system_clock
-from oncall.core import calendar
+from oncall.core import calendar, promisetext
 from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message
 from oncall.core.models import Config
+from oncall.core.promises import Promise, next_wake
 from oncall.metrics import METRICS
 from oncall.settings import Settings
-from oncall.store import Database, reassurances
+from oncall.store import Connection, Database, promises, reassurances
 
 __all__ = ["WINDOW", "CustomerContact", "Reassurer"]
 
@@ -199,11 +203,17 @@ class Reassurer:
         outcome = result.ref if result.ok else result.error
         release = None if result.ok else message
         language = rendered.language
-        await self.db.transaction(
-            lambda conn: reassurances.outcome(
+        promise = made(incident_id, key, message, contact, config, now, address)
+
+        def tx(conn: Connection) -> None:
+            reassurances.outcome(
                 conn, incident_id, key, state, channel, language, outcome, tries, now, release
             )
-        )
+            if result.ok:
+                # In the transaction that says it was sent: no message without its promise.
+                promises.record(conn, promise, contact, next_wake(promise, config.rules.promise))
+
+        await self.db.transaction(tx)
         after = f" after {tries} tries" if tries > 1 else ""
         if result.ok:
             text = f"Customer reassured: {_how(channel, address)} ({language}){after}"
@@ -211,6 +221,47 @@ class Reassurer:
             by = _channel_words(channel)
             text = f"Customer reassurance to {address} by {by} failed{after}: {result.error}"
         await _safe(record, text)
+
+    # -- after the first message: `_late` and `_resolved` ---------------------------------------
+
+    async def follow_up(
+        self,
+        message: str,
+        contact: CustomerContact,
+        config: Config,
+        now: datetime,
+        record: Record,
+        kind: str,
+    ) -> str:
+        """Sends `[message.NAME]` (a `_late` or `_resolved` text) to one customer whose send the
+        caller has claimed in the store, by the channel the first message took; its outcome
+        goes on the timeline and is returned ("sent", "failed", "unreachable"). Never raises."""
+        try:
+            rules = config.rules
+            tz = rules.shop.timezone
+            opens = calendar.next_open(rules.business_hours, tz, now)
+            rendered = customer_message(
+                rules, message, contact, opens.astimezone(tz) if opens is not None else None, now
+            )
+            if rendered is None:
+                return "unreachable"
+            channel, address = self._route(contact)
+            if channel is None:
+                METRICS.reassurance(None, "unreachable")
+                await _safe(record, promisetext.follow_up(kind, f"not sent to {_who(contact)}: {address}"))
+                return "unreachable"
+            result, tries = await self._send_with_retries(channel, contact, rendered, now)
+            METRICS.reassurance(channel, "sent" if result.ok else "failed")
+            after = f" after {tries} tries" if tries > 1 else ""
+            if result.ok:
+                how = f"{_how(channel, address)} ({rendered.language}){after}"
+            else:
+                how = f"{_channel_words(channel)} to {address} failed{after}: {result.error}"
+            await _safe(record, promisetext.follow_up(kind, how))
+            return "sent" if result.ok else "failed"
+        except Exception:
+            log.exception("follow-up %s failed", message)
+            return "failed"
 
     # -- channel choice and sending ------------------------------------------------------------
 
@@ -276,6 +327,29 @@ class Reassurer:
 
 # ---------------------------------------------------------------------------------------------
 # Timeline words
+
+
+def made(
+    incident_id: int,
+    key: str,
+    message: str,
+    contact: CustomerContact,
+    config: Config,
+    now: datetime,
+    address: str,
+) -> Promise:
+    """The promise a message sent at `now` makes: contact within `shop.response_time`."""
+    name = " ".join((contact.name or "").split())
+    ticket = f"{contact.source}:{contact.ticket_id}" if contact.source and contact.ticket_id else None
+    return Promise(
+        incident_id=incident_id,
+        customer=key,
+        name=name if name and "@" not in name else address,
+        message=message,
+        made_at=now,
+        deadline=now + config.rules.shop.response_time,
+        ticket=ticket,
+    )
 
 
 def _channel_words(channel: str) -> str:

@@ -118,7 +118,10 @@ class TestExample:
         )
         assert config.rules.rules[2].action == "defer"
         assert config.rules.rules[-1].action == "post"
-        assert set(config.rules.messages) == {"payment_failed", "ticket", "ticket_deferred", "checkout_error"}
+        assert set(config.rules.messages) == {
+            "payment_failed", "payment_failed_late", "payment_failed_resolved", "ticket", "ticket_deferred",
+            "checkout_error",
+        }  # fmt: skip
         assert all(set(m) == {"es", "en"} for m in config.rules.messages.values())
         hours = config.rules.business_hours
         assert hours.week[0] == (Window(540, 840), Window(960, 1140))
@@ -362,8 +365,9 @@ BROKEN = [
         "escalation_rules.toml",
         'reassure = "ticket"\n',
         'reassure = "tickets"\n',
-        'escalation_rules.toml: rule[2].reassure: unknown message "tickets" (known: payment_failed, ticket, '
-        "ticket_deferred, checkout_error; add a [message.tickets] table)",
+        'escalation_rules.toml: rule[2].reassure: unknown message "tickets" (known: payment_failed, '
+        "payment_failed_late, payment_failed_resolved, ticket, ticket_deferred, checkout_error; add a "
+        "[message.tickets] table)",
         id="unknown-message",
     ),
     pytest.param(

@@ -14,7 +14,7 @@ import aiohttp
 
 from oncall.core.models import Person
 
-Verb = Literal["ack", "resolve", "snooze"]
+Verb = Literal["ack", "resolve", "snooze", "contacted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,11 @@ class Channel(Protocol):
     async def update(self, ref: str, text: str) -> Delivery:
         """Edit a delivered page (Telegram/Slack) or send a short follow-up (SMS)."""
         ...
+
+
+@runtime_checkable
+class OffersContacted(Protocol):
+    """A channel whose edit can carry a "Customer contacted" button (Telegram, Slack): after an
+    ack, while a customer of the incident waits for the contact they were promised."""
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery: ...

@@ -50,6 +50,7 @@ from tenacity import (
 from oncall.channels.base import (
     Channel,
     Delivery,
+    OffersContacted,
     PageMessage,
     Prepares,
     cancelled,
@@ -516,8 +517,10 @@ class Dispatcher:
         while len(self._sent) > keep:
             del self._sent[next(iter(self._sent))]
 
-    async def update(self, channel_name: str, ref: str, text: str) -> Delivery:
-        """Edits a delivered page (or, for SMS, confirms), with the same retries and limits."""
+    async def update(self, channel_name: str, ref: str, text: str, contacted: int | None = None) -> Delivery:
+        """Edits a delivered page (or, for SMS, confirms), with the same retries and limits;
+        `contacted`: with a "Customer contacted" button for that incident, where the channel
+        has buttons."""
         channel = self.channels.get(channel_name)
         if channel is None or not channel.configured():
             return Delivery(ok=False, error=f"{channel_name}: not configured")
@@ -525,6 +528,8 @@ class Dispatcher:
 
         async def attempt() -> Delivery:
             await self.limiter.wait(keys)
+            if contacted is not None and isinstance(channel, OffersContacted):
+                return await channel.update_offering_contacted(ref, text, contacted)
             return await channel.update(ref, text)
 
         return await self._retrying(attempt)

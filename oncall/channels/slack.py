@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
+from oncall.core.promisetext import CONTACTED_BUTTON
 
 MAX_SECTION = 3000  # Slack's limit for a section's text
 MAX_BLOCKS = 50  # blocks in one message
@@ -80,6 +81,17 @@ def sections(text: str, limit: int = MAX_SECTION) -> list[str]:
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}]
+
+
+def contacted_block(incident_id: int) -> dict[str, Any]:
+    button = {
+        "type": "button",
+        "action_id": f"contacted:{incident_id}",
+        "value": str(incident_id),
+        "text": {"type": "plain_text", "text": CONTACTED_BUTTON},
+        "style": "primary",
+    }
+    return {"type": "actions", "block_id": f"incident:{incident_id}", "elements": [button]}
 
 
 def clip(text: str, limit: int = MAX_SECTION) -> str:
@@ -150,9 +162,16 @@ class SlackChannel:
         return self._dm[user]
 
     async def update(self, ref: str, text: str) -> Delivery:
+        return await self._edit(ref, text, text_blocks(text))
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+        """The edit after an ack while a customer waits for contact: one button left."""
+        return await self._edit(ref, text, [*text_blocks(text), contacted_block(incident_id)])
+
+    async def _edit(self, ref: str, text: str, blocks: list[dict[str, Any]]) -> Delivery:
         channel, _, ts = ref.partition(":")
         try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=text_blocks(text))
+            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except (TimeoutError, SlackClientError, aiohttp.ClientError) as exc:
             return failure(exc)
         return Delivery(ok=True, ref=ref)

@@ -2,7 +2,8 @@
 
 `ONCALL_TWILIO_FROM=whatsapp:+…` sends WhatsApp messages instead; the rest is the same. A page
 is kept to two GSM-7 segments and ends with its reply codes (`1a` ack, `1r` resolve, `1s`
-snooze, for incident 1) and its ack link. A delivered page is referred to as `"<SID>|<to>"`;
+snooze, for incident 1; `1c` once a customer waiting for contact was contacted) and its ack
+link. A delivered page is referred to as `"<SID>|<to>"`;
 `update()` cannot edit an SMS, so it sends one short confirmation to that number instead.
 
 The SDK's own `AsyncTwilioHttpClient` opens an aiohttp session it may leave unclosed on a
@@ -98,7 +99,7 @@ def _own_codes(message: PageMessage) -> str:
 
 _VERBS: dict[str, Verb] = {
     "a": "ack", "ack": "ack", "r": "resolve", "res": "resolve", "resolve": "resolve",
-    "s": "snooze", "snooze": "snooze",
+    "s": "snooze", "snooze": "snooze", "c": "contacted", "contacted": "contacted",
 }  # fmt: skip
 # ASCII digits that fit the store's integer (`\d` is any script's digit and any length).
 _NUMBER_FIRST = re.compile(r"^#?([0-9]{1,18})\s*([a-z]+)$")

@@ -1,6 +1,7 @@
 """Telegram pages through python-telegram-bot: a message with Ack / Resolve / Snooze buttons.
 
-The button's callback data is `"<verb>:<incident id>"` ("ack:42"), well inside Telegram's
+The button's callback data is `"<verb>:<incident id>"` ("ack:42"; "contacted:42" on the
+edit after an ack while a customer waits for contact), well inside Telegram's
 64-byte limit, and parsed back by `parse_callback`. A delivered page is referred to as
 `"<chat id>:<message id>"`, which is all `editMessageText` needs to edit it after an ack.
 
@@ -28,11 +29,12 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from oncall.channels.base import Delivery, PageMessage, Verb
+from oncall.core.promisetext import CONTACTED_BUTTON
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in UTF-16 code units
 MAX_BUTTONS = 100  # inline keyboard buttons in one message (8 to a row; a row here has 2 or 3)
 ALL = "all"  # callback data "ack:all": every incident of the message pressed
-VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze"}
+VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "snooze": "snooze", "contacted": "contacted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,10 @@ class TelegramChannel:
         chat = message.person.telegram
         if chat is None:
             return Delivery(ok=False, error=f"telegram: {message.person.id} has no telegram id")
-        return await self.send_text(chat, page_text(message), keyboard(message.incident_ids))
+        # A notice (no incident: a reminder, an owner's notice) has no buttons; an empty
+        # keyboard would be sent as `{}`, which is no keyboard at all.
+        markup = keyboard(message.incident_ids) if message.incident_ids else None
+        return await self.send_text(chat, page_text(message), markup)
 
     async def send_text(self, chat: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Delivery:
         try:
@@ -185,10 +190,20 @@ class TelegramChannel:
         return Delivery(ok=True, ref=f"{chat}:{sent.message_id}")
 
     async def update(self, ref: str, text: str) -> Delivery:
+        return await self._edit(ref, text, None)
+
+    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+        """The edit after an ack while a customer waits for contact: one button left."""
+        button = InlineKeyboardButton(CONTACTED_BUTTON, callback_data=callback_data("contacted", incident_id))
+        return await self._edit(ref, text, InlineKeyboardMarkup([[button]]))
+
+    async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> Delivery:
         chat, _, mid = ref.partition(":")
         try:
-            # No reply_markup: the edit removes the buttons, so nobody acts twice by accident.
-            await self.bot.edit_message_text(text=clip(text), chat_id=int(chat), message_id=int(mid))
+            # Without markup the edit removes the buttons, so nobody acts twice by accident.
+            await self.bot.edit_message_text(
+                text=clip(text), chat_id=int(chat), message_id=int(mid), reply_markup=markup
+            )
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return Delivery(ok=True, ref=ref)

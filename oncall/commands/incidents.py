@@ -1,4 +1,5 @@
-"""`oncall incidents [--all]`, `oncall ack ID`, `oncall resolve ID`: incidents from the terminal.
+"""`oncall incidents [--all]`, `oncall ack ID`, `oncall resolve ID`, `oncall contacted ID`:
+incidents from the terminal.
 
 They work on the same store as `oncall serve` (ONCALL_DATABASE_URL). An ack or resolve from
 here stops the escalation just like one from a phone: the running server finds no step left to
@@ -79,7 +80,8 @@ async def _run(args: argparse.Namespace, settings: Settings, config: Config | No
                     what = r.summary or r.rule
                     print(f"event {r.event_id} during maintenance ({r.note}): {what}, nobody paged")
             return 0
-        verb: Verb = "ack" if args.command == "ack" else "resolve"
+        verbs: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "contacted": "contacted"}
+        verb = verbs[args.command]
         result = await service.act(args.id, TERMINAL, verb, "terminal", system_clock())
         await service.drain(30.0)
         if result.ok:

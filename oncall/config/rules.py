@@ -23,6 +23,7 @@ from oncall.config.rotas import local_span
 from oncall.config.rule_table import RULE_KEYS, read_rule
 from oncall.config.values import parse_language, parse_target, parse_timezone, parse_window
 from oncall.core.customer_text import PLACEHOLDERS, base_language
+from oncall.core.durations import format_duration
 from oncall.core.models import (
     CHANNELS,
     DAYS,
@@ -30,6 +31,7 @@ from oncall.core.models import (
     Maintenance,
     Person,
     Policy,
+    PromiseRules,
     RulesConfig,
     Shop,
     Step,
@@ -52,7 +54,9 @@ def read_rules(
     data = read_toml(path, problems, missing="create it or set ONCALL_RULES_FILE")
     if data is None:
         return None
-    top = Table(data, "", problems, ["shop", "business_hours", "policy", "rule", "message", "maintenance"])
+    top = Table(
+        data, "", problems, ["shop", "business_hours", "policy", "rule", "message", "maintenance", "promise"]
+    )
     refs = _Refs(rotas, people)
     shop = _shop(top, refs)
     tz = shop.timezone if shop is not None else None
@@ -65,7 +69,15 @@ def read_rules(
             "rule", 'no rules (add at least one [[rule]], e.g. match = { hours = "closed" } and a policy)'
         )
     maintenance = [_maintenance(t, tz) for t in top.tables("maintenance", ("from", "to", "note"))]
-    if shop is None or hours is None or None in policies.values() or None in rules or None in maintenance:
+    promise = _promise(top, shop)
+    if (
+        shop is None
+        or hours is None
+        or promise is None
+        or None in policies.values()
+        or None in rules
+        or None in maintenance
+    ):
         return None
     return RulesConfig(
         shop=shop,
@@ -74,6 +86,7 @@ def read_rules(
         rules=tuple(r for r in rules if r is not None),
         messages=MappingProxyType({k: MappingProxyType(v) for k, v in messages.items()}),
         maintenance=tuple(m for m in maintenance if m is not None),
+        promise=promise,
     )
 
 
@@ -280,6 +293,40 @@ def _maintenance(t: Table, tz: ZoneInfo | None) -> Maintenance | None:
     span = local_span(t, tz, "a maintenance window", begins, ends)
     note = t.text("note") or ""
     return Maintenance(*span, note) if span is not None else None
+
+
+def _promise(top: Table, shop: Shop | None) -> PromiseRules | None:
+    """`[promise]`: `remind`, then `escalate`, both before `shop.response_time` (a reminder
+    after the deadline would come too late to keep the promise)."""
+    if "promise" not in top:
+        return PromiseRules()
+    t = top.table("promise", ("remind", "escalate"))
+    if t is None:
+        return None
+    remind = t.duration("remind") if "remind" in t else None
+    escalate = t.duration("escalate") if "escalate" in t else None
+    ok = ("remind" not in t or remind is not None) and ("escalate" not in t or escalate is not None)
+    for key, value in (("remind", remind), ("escalate", escalate)):
+        if value is None:
+            continue
+        if value <= timedelta(0):
+            t.report(key, "must be longer than 0s (how long after the customer was told)")
+            ok = False
+        elif shop is not None and value >= shop.response_time:
+            limit = format_duration(shop.response_time)
+            t.report(
+                key,
+                f"must be shorter than shop.response_time ({limit}): the promise is broken by then",
+            )
+            ok = False
+    if remind is not None and escalate is not None and escalate <= remind:
+        t.report(
+            "escalate",
+            f"must be later than promise.remind ({format_duration(remind)}): the owner is paged"
+            " only after the reminder had its chance",
+        )
+        ok = False
+    return PromiseRules(remind, escalate) if ok else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The morning digest (SPEC §2.1 `defer`): incidents set aside out of hours are listed in one
-post to the team channel when business hours open, and each is released (resolved) into it.
+"""The morning digest (SPEC §2.1 `defer`, §5): incidents set aside out of hours are listed in
+one post to the team channel when business hours open, and each is released (resolved) into
+it; the post ends with the closed-hours report (`core.report`) of the hours that just ended.
 
 Pure: the shell keeps the one named timer (`DIGEST`), asks `digest_due` when a new deferred
 incident needs it, and carries out what `plan_digest` returns when it falls due.
@@ -13,13 +14,14 @@ from datetime import datetime
 
 from oncall.core.incident import Incident, Outcome, Post, Released, World, step
 from oncall.core.pagetext import digest_text
+from oncall.core.report import Report
 
 DIGEST = "digest"  # the name of its timer in the store
 
 
 def digest_due(world: World, at: datetime) -> datetime | None:
-    """When the digest listing an incident deferred at `at` is due: business hours next open
-    (None: the shop never opens)."""
+    """When the digest listing an incident deferred (or reporting one opened) at `at` is due:
+    business hours next open (None: the shop never opens)."""
     return world.next_open(at)
 
 
@@ -29,11 +31,18 @@ class Digest:
     released: tuple[Outcome, ...]  # one per deferred incident
 
 
-def plan_digest(deferred: Sequence[Incident], world: World, now: datetime) -> Digest | None:
-    """The digest of the incidents still deferred at `now`; None when there are none."""
-    if not deferred:
+def plan_digest(
+    deferred: Sequence[Incident], world: World, now: datetime, report: Report | None = None
+) -> Digest | None:
+    """The digest of the incidents still deferred at `now`, ending with the closed-hours
+    `report` (SPEC §5); None when there is nothing to tell."""
+    told = report is not None and not report.empty
+    if not deferred and not told:
         return None
     shop = world.config.rules.shop
     where = shop.team_channel or "the log"
-    post = Post(shop.team_channel, digest_text(deferred, shop, now))
+    parts = [digest_text(deferred, shop, now)] if deferred else []
+    if report is not None and told:
+        parts.append("\n".join(report.lines(shop.timezone)))
+    post = Post(shop.team_channel, "\n\n".join(parts))
     return Digest(post, tuple(step(inc, Released(where), now, world) for inc in deferred))

@@ -325,6 +325,7 @@ def _acted(inc: Incident, act: Acted, now: datetime, world: World) -> Outcome:
         inc,
         wake_at=until,
         acknowledged_by=act.actor,
+        acknowledged_at=inc.acknowledged_at or now,
         updated_at=now,
         timeline=(*inc.timeline, Entry(now, what, act.actor)),
     )
@@ -352,7 +353,7 @@ def _ack(inc: Incident, now: datetime, what: str, actor: str, world: World) -> O
     if inc.state not in ("held", "triggered"):
         return Outcome(inc, ok=False, text=_not_open(inc))
     inc = _to(inc, "acknowledged", now, what, actor)
-    inc = replace(inc, wake_at=None, acknowledged_by=actor)
+    inc = replace(inc, wake_at=None, acknowledged_by=actor, acknowledged_at=inc.acknowledged_at or now)
     text = f"Incident {inc.id} acknowledged by {actor} at {_hm(now, world)}"
     return Outcome(inc, (WakeAt(None), Update(text)), text=text)
 
@@ -361,7 +362,7 @@ def _resolve_inc(inc: Incident, now: datetime, what: str, actor: str, world: Wor
     if not inc.is_open:
         return Outcome(inc, ok=False, text=_not_open(inc))
     inc = _to(inc, "resolved", now, what, actor)
-    inc = replace(inc, wake_at=None, resolved_by=actor)
+    inc = replace(inc, wake_at=None, resolved_by=actor, acknowledged_at=inc.acknowledged_at or now)
     text = f"Incident {inc.id} resolved by {actor} at {_hm(now, world)}"
     return Outcome(inc, (WakeAt(None), Update(text)), text=text)
 

@@ -128,6 +128,16 @@ class Maintenance:
 
 
 @dataclass(frozen=True, slots=True)
+class PromiseRules:
+    """`[promise]`: how long after a customer was told "within `response_time`" to remind
+    whoever acknowledged (`remind`) and then page `shop.fallback` (`escalate`), while nobody has
+    kept the promise. Either may be None (not done)."""
+
+    remind: timedelta | None = None
+    escalate: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RulesConfig:
     shop: Shop
     business_hours: BusinessHours
@@ -135,6 +145,7 @@ class RulesConfig:
     rules: tuple[Rule, ...]
     messages: Mapping[str, Mapping[str, str]]  # message name -> language -> template
     maintenance: tuple[Maintenance, ...] = ()
+    promise: PromiseRules = field(default_factory=PromiseRules)
 
 
 # ---------------------------------------------------------------------------------------------

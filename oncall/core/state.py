@@ -55,6 +55,9 @@ class Incident:
     timeline: tuple[Entry, ...] = ()
     acknowledged_by: str | None = None
     resolved_by: str | None = None
+    # When a person (or their helpdesk) first stopped the escalation: an ack, a snooze, or a
+    # resolve without one. What "time to acknowledge" is measured to (`core.report`).
+    acknowledged_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

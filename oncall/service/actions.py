@@ -1,24 +1,26 @@
-"""Acting on an incident — ack, resolve, snooze — from any channel (Telegram, Slack, SMS, the
-web link), the API or the terminal: one store transaction that steps the incident, then its
-pages still queued are dropped and the delivered ones edited (`service.effects`)."""
+"""Acting on an incident — ack, resolve, snooze, customer contacted — from any channel
+(Telegram, Slack, SMS, the web link), the API or the terminal: one store transaction that
+steps the incident, then its pages still queued are dropped and the delivered ones edited
+(`service.effects`). "Customer contacted" is the promises' (`service.promises`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from oncall.core.incident import Acted, step
 from oncall.core.models import Person
+from oncall.core.report import first_acknowledgement
 from oncall.metrics import METRICS
-from oncall.service.effects import Batch, Effects
+from oncall.service.effects import Batch, Effects, Settled
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
 from oncall.store.connection import Connection
 
-Verb = Literal["ack", "resolve", "snooze"]
+Verb = Literal["ack", "resolve", "snooze", "contacted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +29,24 @@ class ActResult:
     incident_id: int | None
     state: str | None
     text: str  # one line for the person who acted
+    awaiting_contact: bool = False  # acknowledged while a customer waits for promised contact
+
+
+Contacted = Callable[[int | None, Person, str, datetime], Awaitable["ActResult"]]
 
 
 class Actions:
-    def __init__(self, plumbing: Plumbing, effects: Effects, settle: Callable[[int, str], None]) -> None:
+    def __init__(
+        self,
+        plumbing: Plumbing,
+        effects: Effects,
+        settle: Callable[[int, str], None],
+        contacted: Contacted | None = None,
+    ) -> None:
         self.plumbing = plumbing
         self.effects = effects
         self.settle = settle  # the dispatcher's: nothing more goes out for the incident
+        self.contacted = contacted  # the promises': "Customer contacted"
 
     async def act(
         self,
@@ -44,8 +57,14 @@ class Actions:
         now: datetime,
         snooze_for: timedelta | None = None,
     ) -> ActResult:
-        """Acknowledge, resolve or snooze. `incident_id` None = the newest incident paged to
-        `actor`."""
+        """Acknowledge, resolve, snooze, or mark the customers contacted. `incident_id` None =
+        the newest incident paged to `actor`."""
+        if verb == "contacted":
+            if self.contacted is None:
+                return ActResult(False, incident_id, None, "Customer contacts are not kept here")
+            done = await self.contacted(incident_id, actor, via, now)
+            METRICS.act(verb, via, done.ok)
+            return done
         world = self.plumbing.current_world()
         if world is None:
             return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
@@ -65,7 +84,9 @@ class Actions:
             out = step(inc, Acted(actor.name, verb, via, snooze_for), now, world)
             if out.ok:
                 self.effects.apply(conn, out, now, batch)
-            return ActResult(out.ok, iid, out.incident.state, out.text)
+                METRICS.acknowledged(first_acknowledgement(inc, out.incident))
+            waiting = any(isinstance(e, Settled) and e.contacted for e in batch.effects)
+            return ActResult(out.ok, iid, out.incident.state, out.text, waiting)
 
         result = await self.plumbing.db.transaction(tx)
         METRICS.act(verb, via, result.ok)

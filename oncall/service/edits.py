@@ -11,11 +11,13 @@ an SMS bundle gets one confirmation, not one per incident.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from oncall.channels.delivery import Dispatcher
 from oncall.core import pagetext
 from oncall.core.incident import Incident
+from oncall.core.promisetext import sms_contacted_code
 from oncall.core.settled import settled_text
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
@@ -43,10 +45,19 @@ class Edits:
         text = self._update_texts.get(settled.id) or settled_text(settled, self.plumbing.tz())
         await self.update(settled.id, text, only=page_key)
 
-    async def update(self, incident_id: int, text: str, only: str | None = None) -> None:
+    async def update(
+        self,
+        incident_id: int,
+        text: str,
+        only: str | None = None,
+        *,
+        contacted: bool = False,
+        channels: Collection[str] | None = None,
+    ) -> None:
         """Edits (Telegram, Slack) or confirms (SMS) every delivered page of the incident, or
-        only the page `only` (one delivered after the update ran); a message already given
-        `text` is left alone."""
+        only the page `only` (one delivered after the update ran), or only those delivered by
+        `channels`; a message already given `text` is left alone. `contacted`: a customer waits
+        for contact, so the edit offers "Customer contacted" (a button; SMS: its reply code)."""
 
         def tx(conn: Connection) -> tuple[list[PageRow], set[str], dict[str, int]]:
             pages = [p for p in page_store.pages_of(conn, incident_id) if only is None or p.key == only]
@@ -62,6 +73,8 @@ class Edits:
         for p in pages:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
                 continue
+            if channels is not None and p.sent_via not in channels:
+                continue
             if p.ref in still_paging:
                 # A bundle that also pages for incidents still triggered: editing it would erase
                 # their page and their buttons, and an SMS bundle would get a confirmation per
@@ -75,7 +88,12 @@ class Edits:
                 # told already (the updates of its last incidents, settled at once, race here).
                 continue
             _remember(self._edits, p.ref, said)
-            result = await self.dispatcher.update(p.sent_via, p.ref, said)
+            # A customer waits for contact: a single page's edit offers "Customer contacted" (a
+            # button; SMS: its reply code). A bundle's edit covers several incidents: none offered.
+            offer = incident_id if contacted and not bundle and p.sent_via in EDITED else None
+            if contacted and not bundle and p.sent_via == "sms":
+                said = f"{said} {sms_contacted_code(incident_id)}"
+            result = await self.dispatcher.update(p.sent_via, p.ref, said, contacted=offer)
             if not result.ok:
                 log.warning("updating %s page %s failed: %s", p.sent_via, p.ref, result.error)
 

@@ -7,16 +7,18 @@ never reaches anyone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any, Protocol
 
-from oncall.core.incident import Outcome, Page, Post, Reassure, Update
+from oncall.core.incident import SYSTEM, Incident, Outcome, Page, Post, Reassure, Update
 from oncall.core.settled import settled_as
 from oncall.service.edits import Edits
 from oncall.service.notices import Notices, Reassurance
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
+from oncall.store import promises as promise_store
 from oncall.store.connection import Connection
 
 
@@ -27,6 +29,7 @@ class Settled:
     incident_id: int
     text: str
     what: str = "acknowledged"  # what happened to the incident: "resolved", "snoozed", …
+    contacted: bool = False  # a customer still waits for contact: offer "Customer contacted"
 
 
 Effect = Post | Reassurance | Settled
@@ -38,10 +41,19 @@ class Batch:
 
     effects: list[Effect] = field(default_factory=list)
     pages: int = 0
+    # Other work for after the commit (a promise's reminder, a `_late` message), started as is.
+    later: list[Callable[[], Coroutine[Any, Any, Any]]] = field(default_factory=list)
 
     def add(self, other: Batch) -> None:
         self.effects += other.effects
         self.pages += other.pages
+        self.later += other.later
+
+
+class KeepsPromises(Protocol):
+    """`service.promises`, as a resolve needs it: the incident's promises are kept."""
+
+    def resolved(self, conn: Connection, inc: Incident, now: datetime, batch: Batch) -> None: ...
 
 
 class Effects:
@@ -52,6 +64,7 @@ class Effects:
         self.notices = notices
         self.edits = edits
         self.settle = settle  # the dispatcher's: drop what is still queued for a settled incident
+        self.promises: KeepsPromises | None = None  # set by `Service`: a resolve keeps the promises
 
     def apply(
         self, conn: Connection, out: Outcome, now: datetime, batch: Batch, *, index: bool = False
@@ -64,7 +77,19 @@ class Effects:
         if pages:
             store.add_pages(conn, inc.id, pages, now)
             batch.pages += len(pages)
+        start = len(batch.effects)
         _collect(out, now, batch)
+        if inc.reassure is None or self.promises is None:
+            return  # no rule of it reassures: it promised nobody anything
+        if inc.state == "resolved" and inc.resolved_by != SYSTEM:
+            self.promises.resolved(conn, inc, now, batch)
+        elif inc.state == "acknowledged":
+            for i in range(start, len(batch.effects)):
+                eff = batch.effects[i]
+                if not isinstance(eff, Settled) or eff.what != "acknowledged":
+                    continue
+                if any(p.is_open for p in promise_store.of_incident(conn, inc.id)):
+                    batch.effects[i] = replace(eff, contacted=True)
 
     def apply_many(self, conn: Connection, outs: Sequence[Outcome], now: datetime, batch: Batch) -> None:
         """`apply` for many outcomes that added no events (timers), in two statements."""
@@ -87,7 +112,9 @@ class Effects:
                 # its pages still queued or retrying are dropped, like after `act`.
                 self.settle(eff.incident_id, eff.what)
                 self.edits.remember(eff.incident_id, eff.text)
-                self.plumbing.spawn(self.edits.update(eff.incident_id, eff.text))
+                self.plumbing.spawn(self.edits.update(eff.incident_id, eff.text, contacted=eff.contacted))
+        for job in batch.later:
+            self.plumbing.spawn(job())
         if batch.pages:
             self.plumbing.wake()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from oncall.core.digest import DIGEST
+from oncall.core.digest import DIGEST, digest_due
 from oncall.core.dispatch import (
     Drop,
     InMaintenance,
@@ -20,8 +20,11 @@ from oncall.core.dispatch import (
 )
 from oncall.core.incident import TicketChanged, World, step, subject_keys
 from oncall.core.models import Event
+from oncall.core.report import first_acknowledgement
+from oncall.metrics import METRICS
 from oncall.service.effects import Batch, Effects
 from oncall.service.plumbing import Plumbing
+from oncall.service.promises import Promises
 from oncall.store import incidents as store
 from oncall.store import routes, timers
 from oncall.store.connection import Connection
@@ -30,9 +33,10 @@ log = logging.getLogger("oncall.escalation")
 
 
 class Intake:
-    def __init__(self, plumbing: Plumbing, effects: Effects) -> None:
+    def __init__(self, plumbing: Plumbing, effects: Effects, promises: Promises | None = None) -> None:
         self.plumbing = plumbing
         self.effects = effects
+        self.promises = promises  # a ticket answered keeps its customer's promise
 
     async def route_events(self, now: datetime, limit: int = 200) -> int:
         world = self.plumbing.current_world()
@@ -82,15 +86,24 @@ class Intake:
                 if iid is None and existing is None:  # another instance opened it meanwhile
                     existing = store.find_open(conn, rule, key)
                 done = escalate(s, existing, iid, ev, at, world)
-                if done.digest_at is not None:
-                    timers.set_timer(conn, DIGEST, done.digest_at)
+                digest_at = done.digest_at
+                if digest_at is None and iid is not None and not world.is_open(at):
+                    # Opened while closed: the opening digest's report counts it.
+                    digest_at = digest_due(world, at)
+                if digest_at is not None:
+                    timers.set_timer(conn, DIGEST, digest_at)
                 self.effects.apply(conn, done.outcome, now, batch, index=True)
                 routes.record_route(conn, ev.id, rule, s.action, done.outcome.incident.id, None, now)
         # Later events that close the loop on earlier incidents.
         ticket = ticket_subject(ev)
         if ticket is not None:
+            if self.promises is not None:
+                # First, so the promise says the ticket kept it (its incident may resolve next).
+                self.promises.ticket_updated(conn, ev, at, batch)
             for inc in store.open_incidents_about(conn, [ticket]):
-                self.effects.apply(conn, step(inc, TicketChanged(ev), at, world), now, batch)
+                out = step(inc, TicketChanged(ev), at, world)
+                self.effects.apply(conn, out, now, batch)
+                METRICS.acknowledged(first_acknowledgement(inc, out.incident))
         for inc in store.open_incidents_about(conn, subject_keys(ev)):
             cancel = cancelling(ev, inc)
             if cancel is not None:

@@ -38,6 +38,16 @@ class Reassurer(Protocol):
 
     def share_rate_limits(self, limiter: RateLimiter) -> None: ...
 
+    async def follow_up(
+        self,
+        message: str,
+        contact: Any,
+        config: Config,
+        now: datetime,
+        record: Callable[[str], Any],
+        kind: str,
+    ) -> str: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Reassurance:
@@ -114,6 +124,7 @@ class Notices:
             await self.plumbing.record((iid,), text)
 
         await self.reassurer.reassure(iid, r.message, customers, config, r.now, record)
+        self.plumbing.wake()  # each message sent made a promise: its timer may be the next one
 
 
 def _notice(key: str, person: Person, channel: str, text: str, sms: str) -> PageMessage:

@@ -6,12 +6,14 @@ after it committed are messages sent (`service.effects`):
 
     route_events(now)   events with routed_at NULL ─► incidents (open / join / cancel / close),
                         in-hours posts, maintenance records                  (service.intake)
-    fire_due(now)       incidents whose wake_at has come ─► Tick; the digest (service.timers)
+    fire_due(now)       incidents whose wake_at has come ─► Tick; the digest; promises whose
+                        reminder, escalation or deadline has come      (service.timers, .promises)
     send_pages(now)     pages recorded `pending` ─► `sending` ─► channel ─► `sent` / `failed`,
                         fail-over, edits after an ack           (service.paging, .claims, .edits)
-    act(...)            ack / resolve / snooze from any channel, the API or the terminal
-                                                                            (service.actions)
-    incidents(), who()  what the API, the status page and the chat commands read (service.views)
+    act(...)            ack / resolve / snooze / customer contacted from any channel, the API
+                        or the terminal                        (service.actions, .promises)
+    incidents(), who()  what the API, the status page and the chat commands read; report(),
+    weekly()            the closed-hours report and its 8 weeks            (service.views)
 
 `Service` only builds the parts; its API is their methods (`service.act` is
 `service.actions.act`, …). What they share (the store, the configuration, the clock, the
@@ -33,6 +35,7 @@ from oncall.service.intake import Intake
 from oncall.service.notices import Notices, Reassurer
 from oncall.service.paging import AckLink, Paging
 from oncall.service.plumbing import Plumbing
+from oncall.service.promises import Promises
 from oncall.service.timers import Timers
 from oncall.service.views import Views
 from oncall.settings import Settings
@@ -73,10 +76,14 @@ class Service:
             # Customer texts leave from the paging number: one limit per sender, pages first.
             reassurer.share_rate_limits(self.dispatcher.limiter)
         self.notices = Notices(self.plumbing, self.dispatcher, reassurer)
+        self.promises = Promises(
+            self.plumbing, self.dispatcher, reassurer, self.paging.edits, self.paging.ack_link
+        )
         effects = Effects(self.plumbing, self.notices, self.paging.edits, self.dispatcher.settle)
-        self.intake = Intake(self.plumbing, effects)
-        self.timers = Timers(self.plumbing, effects)
-        self.actions = Actions(self.plumbing, effects, self.dispatcher.settle)
+        effects.promises = self.promises
+        self.intake = Intake(self.plumbing, effects, self.promises)
+        self.timers = Timers(self.plumbing, effects, self.promises)
+        self.actions = Actions(self.plumbing, effects, self.dispatcher.settle, self.promises.contacted)
         self.views = Views(self.plumbing)
 
         # What the parts share, and the service's API: each part's own methods.
@@ -96,6 +103,8 @@ class Service:
         self.incident = self.views.incident
         self.incidents_in_message = self.views.incidents_in_message
         self.who = self.views.who
+        self.report = self.views.report
+        self.weekly = self.views.weekly
         self.tell_fallback = self.notices.tell_fallback
         self.notify_fallback = self.notices.notify_fallback
         self.wake_event = self.plumbing.wake_event

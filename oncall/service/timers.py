@@ -1,7 +1,8 @@
 """Due timers → outcomes: every incident whose `wake_at` has come gets a `Tick` (a hold ends,
-a step's `ack_within` runs out, a snooze ends), and the morning digest goes out when business
-hours open (`core.digest`). Incidents due soon are read ahead, so that when the time comes only
-the step itself is left to do."""
+a step's `ack_within` runs out, a snooze ends), the morning digest goes out when business
+hours open (`core.digest`, with the closed-hours report), and promises whose reminder,
+escalation or deadline has come are handed to `service.promises`. Incidents due soon are read
+ahead, so that when the time comes only the step itself is left to do."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from datetime import datetime, timedelta
 
 from oncall.core.digest import DIGEST, plan_digest
 from oncall.core.incident import Entry, Outcome, Tick, World, step
+from oncall.core.report import closed_period, report
 from oncall.metrics import METRICS
 from oncall.service.effects import Batch, Effects
 from oncall.service.plumbing import Plumbing
+from oncall.service.promises import Promises
 from oncall.store import incidents as store
-from oncall.store import timers
+from oncall.store import reports, timers
 from oncall.store.connection import Connection
 
 log = logging.getLogger("oncall.escalation")
@@ -24,15 +27,22 @@ RETRY_AFTER_ERROR = timedelta(minutes=1)
 
 
 class Timers:
-    def __init__(self, plumbing: Plumbing, effects: Effects) -> None:
+    def __init__(self, plumbing: Plumbing, effects: Effects, promises: Promises | None = None) -> None:
         self.plumbing = plumbing
         self.effects = effects
+        self.promises = promises  # their reminders, escalations and deadlines are timers too
         self.fire_batch = 500  # timers per transaction
         self._read: store.Versioned = {}  # incidents read ahead of their due time
 
     async def fire_due(self, now: datetime, limit: int | None = None) -> int:
-        """Runs every timer due at `now` (at most `limit`, default `fire_batch`, per call)."""
-        limit = limit or self.fire_batch
+        """Runs every timer due at `now` (at most `limit`, default `fire_batch`, per call, for
+        incidents and for promises)."""
+        n = await self._fire_incidents(now, limit or self.fire_batch)
+        if self.promises is not None:
+            n += await self.promises.fire_due(now, limit or self.fire_batch)
+        return n
+
+    async def _fire_incidents(self, now: datetime, limit: int) -> int:
         world = self.plumbing.current_world()
         if world is None:
             return 0
@@ -72,7 +82,10 @@ class Timers:
         return len(self._read)
 
     def _digest(self, conn: Connection, world: World, now: datetime, batch: Batch) -> None:
-        digest = plan_digest(store.deferred_incidents(conn), world, now)
+        rules = world.config.rules
+        start, end = closed_period(rules.business_hours, rules.shop.timezone, now)
+        figures = report(*reports.figures(conn, start, end), start, end)
+        digest = plan_digest(store.deferred_incidents(conn), world, now, figures)
         if digest is None:
             return
         batch.effects.append(digest.post)

@@ -1,20 +1,27 @@
 """What the API, the status page, the chat commands and the terminal read: incidents as views
-(`IncidentView`, with their timelines) and who is on call (`OnCallView`)."""
+(`IncidentView`, with their timelines and promises), who is on call (`OnCallView`), and the
+closed-hours report (`core.report`) of a span or of each of the last weeks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from oncall.core import pagetext
 from oncall.core.incident import Incident
 from oncall.core.models import Config
+from oncall.core.promises import Promise
+from oncall.core.report import Report, report, week_start, weekly
 from oncall.core.rota import next_on_call, on_call
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as store
 from oncall.store import pages as page_store
+from oncall.store import promises as promise_store
+from oncall.store import reports
+from oncall.store.connection import Connection
 
 _UTC = ZoneInfo("UTC")
 
@@ -32,6 +39,15 @@ class IncidentView:
     customers: list[str]
     paged: list[dict[str, str]]
     timeline: list[dict[str, str]]
+    # What reassurance promised each customer: {"customer", "deadline", "state"}; shown on the
+    # status page, not in the API (SPEC §4 fixes its shape; the timeline says kept or broken).
+    promises: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def awaiting_contact(self) -> bool:
+        """Acknowledged while a customer still waits for the contact they were promised: the
+        pages, the ack page and the status page offer "Customer contacted"."""
+        return self.state == "acknowledged" and any(p["state"] == "open" for p in self.promises)
 
     def to_json(self, *, with_timeline: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -70,7 +86,7 @@ class OnCallView:
         }
 
 
-def view(inc: Incident, shop_tz: ZoneInfo = _UTC) -> IncidentView:
+def view(inc: Incident, shop_tz: ZoneInfo = _UTC, promises: Sequence[Promise] = ()) -> IncidentView:
     events = inc.live_events or inc.events
     return IncidentView(
         id=inc.id,
@@ -84,6 +100,9 @@ def view(inc: Incident, shop_tz: ZoneInfo = _UTC) -> IncidentView:
         customers=pagetext.customer_names(events),
         paged=[{"person": p.person, "channel": p.channel, "at": p.at.isoformat()} for p in inc.paged],
         timeline=[{"at": e.at.isoformat(), "what": e.what, "actor": e.actor} for e in inc.timeline],
+        promises=[
+            {"customer": p.name, "deadline": p.deadline.isoformat(), "state": p.state} for p in promises
+        ],
     )
 
 
@@ -120,17 +139,32 @@ class Views:
     async def incidents(
         self, open_only: bool = True, *, state: str | None = None, limit: int = 100, before: int | None = None
     ) -> list[IncidentView]:
-        rows = await self.plumbing.db.transaction(
-            lambda conn: store.list_incidents(
-                conn, open_only=open_only, state=state, limit=limit, before=before
-            )
-        )
+        def tx(conn: Connection) -> tuple[list[Incident], dict[int, list[Promise]]]:
+            rows = store.list_incidents(conn, open_only=open_only, state=state, limit=limit, before=before)
+            return rows, promise_store.of_incidents(conn, [i.id for i in rows])
+
+        rows, promises = await self.plumbing.db.transaction(tx)
         tz = self.plumbing.tz()
-        return [view(i, tz) for i in rows]
+        return [view(i, tz, promises.get(i.id, ())) for i in rows]
 
     async def incident(self, incident_id: int) -> IncidentView | None:
-        inc = await self.plumbing.db.transaction(lambda conn: store.get_incident(conn, incident_id))
-        return view(inc, self.plumbing.tz()) if inc is not None else None
+        def tx(conn: Connection) -> tuple[Incident | None, list[Promise]]:
+            return store.get_incident(conn, incident_id), promise_store.of_incident(conn, incident_id)
+
+        inc, promises = await self.plumbing.db.transaction(tx)
+        return view(inc, self.plumbing.tz(), promises) if inc is not None else None
+
+    async def report(self, start: datetime, end: datetime) -> Report:
+        """The closed-hours report of [start, end)."""
+        found = await self.plumbing.db.transaction(lambda conn: reports.figures(conn, start, end))
+        return report(*found, start, end)
+
+    async def weekly(self, now: datetime, weeks: int = 8) -> list[Report]:
+        """The report of each of the last `weeks` weeks (shop time), the current one last."""
+        tz = self.plumbing.tz()
+        start = week_start(now, tz) - timedelta(weeks=weeks)
+        found = await self.plumbing.db.transaction(lambda conn: reports.figures(conn, start, now))
+        return weekly(*found, now, tz, weeks)
 
     async def incidents_in_message(self, channel: str, ref: str, person: str) -> list[int]:
         """The incidents a delivered message paged `person` for (a bundle: several)."""

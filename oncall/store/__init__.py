@@ -4,8 +4,8 @@ connection   what a unit of work sees (`Connection`, rows, the store's errors)
 writer       the one thread that runs units of work, with group commit
 database     `Database` = the writer + storing an event + migrating; `open_database`
 migrations_runner, migrations/   the schema, forward only
-events, incidents, codec, pages, routes, timers, secrets, inbound, reassurances, gauges
-             the tables, one module per idea; all SQL of oncall lives in these modules
+events, incidents, codec, pages, routes, timers, secrets, inbound, reassurances, promises,
+reports, sessions, gauges   the tables, one module per idea; all SQL of oncall lives in them
 """
 
 from oncall.store.connection import Connection, MigrationError, Row, StoreError, StoreUnavailable

@@ -82,6 +82,7 @@ def incident_to_json(inc: Incident) -> str:
             "timeline": [[_dt(e.at), e.what, e.actor] for e in inc.timeline],
             "acknowledged_by": inc.acknowledged_by,
             "resolved_by": inc.resolved_by,
+            "acknowledged_at": _dt(inc.acknowledged_at),
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -125,6 +126,7 @@ def incident_from_json(incident_id: int, text: str, events: str) -> Incident:
         timeline=tuple(Entry(datetime.fromisoformat(e[0]), e[1], e[2]) for e in d["timeline"]),
         acknowledged_by=d["acknowledged_by"],
         resolved_by=d["resolved_by"],
+        acknowledged_at=_pdt(d.get("acknowledged_at")),  # absent in incidents stored before 0008
     )
 
 

@@ -13,7 +13,7 @@ PAGE_STATES = ("pending", "queued", "sending")
 
 def read_gauges(conn: Connection, now: datetime) -> dict[str, Any]:
     """What /metrics reports from the store at `now`: incidents by state, timers waiting and
-    overdue, pages not yet sent."""
+    overdue, pages not yet sent, promises by state."""
     states: dict[str, int] = {s: 0 for s in STATES}
     for row in conn.fetchall("SELECT state, COUNT(*) FROM incidents WHERE data <> '{}' GROUP BY state"):
         states[str(row[0])] = int(row[1])
@@ -28,6 +28,9 @@ def read_gauges(conn: Connection, now: datetime) -> dict[str, Any]:
         "SELECT state, COUNT(*) FROM pages WHERE state IN ('pending', 'queued', 'sending') GROUP BY state"
     ):
         pages[str(row[0])] = int(row[1])
+    promises = {"open": 0, "kept": 0, "broken": 0}
+    for row in conn.fetchall("SELECT state, COUNT(*) FROM promises GROUP BY state"):
+        promises[str(row[0])] = int(row[1])
     oldest_at = as_datetime(oldest[0]) if oldest is not None and oldest[0] is not None else None
     return {
         "states": states,
@@ -35,4 +38,5 @@ def read_gauges(conn: Connection, now: datetime) -> dict[str, Any]:
         "overdue": int(overdue[0]) if overdue else 0,
         "overdue_seconds": max(0.0, (now - oldest_at).total_seconds()) if oldest_at else 0.0,
         "pages": pages,
+        "promises": promises,
     }

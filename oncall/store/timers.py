@@ -1,4 +1,5 @@
-"""Named timers (the morning digest) and the earliest time any timer falls due."""
+"""Named timers (the morning digest) and the earliest time any timer falls due (incidents,
+named timers, promises, lapsed page claims)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from oncall.store.pages import QUEUE_LEASE
 
 
 def next_due(conn: Connection) -> datetime | None:
-    """The earliest time any timer (incident or named) falls due."""
+    """The earliest time any timer (incident, named or promise) falls due."""
     a = conn.fetchone("SELECT MIN(wake_at) FROM incidents WHERE wake_at IS NOT NULL")
     b = conn.fetchone("SELECT MIN(due) FROM timers")
     c = conn.fetchone("SELECT MIN(sent_at) FROM pages WHERE state = 'queued'")
-    times = [as_datetime(r[0]) for r in (a, b) if r is not None and r[0] is not None]
+    d = conn.fetchone("SELECT MIN(wake_at) FROM promises WHERE wake_at IS NOT NULL")
+    times = [as_datetime(r[0]) for r in (a, b, d) if r is not None and r[0] is not None]
     if c is not None and c[0] is not None:
         times.append(as_datetime(c[0]) + QUEUE_LEASE)  # when a dead claim may be taken again
     return min(times, default=None)

@@ -1,6 +1,7 @@
 """The web ack link: what a person opens from a page on their phone.
 
-    GET  /ack/{token}    shows the incident(s) and Ack / Resolve / Snooze buttons; changes
+    GET  /ack/{token}    shows the incident(s) and Ack / Resolve / Snooze buttons (and
+                         "Customer contacted" while a customer waits for contact); changes
                          nothing (link previews and mail scanners open links)
     POST /ack/{token}    acts, as the person the link was sent to
 
@@ -19,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from oncall.acklinks import verify
 from oncall.acktoken import InvalidToken
 from oncall.core.models import Person
+from oncall.core.promisetext import CONTACTED_BUTTON
 from oncall.web.inbound import REFUSAL, SNOOZE, ServiceLike, clock, config_of, incident_number, service_of
 
 router = APIRouter(tags=["paging"])
@@ -31,7 +33,7 @@ h1{font-size:1.2rem;margin:0 0 12px}h2{font-size:1.05rem;margin:0 0 6px}
 .meta{color:#666;font-size:.9rem;margin:0 0 12px}
 form{display:flex;gap:8px;flex-wrap:wrap;margin:0}
 button{flex:1 1 8rem;font-size:1.05rem;padding:14px 10px;border:0;border-radius:10px;color:#fff}
-.ack{background:#1f7a3d}.resolve{background:#444}.snooze{background:#a86400}
+.ack{background:#1f7a3d}.resolve{background:#444}.snooze{background:#a86400}.contacted{background:#1d5fa8}
 .note{padding:12px 14px;border-radius:10px;background:#e8f3ea;margin:0 0 14px}
 .bad{background:#fbe9e7}
 """
@@ -82,11 +84,14 @@ async def _cards(service: ServiceLike, ids: tuple[int, ...], tz: tzinfo) -> str:
             meta += f" · {html.escape(customers)}"
         buttons = ""
         if open_:
+            contacted = ""
+            if getattr(inc, "awaiting_contact", False):
+                contacted = f"<button class=contacted name=verb value=contacted>{CONTACTED_BUTTON}</button>"
             buttons = (
                 f'<form method=post><input type=hidden name=incident value="{iid}">'
                 "<button class=ack name=verb value=ack>Ack</button>"
                 "<button class=resolve name=verb value=resolve>Resolve</button>"
-                "<button class=snooze name=verb value=snooze>Snooze 30m</button></form>"
+                f"<button class=snooze name=verb value=snooze>Snooze 30m</button>{contacted}</form>"
             )
         out.append(
             f"<section class=card><h2>#{iid} {html.escape(inc.summary)}</h2>"
@@ -143,8 +148,8 @@ async def act(request: Request, token: str) -> Response:
     form = await request.form()
     verb = str(form.get("verb", ""))
     raw = str(form.get("incident", ""))
-    if verb not in ("ack", "resolve", "snooze"):
-        return _refused("Choose Ack, Resolve or Snooze.", 400)
+    if verb not in ("ack", "resolve", "snooze", "contacted"):
+        return _refused(f"Choose Ack, Resolve, Snooze or {CONTACTED_BUTTON}.", 400)
     if raw:
         number = incident_number(raw)
         if number is None or number not in claim.incident_ids:

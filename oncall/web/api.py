@@ -3,6 +3,7 @@
     GET  /api/incidents[?state=&limit=&cursor=]   {"items": [...], "next_cursor": …}
     GET  /api/incidents/{id}                      one incident, with its timeline
     POST /api/incidents/{id}/ack | /resolve       acts as "the owner (API)"
+    POST /api/incidents/{id}/contacted            its customers were contacted (promises kept)
     GET  /api/oncall                              {"rotas": [{"rota", "person", "until", "next"}]}
 
 Without a configured token every call is 401: the API is never open.
@@ -19,12 +20,13 @@ from fastapi.responses import JSONResponse
 
 from oncall.core.incident import STATES
 from oncall.core.models import Person
-from oncall.service import Service
+from oncall.service import Service, Verb
 from oncall.web.inbound import clock, incident_number
 
 log = logging.getLogger("oncall.api")
 
 API_ACTOR = Person(id="api", name="the owner (API)")
+VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "contacted": "contacted"}
 
 
 class ApiError(Exception):
@@ -99,9 +101,7 @@ async def _act(request: Request, incident_id: int, verb: str) -> JSONResponse:
     service = _service(request)
     if await service.incident(incident_id) is None:
         raise ApiError(404, f"no incident {incident_id}")
-    result = await service.act(
-        incident_id, API_ACTOR, "ack" if verb == "ack" else "resolve", "api", clock(request)
-    )
+    result = await service.act(incident_id, API_ACTOR, VERBS[verb], "api", clock(request))
     view = await service.incident(incident_id)
     body = {"ok": result.ok, "text": result.text, "incident": view.to_json() if view else None}
     return JSONResponse(body, status_code=200 if result.ok else 409)
@@ -115,6 +115,11 @@ async def ack(request: Request, incident_id: IncidentId) -> JSONResponse:
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve(request: Request, incident_id: IncidentId) -> JSONResponse:
     return await _act(request, incident_id, "resolve")
+
+
+@router.post("/incidents/{incident_id}/contacted")
+async def contacted(request: Request, incident_id: IncidentId) -> JSONResponse:
+    return await _act(request, incident_id, "contacted")
 
 
 @router.get("/oncall")

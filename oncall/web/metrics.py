@@ -1,7 +1,7 @@
 """`GET /metrics`: Prometheus text exposition (SPEC §4; no authentication, no secrets).
 
 The counters come from `oncall.metrics.METRICS`; gauges are read at scrape time: incidents by
-state, timers waiting and overdue, pages waiting to be sent (from the store, within
+state, timers waiting and overdue, pages waiting to be sent, promises by state (from the store, within
 `STORE_TIMEOUT_SECONDS`; `oncall_store_up` says whether that worked), whether the last edit of
 the owner's files is in force, whether the scheduler is healthy, and the build.
 """
@@ -55,6 +55,9 @@ async def exposition(app: FastAPI) -> str:
         family(out, "oncall_pages_waiting", "gauge", "Pages recorded but not yet sent, by state.")
         for name, n in store["pages"].items():
             out.append(sample("oncall_pages_waiting", n, state=name))
+        family(out, "oncall_promises", "gauge", "Promises to customers in the store, by state.")
+        for name, n in store["promises"].items():
+            out.append(sample("oncall_promises", n, state=name))
     config_ok = getattr(state, "config", None) is not None and getattr(state, "config_error", None) is None
     name = "oncall_config_ok"
     family(out, name, "gauge", "1 when the owner's files as they are now are the configuration in force.")

@@ -143,7 +143,7 @@ async def _act(
         return
     verb, _, number = str(action.get("action_id", "")).partition(":")
     incident = incident_number(number or str(action.get("value", "")))
-    if verb not in ("ack", "resolve", "snooze") or incident is None:
+    if verb not in ("ack", "resolve", "snooze", "contacted") or incident is None:
         return
     result = await service.act(incident, actor, verb, "slack", now, SNOOZE if verb == "snooze" else None)
     if not result.ok and channel_id:
@@ -176,7 +176,7 @@ async def commands(request: Request) -> Response:
         return JSONResponse({"response_type": "ephemeral", "text": REFUSAL})
     command = form.get("command", "/oncall").lstrip("/")
     text = f"/{command} {form.get('text', '')}".strip()
-    if command not in ("oncall", "incidents", "ack", "resolve", "snooze"):
+    if command not in ("oncall", "incidents", "ack", "resolve", "snooze", "contacted"):
         text = "/oncall"
     reply = await answer(service, config, actor, text, clock(request), via="slack")
     return JSONResponse({"response_type": "ephemeral", "text": reply})

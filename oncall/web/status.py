@@ -1,6 +1,7 @@
 """`GET /`: the owner's status page (SPEC §4) — who is on call now and next for each rota, the
-open incidents with their timelines and Ack / Resolve buttons, and the configuration problems
-of a failed edit.
+open incidents with their timelines, promises and Ack / Resolve / Customer contacted buttons,
+the configuration problems of a failed edit, and the closed-hours report with a chart of the
+last 8 weeks (`web.chart`, inline SVG).
 
 Plain HTML, readable on a phone and a desktop: no JavaScript, no external assets, every value
 from a payload or a file escaped. Protected by `ONCALL_ADMIN_TOKEN` (SPEC §3). A browser signs
@@ -25,9 +26,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from oncall.core.models import Config, Person
+from oncall.core.promisetext import CHART_TITLE, CONTACTED_BUTTON
+from oncall.core.report import closed_period
 from oncall.service import IncidentView, OnCallView, who
 from oncall.web import session
 from oncall.web.api import ApiError, _authorised
+from oncall.web.chart import weekly_chart
 from oncall.web.inbound import clock, incident_number
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
@@ -52,7 +56,8 @@ ol,ul{margin:4px 0 0;padding-left:1.3rem}li{margin:2px 0}
 time{white-space:nowrap;color:#444}.actor{color:#666}
 form.act{display:flex;gap:8px;flex-wrap:wrap;margin:10px 0 0}
 button{font-size:1rem;padding:10px 14px;border:0;border-radius:8px;color:#fff;background:#444}
-form.act button{flex:1 1 7rem}.ack{background:#1f7a3d}
+form.act button{flex:1 1 7rem}.ack{background:#1f7a3d}.contacted{background:#1d5fa8}
+svg.chart{width:100%;height:auto;display:block;margin:4px 0 0}.report{margin:0;padding-left:0;list-style:none}
 header{display:flex;justify-content:space-between;align-items:flex-start;gap:8px;flex-wrap:wrap}
 .signout{background:none;color:#555;text-decoration:underline;padding:6px 0}
 label{display:block;margin:0 0 6px}
@@ -77,7 +82,7 @@ _HEADERS = {
 }
 
 STATUS_ACTOR = Person(id="status-page", name="the owner (status page)")
-VERBS = {"ack": "Ack", "resolve": "Resolve"}
+VERBS: dict[str, str] = {"ack": "Ack", "resolve": "Resolve", "contacted": CONTACTED_BUTTON}
 
 
 def _e(value: object) -> str:
@@ -216,6 +221,12 @@ def _incident(inc: IncidentView, config: Config | None, tz: tzinfo, form_token: 
         parts.append(f"<p><strong>Paged:</strong></p><ul>{items}</ul>")
     else:
         parts.append("<p class=meta>Nobody paged yet.</p>")
+    if inc.promises:
+        items = "".join(
+            f"<li>{_e(p['customer'])} by {_when(p['deadline'], tz)}: {_e(p['state'])}</li>"
+            for p in inc.promises
+        )
+        parts.append(f"<p><strong>Promised contact:</strong></p><ul class=promises>{items}</ul>")
     items = "".join(
         f"<li>{_when(e['at'], tz)} {_e(e['what'])} <span class=actor>— {_e(e['actor'])}</span></li>"
         for e in inc.timeline
@@ -223,9 +234,10 @@ def _incident(inc: IncidentView, config: Config | None, tz: tzinfo, form_token: 
     parts.append(f"<details open><summary>Timeline</summary><ol>{items}</ol></details>")
     if form_token is not None:
         buttons = "".join(
-            f"<button type=submit class={verb} name=verb value={verb}>{label}</button>"
+            f"<button type=submit class={verb} name=verb value={verb}>{_e(label)}</button>"
             for verb, label in VERBS.items()
             if not (verb == "ack" and inc.state == "acknowledged")
+            and not (verb == "contacted" and not inc.awaiting_contact)
         )
         parts.append(
             f"<form method=post action=/ class=act><input type=hidden name=form_token value={_e(form_token)}>"
@@ -292,7 +304,19 @@ async def _page(request: Request, viewer: session.Session | None, notes: str = "
         body.extend(_incident(inc, config, tz, form_token) for inc in incidents[:LIMIT])
         if len(incidents) > LIMIT:
             body.append(f"<p class=meta>Only the newest {LIMIT}: see /api/incidents?state=open.</p>")
+        if config is not None:
+            body.append(await _weeks(service, config, now))
     return _document(title, "".join(body), refresh=True)
+
+
+async def _weeks(service: Any, config: Config, now: datetime) -> str:
+    """The closed-hours report of the last closed hours, and the chart of the last 8 weeks."""
+    tz = config.rules.shop.timezone
+    start, end = closed_period(config.rules.business_hours, tz, now)
+    last = await service.report(start, end)
+    lines = "".join(f"<li>{_e(line)}</li>" for line in last.lines(tz))
+    chart = weekly_chart(await service.weekly(now), tz)
+    return f"<h2>{_e(CHART_TITLE)}</h2><div class=card><ul class=report>{lines}</ul>{chart}</div>"
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -345,8 +369,8 @@ async def logout(request: Request) -> Response:
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
 async def act(request: Request) -> HTMLResponse:
-    """An Ack or Resolve button: acts as "the owner (status page)" and shows the page again,
-    with what happened on top."""
+    """An Ack, Resolve or Customer contacted button: acts as "the owner (status page)" and
+    shows the page again, with what happened on top."""
     guarded = await _guarded(request)
     if isinstance(guarded, HTMLResponse):
         return guarded
@@ -354,7 +378,7 @@ async def act(request: Request) -> HTMLResponse:
     verb = form.get("verb", "")
     incident = incident_number(form.get("incident", ""))
     if verb not in VERBS or incident is None:
-        return _refused("Choose Ack or Resolve on an incident.", form=False, status=400)
+        return _refused(f"Choose {' or '.join(VERBS.values())} on an incident.", form=False, status=400)
     service = getattr(request.app.state, "service", None)
     if service is None:
         return _refused(

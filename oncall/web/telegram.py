@@ -4,9 +4,10 @@ Telegram proves itself with `X-Telegram-Bot-Api-Secret-Token` (the secret `oncal
 setup` registered), compared in constant time; a missing or wrong one is 401. It redelivers an
 update until it gets a 2xx, so `update_id`s already handled are answered 200 and skipped.
 
-Buttons: callback data `ack:N`, `resolve:N`, `snooze:N`, and on a bundle `ack:all` (… `:all`):
-every incident the pressed message paged the presser for (see `channels.telegram`). Commands:
-`/oncall` (who now, until when, who next), `/incidents`, `/ack N`, `/resolve N`, `/snooze N`.
+Buttons: callback data `ack:N`, `resolve:N`, `snooze:N`, on a bundle `ack:all` (… `:all`):
+every incident the pressed message paged the presser for (see `channels.telegram`), and
+`contacted:N` after an ack while a customer waits for contact. Commands: `/oncall` (who now,
+until when, who next), `/incidents`, `/ack N`, `/resolve N`, `/snooze N`, `/contacted N`.
 People not in `rotas/people.toml` are refused and nothing changes.
 """
 
@@ -43,7 +44,7 @@ log = logging.getLogger("oncall.telegram")
 
 router = APIRouter(tags=["paging"])
 
-HELP = "Commands: /oncall, /incidents, /ack N, /resolve N, /snooze N"
+HELP = "Commands: /oncall, /incidents, /ack N, /resolve N, /snooze N, /contacted N"
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -177,7 +178,7 @@ async def answer(
         return who_text(service, config, now)
     if command == "incidents":
         return await incidents_text(service)
-    if command in ("ack", "resolve", "snooze"):
+    if command in ("ack", "resolve", "snooze", "contacted"):
         iid = incident_number(arg) if arg else None
         if arg and iid is None:
             return f"Usage: /{command} N (the incident number)"

@@ -7,10 +7,11 @@ the SDK's `RequestValidator` checks it, and a bad one is 401. Twilio retries a w
 no answer to, so each `MessageSid` is handled once.
 
 Replies: `1a` / `1r` / `1s` act on incident 1, `a 1` and `ACK 1` too, and `ack` alone on the
-newest incident paged to that number. The answer is TwiML confirming what happened; a reply
-that is not understood gets a short help text, at most a few an hour per number. A number that
-is not in `rotas/people.toml` is refused (as rarely) and changes nothing. `STOP`/`START` are
-Twilio's to handle.
+newest incident paged to that number; `1c` marks its customers contacted (their promise
+kept). The answer is TwiML confirming what happened; a reply that is not understood gets a
+short help text, at most a few an hour per number. A number that is not in
+`rotas/people.toml` is refused (as rarely) and changes nothing. `STOP`/`START` are Twilio's
+to handle.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from oncall.channels.base import sms_ref
 from oncall.channels.sms import fit, parse_reply
+from oncall.core.promisetext import sms_contacted_code
 from oncall.web.inbound import (
     REFUSAL,
     SNOOZE,
@@ -42,7 +44,10 @@ log = logging.getLogger("oncall.twilio")
 
 router = APIRouter(tags=["paging"])
 
-HELP = "oncall: reply 1a to ack incident 1, 1r to resolve, 1s to snooze 30m; ack = newest incident."
+HELP = (
+    "oncall: reply 1a to ack incident 1, 1r to resolve, 1s to snooze 30m, 1c once its customer"
+    " is contacted; ack = newest incident."
+)
 STOP_WORDS = {"stop", "start", "unstop", "stopall", "unsubscribe", "cancel", "end", "quit", "help", "info"}
 FAILED = ("undelivered", "failed")
 
@@ -103,13 +108,16 @@ async def sms(request: Request) -> Response:
         return twiml(HELP if await help_allowed(db, number, now) else None)
     verb, incident_id = parsed
     result = await service.act(incident_id, actor, verb, "sms", now, SNOOZE if verb == "snooze" else None)
+    text = str(result.text)
+    if getattr(result, "awaiting_contact", False) and result.incident_id is not None:
+        text = f"{text} {sms_contacted_code(result.incident_id)}"  # as the confirmation says it
     if result.ok:
         # This reply is the sender's confirmation; the service's follow-up SMS would repeat it.
         sms_channel = channel_of(request, "sms")
         mark = getattr(sms_channel, "mark_confirmed", None)
         if mark is not None:
-            mark(sender, result.text)
-    return twiml(result.text)
+            mark(sender, text)
+    return twiml(text)
 
 
 @router.post("/twilio/status")

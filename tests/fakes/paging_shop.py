@@ -14,7 +14,7 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +31,7 @@ from oncall.channels import build_channels
 from oncall.channels.base import Channel, Delivery, PageMessage
 from oncall.core.models import Config, Event
 from oncall.scheduler import Scheduler
-from oncall.service import Service
+from oncall.service import Reassurer, Service
 from oncall.settings import Settings
 from oncall.store import incidents as store
 from oncall.store.database import Database
@@ -254,7 +254,10 @@ async def open_shop(
     tmp_path: Path, config: Config | None = None, *, bundle_window: float = 0.0, **settings: Any
 ) -> AsyncIterator[PagingShop]:
     """`bundle_window` 0: every page is its own message (most tests read one page at a time);
-    the product's is `channels.delivery.WINDOW`."""
+    the product's is `channels.delivery.WINDOW`. `settings` are `Settings` fields, but for
+    `reassurer`: a function of the database and the settings that builds the customer
+    reassurer (e.g. on the settings' SMTP and helpdesk); by default customers are not written to."""
+    reassurer: Callable[[Database, Settings], Reassurer] | None = settings.pop("reassurer", None)
     vt = VirtualTime()
     tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
     fakes: tuple[FakeServer, ...] = (tg, sl, tw)
@@ -283,6 +286,7 @@ async def open_shop(
         lambda: holder[0].config,
         build_channels(s, timeout=0.3),
         s,
+        reassurer(db, s) if reassurer is not None else None,
         bundle_window=bundle_window,
         send_clock=vt.clock,
         send_sleep=vt.sleep,
