@@ -49,6 +49,36 @@ ACK_BUCKETS: tuple[float, ...] = (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 720
 PROMISE_OUTCOMES = ("kept", "broken")
 
 
+class Histogram:
+    """Observations counted into fixed buckets (each counts its own span, not cumulatively:
+    one increment per observation), with their sum and count; `digits` rounds the sum."""
+
+    def __init__(self, bounds: tuple[float, ...], digits: int) -> None:
+        self.bounds = bounds
+        self.digits = digits
+        self.buckets = [0] * len(bounds)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.sum += value
+        self.count += 1
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.buckets[i] += 1
+                break
+
+    def render(self, out: list[str], name: str, help_text: str) -> None:
+        family(out, name, "histogram", help_text)
+        cumulative = 0
+        for bound, n in zip(self.bounds, self.buckets, strict=True):
+            cumulative += n
+            out.append(sample(f"{name}_bucket", cumulative, le=f"{bound:g}"))
+        out.append(sample(f"{name}_bucket", self.count, le="+Inf"))
+        out.append(sample(f"{name}_sum", round(self.sum, self.digits)))
+        out.append(sample(f"{name}_count", self.count))
+
+
 class Metrics:
     def __init__(self) -> None:
         self.reset()
@@ -61,13 +91,9 @@ class Metrics:
         self.actions: dict[tuple[str, str], int] = {}  # (action, via) → n
         self.reassurances: dict[tuple[str, str], int] = {}  # (channel, outcome) → n
         self.config_reload_failures = 0
-        self.lateness_buckets = [0] * len(LATENESS_BUCKETS)
-        self.lateness_sum = 0.0
-        self.lateness_count = 0
+        self.lateness = Histogram(LATENESS_BUCKETS, digits=6)
         self.promises: dict[str, int] = dict.fromkeys(PROMISE_OUTCOMES, 0)
-        self.ack_buckets = [0] * len(ACK_BUCKETS)
-        self.ack_sum = 0.0
-        self.ack_count = 0
+        self.time_to_ack = Histogram(ACK_BUCKETS, digits=3)
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -104,13 +130,7 @@ class Metrics:
         """An incident's first acknowledgement, `after` its first page (None: not one)."""
         if after is None:
             return
-        seconds = max(0.0, after.total_seconds())
-        self.ack_sum += seconds
-        self.ack_count += 1
-        for i, bound in enumerate(ACK_BUCKETS):
-            if seconds <= bound:
-                self.ack_buckets[i] += 1
-                break
+        self.time_to_ack.observe(max(0.0, after.total_seconds()))
 
     def config_reload_failed(self) -> None:
         self.config_reload_failures += 1
@@ -121,13 +141,7 @@ class Metrics:
             due: datetime | None = getattr(inc, "wake_at", None)
             if due is None:
                 continue
-            late = max(0.0, (now - due).total_seconds())
-            self.lateness_sum += late
-            self.lateness_count += 1
-            for i, bound in enumerate(LATENESS_BUCKETS):
-                if late <= bound:
-                    self.lateness_buckets[i] += 1
-                    break
+            self.lateness.observe(max(0.0, (now - due).total_seconds()))
 
     # -- exposition -----------------------------------------------------------------------------
 
@@ -156,27 +170,17 @@ class Metrics:
             "Edits of the owner's files that did not load (the last good version stayed in force).",
         )
         out.append(sample("oncall_config_reload_failures_total", self.config_reload_failures))
-        name = "oncall_scheduler_lateness_seconds"
-        family(out, name, "histogram", "How long after its due time each incident timer ran.")
-        cumulative = 0
-        for bound, n in zip(LATENESS_BUCKETS, self.lateness_buckets, strict=True):
-            cumulative += n
-            out.append(sample(f"{name}_bucket", cumulative, le=f"{bound:g}"))
-        out.append(sample(f"{name}_bucket", self.lateness_count, le="+Inf"))
-        out.append(sample(f"{name}_sum", round(self.lateness_sum, 6)))
-        out.append(sample(f"{name}_count", self.lateness_count))
+        self.lateness.render(
+            out, "oncall_scheduler_lateness_seconds", "How long after its due time each incident timer ran."
+        )
         name = "oncall_promises_total"
         family(out, name, "counter", "Promises to customers (reassurance messages) kept or broken.")
         out += [sample(name, n, outcome=o) for o, n in sorted(self.promises.items())]
-        name = "oncall_time_to_acknowledge_seconds"
-        family(out, name, "histogram", "From an incident's first page to its first acknowledgement.")
-        cumulative = 0
-        for bound, n in zip(ACK_BUCKETS, self.ack_buckets, strict=True):
-            cumulative += n
-            out.append(sample(f"{name}_bucket", cumulative, le=f"{bound:g}"))
-        out.append(sample(f"{name}_bucket", self.ack_count, le="+Inf"))
-        out.append(sample(f"{name}_sum", round(self.ack_sum, 3)))
-        out.append(sample(f"{name}_count", self.ack_count))
+        self.time_to_ack.render(
+            out,
+            "oncall_time_to_acknowledge_seconds",
+            "From an incident's first page to its first acknowledgement.",
+        )
         return out
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.helpdesk import FakeFreshdesk, FakeZendesk
+from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.smtp import SmtpSink
+from tests.fakes.telegram import FakeTelegram
 from tests.fixtures.databases import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +47,23 @@ def shop_env(shop_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return shop_dir
 
 
+@pytest.fixture
+def cli_store(shop_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`shop_env` with ONCALL_DATABASE_URL naming a fresh SQLite file beside it: what the
+    terminal commands (`oncall incidents`, `ack`, `report`…) read; the URL."""
+    url = f"sqlite:///{shop_env / 'oncall.db'}"
+    monkeypatch.setenv("ONCALL_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
+    """The weekend shop on the real app, SDKs and fake providers (`tests.fakes.paging_shop`);
+    a module needing another shop defines its own `shop`."""
+    async with open_shop(tmp_path) as s:
+        yield s
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store URL: a SQLite file, and a schema of its own on the local PostgreSQL (skipped
@@ -56,7 +75,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-# Local fake servers shared by the e-mail, helpdesk and reassurance tests.
+# Local fake servers shared by the e-mail, helpdesk, reassurance and fault tests.
 
 
 @pytest.fixture
@@ -83,3 +102,13 @@ def freshdesk() -> Iterator[FakeFreshdesk]:
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegram]:
+    """A fake Telegram Bot API for a real `oncall serve` to page through (`channel_env`)."""
+    fake = FakeTelegram().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from oncall.store.database import Connection, StoreUnavailable, open_database
 from oncall.store.secrets import load_or_create_key
 from oncall.web.app import create_app
 from oncall.web.inbound import first_time, help_allowed
-from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.fakes.paging_shop import PagingShop
 from tests.recording import PEOPLE, event, madrid
 
 NOW = datetime(2026, 11, 28, 22, 15, tzinfo=UTC)
@@ -80,12 +80,6 @@ class TestTokens:
     @given(st.lists(st.integers(min_value=1, max_value=10**7), min_size=1, max_size=60))
     def test_incident_ranges_round_trip(self, ids: list[int]) -> None:
         assert decode_ids(encode_ids(tuple(ids))) == tuple(sorted(set(ids)))
-
-
-@pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path) as s:
-        yield s
 
 
 async def paged(shop: PagingShop, n: int = 1) -> list[int]:

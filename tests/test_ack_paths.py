@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.recording import PEOPLE, event, madrid
 
 ANA = PEOPLE["ana"]
-
-
-@pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path) as s:
-        yield s
 
 
 async def paged_at_2315(shop: PagingShop) -> int:

@@ -25,6 +25,7 @@ from playwright.sync_api import ViewportSize, expect, sync_playwright
 
 from tests.fakes.smtp import SmtpSink
 from tests.png import png_colours, png_size
+from tests.shoptoml import NIGHT_SHOP
 from tests.test_serve import SECRETS, free_port, server
 
 pytestmark = pytest.mark.slow
@@ -40,33 +41,6 @@ ARGS = [
 TOKEN = "browser-admin-token"
 MADRID = ZoneInfo("Europe/Madrid")
 PHONE: ViewportSize = {"width": 400, "height": 800}
-
-RULES = """
-[shop]
-name = "Tienda Ejemplo"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:ana"
-
-[business_hours]                     # never open: the night never ends for this test
-
-[[policy]]
-name = "night"
-  [[policy.step]]
-  notify = ["person:ana"]
-  via = ["telegram"]
-  ack_within = "10m"
-
-[[rule]]
-name = "payment failures"
-match = { kind = ["payment_failed"] }
-hold = "0s"
-policy = "night"
-reassure = "payment_failed"
-
-[message.payment_failed]
-es = "Hola {customer_name}, te escribimos en menos de {response_time}."
-"""
 
 
 def chromium_or_skip() -> None:
@@ -116,7 +90,7 @@ def test_the_owner_acks_and_marks_the_customer_contacted_from_a_phone(tmp_path: 
     chromium_or_skip()
     (tmp_path / "rotas").mkdir()
     (tmp_path / "rotas" / "people.toml").write_text('[person.ana]\nname = "Ana García"\ntelegram = 111\n')
-    (tmp_path / "escalation_rules.toml").write_text(RULES)
+    (tmp_path / "escalation_rules.toml").write_text(NIGHT_SHOP)
     smtp = SmtpSink().start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -59,15 +58,6 @@ def _cluster() -> list[str]:
 
 def _pg(cluster: list[str], action: str, *extra: str) -> None:
     subprocess.run([*cluster, action, *extra], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def test_two_instances_answer_503_while_postgresql_is_down_and_recover_by_themselves(

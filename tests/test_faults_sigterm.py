@@ -12,7 +12,6 @@ import json
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,15 +25,6 @@ from tests.live import write_config as write
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 HOLD = "6s"  # longer than the stop takes, so both timers are still waiting when it ends
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def test_sigterm_during_a_webhook_finishes_it_and_loses_no_timer(

@@ -40,15 +40,6 @@ from tests.live import (
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 def refused(r: httpx.Response) -> bool:
     """A 503 with the JSON error a platform retries on."""
     return r.status_code == 503 and "store is unavailable" in r.json()["error"]

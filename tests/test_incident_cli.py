@@ -15,20 +15,13 @@ from oncall.settings import Settings
 from oncall.store.database import open_database
 from tests.recording import event, madrid
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
-def store_with_an_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'oncall.db'}"
-    monkeypatch.setenv("ONCALL_DATABASE_URL", url)
-    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
-    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
-    monkeypatch.chdir(tmp_path)
-    config = load_config(ROOT / "escalation_rules.toml", ROOT / "rotas")
+def store_with_an_incident(cli_store: str, shop_env: Path) -> str:
+    config = load_config(shop_env / "escalation_rules.toml", shop_env / "rotas")
 
     async def seed() -> None:
-        db = open_database(url)
+        db = open_database(cli_store)
         await asyncio.to_thread(db.migrate)
         service = Service(db, lambda: config, {}, Settings(_env_file=None), bundle_window=0.0)  # type: ignore[call-arg]
         await db.store_event(event(at=madrid("2026-11-28 23:10"), customer="Lucia"), b"{}")
@@ -37,7 +30,7 @@ def store_with_an_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> s
         await db.aclose()
 
     asyncio.run(seed())
-    return url
+    return cli_store
 
 
 def test_list_ack_and_resolve_from_the_terminal(
@@ -71,12 +64,8 @@ def test_an_unknown_incident_is_an_error(
 
 
 def test_before_oncall_migrate_the_terminal_says_to_run_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ONCALL_DATABASE_URL", f"sqlite:///{tmp_path / 'oncall.db'}")
-    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
-    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
-    monkeypatch.chdir(tmp_path)
     for argv in (["incidents"], ["ack", "1"], ["resolve", "1"]):
         assert main(argv) == 1
         out, err = capsys.readouterr()
@@ -90,7 +79,7 @@ def test_with_broken_files_the_list_still_works_and_each_problem_is_one_warning_
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rotas = tmp_path / "rotas"
+    rotas = tmp_path / "broken-rotas"
     rotas.mkdir()
     (rotas / "people.toml").write_text(
         '[person.ana]\nname = "Ana"\nphone = "600"\nlang = "es"\n', encoding="utf-8"

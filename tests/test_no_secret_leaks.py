@@ -39,6 +39,7 @@ from tests.fakes.smtp import SmtpSink
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
 from tests.live import free_port
+from tests.shoptoml import message, policy, rule, rules, shop, step, weekend_failures
 
 pytestmark = pytest.mark.slow
 
@@ -66,54 +67,33 @@ SECRETS = {
 }
 PARTS = sorted({p.strip() for v in SECRETS.values() for p in [v, *v.split(",")]})
 
-RULES = """
-[shop]
-name = "Tienda Ejemplo"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:ana"
 
-[business_hours]                     # no day listed: closed whatever today is
+def urgent_tickets(platform: str, reassure: str) -> str:
+    match = {
+        "kind": ["ticket_created"],
+        "source": [platform.lower()],
+        "hours": "closed",
+        "priority": ["urgent"],
+    }
+    return rule(
+        f"urgent {platform} tickets", match, "weekend", group_by=["ticket"], hold="0s", reassure=reassure
+    )
 
-[[policy]]
-name = "weekend"
-  [[policy.step]]
-  notify = ["rota:weekend"]
-  via = ["telegram", "slack", "sms"]
-  ack_within = "10m"
 
-[[rule]]
-name = "payment failures while closed"
-match = { kind = ["payment_failed"], hours = "closed" }
-group_by = ["kind"]
-hold = "2s"
-cancel_on = ["payment_succeeded"]
-policy = "weekend"
-reassure = "payment_failed"
-
-[[rule]]
-name = "urgent Zendesk tickets"
-match = { kind = ["ticket_created"], source = ["zendesk"], hours = "closed", priority = ["urgent"] }
-group_by = ["ticket"]
-hold = "0s"
-policy = "weekend"
-reassure = "ticket"
-
-[[rule]]
-name = "urgent Freshdesk tickets"
-match = { kind = ["ticket_created"], source = ["freshdesk"], hours = "closed", priority = ["urgent"] }
-group_by = ["ticket"]
-hold = "0s"
-policy = "weekend"
-reassure = "ticket_fd"
-
-[message.payment_failed]
-es = "Hola {customer_name}, el pago de tu pedido {order_number} no se ha completado."
-[message.ticket]
-es = "Hola {customer_name}, hemos recibido tu consulta urgente ({ticket_id})."
-[message.ticket_fd]
-es = "Hola {customer_name}, hemos recibido tu consulta urgente en Freshdesk ({ticket_id})."
-"""
+RULES = rules(
+    shop("person:ana"),
+    policy("weekend", step("rota:weekend", ["telegram", "slack", "sms"])),
+    weekend_failures(reassure="payment_failed"),
+    urgent_tickets("Zendesk", "ticket"),
+    urgent_tickets("Freshdesk", "ticket_fd"),
+    message(
+        "payment_failed", "Hola {customer_name}, el pago de tu pedido {order_number} no se ha completado."
+    ),
+    message("ticket", "Hola {customer_name}, hemos recibido tu consulta urgente ({ticket_id})."),
+    message(
+        "ticket_fd", "Hola {customer_name}, hemos recibido tu consulta urgente en Freshdesk ({ticket_id})."
+    ),
+)
 
 ROTAS = {
     "people": f"""

@@ -23,6 +23,7 @@ from oncall.settings import Settings
 from oncall.store.database import open_database
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.smtp import SmtpSink
+from tests.shoptoml import NIGHT_SHOP
 from tests.test_promises_service import (
     config,
     laura_fails,
@@ -142,41 +143,13 @@ async def test_the_status_page_button_is_guarded_like_ack(shop: PagingShop) -> N
     )
 
 
-SHOP_RULES = """
-[shop]
-name = "Tienda Ejemplo"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:ana"
-
-[business_hours]                     # never open: every event is after hours
-
-[[policy]]
-name = "night"
-  [[policy.step]]
-  notify = ["person:ana"]
-  via = ["telegram"]
-  ack_within = "10m"
-
-[[rule]]
-name = "payment failures"
-match = { kind = ["payment_failed"] }
-hold = "0s"
-policy = "night"
-reassure = "payment_failed"
-
-[message.payment_failed]
-es = "Hola {customer_name}, te escribimos en menos de {response_time}."
-"""
-
-
 def test_oncall_contacted_from_the_terminal(
     tmp_path: Path, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The terminal acts at the real now: the failure happened ten minutes before it.
     (tmp_path / "rotas").mkdir()
     (tmp_path / "rotas" / "people.toml").write_text('[person.ana]\nname = "Ana García"\ntelegram = 111\n')
-    (tmp_path / "escalation_rules.toml").write_text(SHOP_RULES)
+    (tmp_path / "escalation_rules.toml").write_text(NIGHT_SHOP)
     url = f"sqlite:///{tmp_path / 'oncall.db'}"
     for name, value in {
         "ONCALL_DATABASE_URL": url,

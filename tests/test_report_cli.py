@@ -22,20 +22,13 @@ from tests.fakes.smtp import SmtpSink
 from tests.recording import madrid
 from tests.test_promises_service import laura_fails, mail_settings, reassurer
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
-def weekend_store(tmp_path: Path, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'oncall.db'}"
-    monkeypatch.setenv("ONCALL_DATABASE_URL", url)
-    monkeypatch.setenv("ONCALL_RULES_FILE", str(ROOT / "escalation_rules.toml"))
-    monkeypatch.setenv("ONCALL_ROTAS_DIR", str(ROOT / "rotas"))
-    monkeypatch.chdir(tmp_path)
-    config = load_config(ROOT / "escalation_rules.toml", ROOT / "rotas")
+def weekend_store(cli_store: str, shop_env: Path, smtp: SmtpSink) -> None:
+    config = load_config(shop_env / "escalation_rules.toml", shop_env / "rotas")
 
     async def seed() -> None:
-        db = open_database(url)
+        db = open_database(cli_store)
         await asyncio.to_thread(db.migrate)
         settings = Settings.model_validate(mail_settings(smtp))
         service = Service(db, lambda: config, {}, settings, reassurer(smtp)(db, settings), bundle_window=0)

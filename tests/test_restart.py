@@ -20,28 +20,13 @@ import pytest
 
 from oncall.sources import generic
 from tests.live import SECRET, Server, wait_for, write_config
+from tests.shoptoml import policy, rule, rules, shop, step, weekend_failures
 
-RULES = """
-[shop]
-name = "Tienda Test"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:ana"
-
-[[policy]]
-name = "direct"
-  [[policy.step]]
-  notify = ["person:ana"]
-  via = ["telegram"]
-  ack_within = "10m"
-
-[[rule]]
-name = "payment failures"
-match = { kind = ["payment_failed"] }
-group_by = ["kind"]
-hold = "3s"
-policy = "direct"
-"""
+RULES = rules(
+    shop("person:ana", name="Tienda Test"),
+    policy("direct", step("person:ana", "telegram")),
+    rule("payment failures", {"kind": ["payment_failed"]}, "direct", group_by=["kind"], hold="3s"),
+)
 
 PEOPLE = """
 [person.ana]
@@ -87,37 +72,17 @@ def test_a_server_killed_during_the_hold_pages_exactly_once_after_restart(server
 
 
 # The weekend story at 1/300 scale (seconds for minutes): the same rule, policy and rotas shape.
-WEEKEND_RULES = """
-[shop]
-name = "Tienda Ejemplo"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:owner"
-
-[[policy]]
-name = "weekend"
-repeat = 1
-  [[policy.step]]
-  notify = ["rota:weekend"]
-  via = ["telegram", "slack"]
-  ack_within = "1s"
-  [[policy.step]]
-  notify = ["rota:weekend"]
-  via = ["sms"]
-  ack_within = "1s"
-  [[policy.step]]
-  notify = ["rota:weekend-backup", "person:owner"]
-  via = ["sms", "telegram"]
-  ack_within = "1s"
-
-[[rule]]
-name = "payment failures while closed"
-match = { kind = ["payment_failed"], hours = "closed" }
-group_by = ["kind"]
-hold = "2s"
-cancel_on = ["payment_succeeded"]
-policy = "weekend"
-"""
+WEEKEND_RULES = rules(
+    shop("person:owner"),
+    policy(
+        "weekend",
+        step("rota:weekend", ["telegram", "slack"], "1s"),
+        step("rota:weekend", "sms", "1s"),
+        step(["rota:weekend-backup", "person:owner"], ["sms", "telegram"], "1s"),
+        repeat=1,
+    ),
+    weekend_failures(),
+)
 
 ALWAYS = """
 [[layer]]

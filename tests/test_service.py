@@ -414,18 +414,17 @@ async def test_an_incident_read_ahead_of_its_timer_and_changed_since_fires_as_it
     assert any("joined (6 live events)" in t["what"] for t in view.timeline)  # not lost by the firing
 
 
+def on_the_real_clock(shop: Shop) -> None:
+    """The first rule at any hour with a 300 ms hold: for the real scheduler on the real clock."""
+    first = shop.config.rules.rules[0]
+    quick = replace(first, hold=timedelta(milliseconds=300), match=replace(first.match, hours="any"))
+    shop.config = shop_config((quick, *shop.config.rules.rules[1:]))
+
+
 async def test_the_real_scheduler_sleeps_until_the_hold_ends_instead_of_polling(shop: Shop) -> None:
     from datetime import UTC
 
-    rules = (
-        replace(
-            shop.config.rules.rules[0],
-            hold=timedelta(milliseconds=300),
-            match=replace(shop.config.rules.rules[0].match, hours="any"),
-        ),
-        *shop.config.rules.rules[1:],
-    )
-    shop.config = shop_config(rules)
+    on_the_real_clock(shop)
     scheduler = Scheduler(shop.service)  # the real clock
     task = scheduler.start()
     try:
@@ -466,15 +465,7 @@ async def test_a_store_outage_at_start_or_between_rounds_does_not_stop_the_sched
 
     from oncall.store.database import StoreUnavailable
 
-    rules = (
-        replace(
-            shop.config.rules.rules[0],
-            hold=timedelta(milliseconds=300),
-            match=replace(shop.config.rules.rules[0].match, hours="any"),
-        ),
-        *shop.config.rules.rules[1:],
-    )
-    shop.config = shop_config(rules)
+    on_the_real_clock(shop)
     failures = {"recover": 1, "next_due": 1}
     for name in failures:
         real = getattr(shop.service, name)

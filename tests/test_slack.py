@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -14,12 +13,6 @@ from tests.fakes.paging_shop import PagingShop, open_shop, paged
 from tests.recording import PEOPLE, madrid
 
 ANA = PEOPLE["ana"]
-
-
-@pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path) as s:
-        yield s
 
 
 class TestSignatures:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,12 +76,6 @@ class TestGsm7:
 
     def test_fit_to_one_segment(self) -> None:
         assert septets(fit("y" * 500, " end", max_segments=1)) <= 160
-
-
-@pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path) as s:
-        yield s
 
 
 async def paged_by_sms(shop: PagingShop) -> int:

@@ -12,7 +12,7 @@ from oncall.core.models import EVENT_KINDS
 from oncall.sources import SignatureError
 from oncall.sources import generic as source
 from oncall.sources.samples import sample
-from tests.fixtures.platforms import generic_headers, load
+from tests.fixtures.platforms import delivered, generic_headers, load
 
 SECRET = "generic-secret"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
@@ -20,9 +20,7 @@ NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
 
 def test_the_documented_example_becomes_a_checkout_error_with_every_field() -> None:
     body = load("generic/checkout_error.json")
-    headers = {k.lower(): v for k, v in generic_headers(body, SECRET).items()}
-    source.verify(headers, body, [SECRET.encode()], NOW)
-    event = source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    event = delivered(source, body, generic_headers(body, SECRET), [SECRET.encode()], NOW)
     assert (event.kind, event.dedup_key, event.summary, event.severity) == (
         "checkout_error", "sentry-4f1c2a", "Checkout returns 500", "high",
     )  # fmt: skip
@@ -53,9 +51,7 @@ def test_bad_signatures_are_refused(header: str) -> None:
 @pytest.mark.parametrize("kind", [k for k in EVENT_KINDS if k != "unrecognised"])
 def test_oncall_trigger_has_a_realistic_generic_sample_of_every_kind(kind: str) -> None:
     body, _ = sample("generic", kind, NOW)
-    headers = {k.lower(): v for k, v in source.sign(body, SECRET.encode(), NOW).items()}
-    source.verify(headers, body, [SECRET.encode()], NOW)
-    event = source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    event = delivered(source, body, source.sign(body, SECRET.encode(), NOW), [SECRET.encode()], NOW)
     assert event.kind == kind and event.summary != kind.replace("_", " ")
     assert event.customer.email and event.order.number == "1042"
     if kind.startswith("ticket_"):

@@ -9,7 +9,7 @@ import pytest
 
 from oncall.core.models import Event
 from oncall.sources import SignatureError, freshdesk, zendesk
-from tests.fixtures.platforms import freshdesk_headers, load, lower, zendesk_headers
+from tests.fixtures.platforms import delivered, freshdesk_headers, load, lower, zendesk_headers
 
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
 
@@ -19,9 +19,8 @@ class TestZendesk:
 
     def event(self, name: str, invocation: str = "8432910576") -> Event:
         body = load(f"zendesk/{name}.json")
-        headers = lower(zendesk_headers(body, self.secret, invocation))
-        zendesk.verify(headers, body, [self.secret.encode()], NOW)
-        return zendesk.normalise(json.loads(body), headers, received_at=NOW, body=body)
+        headers = zendesk_headers(body, self.secret, invocation)
+        return delivered(zendesk, body, headers, [self.secret.encode()], NOW)
 
     def test_an_urgent_new_ticket_carries_its_requester_in_their_language(self) -> None:
         event = self.event("ticket_created")
@@ -81,9 +80,9 @@ class TestFreshdesk:
 
     def event(self, name: str) -> Event:
         body = load(f"freshdesk/{name}.json")
-        headers = lower(freshdesk_headers(self.token))
-        freshdesk.verify(headers, body, [b"old-token", self.token.encode()], NOW)
-        return freshdesk.normalise(json.loads(body), headers, received_at=NOW, body=body)
+        return delivered(
+            freshdesk, body, freshdesk_headers(self.token), [b"old-token", self.token.encode()], NOW
+        )
 
     def test_a_new_high_ticket_is_keyed_by_ticket_and_update_time(self) -> None:
         event = self.event("ticket_created")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from oncall.core.models import Event
 from oncall.sources import SignatureError
 from oncall.sources import shopify as source
-from tests.fixtures.platforms import load, lower, shopify_headers
+from tests.fixtures.platforms import delivered, load, lower, shopify_headers
 
 SECRET = "shpss_5d3f0c1e2b7a"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
@@ -18,9 +17,7 @@ NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
 
 def event_of(name: str, topic: str, webhook_id: str = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043") -> Event:
     body = load(f"shopify/{name}.json")
-    headers = lower(shopify_headers(body, SECRET, topic, webhook_id))
-    source.verify(headers, body, [SECRET.encode()], NOW)
-    return source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    return delivered(source, body, shopify_headers(body, SECRET, topic, webhook_id), [SECRET.encode()], NOW)
 
 
 def test_a_failed_transaction_is_a_payment_failure_keyed_by_the_webhook_id() -> None:

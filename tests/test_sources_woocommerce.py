@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from oncall.core.models import Event
 from oncall.sources import SignatureError
 from oncall.sources import woocommerce as source
-from tests.fixtures.platforms import load, lower, woocommerce_headers
+from tests.fixtures.platforms import delivered, load, lower, woocommerce_headers
 
 SECRET = "wc-secret-9f8e7d"
 NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
@@ -18,9 +17,7 @@ NOW = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
 
 def event_of(name: str, topic: str, delivery: str = "1") -> Event:
     body = load(f"woocommerce/{name}.json")
-    headers = lower(woocommerce_headers(body, SECRET, topic, delivery))
-    source.verify(headers, body, [SECRET.encode()], NOW)
-    return source.normalise(json.loads(body), headers, received_at=NOW, body=body)
+    return delivered(source, body, woocommerce_headers(body, SECRET, topic, delivery), [SECRET.encode()], NOW)
 
 
 def test_an_order_that_becomes_failed_is_a_payment_failure_with_the_billing_customer() -> None:

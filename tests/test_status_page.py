@@ -23,39 +23,27 @@ from fastapi import FastAPI
 from oncall.service import IncidentView
 from oncall.web.app import create_app
 from tests.fixtures import platforms as p
+from tests.shoptoml import message, policy, rule, rules, step
+from tests.shoptoml import shop as shop_table  # `shop` is the fixture here
 
 TOKEN = "st4tus-admin-token"
 STRIPE = "whsec_status_page_test"
 MADRID = ZoneInfo("Europe/Madrid")
 EVIL = '<script>alert("x")</script> Lucía'
 
-RULES = """
-[shop]
-name = "Tienda Ejemplo"
-timezone = "Europe/Madrid"
-language = "es"
-fallback = "person:owner"
-
-[business_hours]                     # never open: every event is after hours
-
-[[policy]]
-name = "night"
-  [[policy.step]]
-  notify = ["rota:weekend"]
-  via = ["telegram"]
-  ack_within = "10m"
-
-[[rule]]
-name = "payment failures"
-match = { kind = ["payment_failed"] }
-group_by = ["kind"]
-hold = "0s"
-policy = "night"
-reassure = "payment_failed"
-
-[message.payment_failed]
-es = "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado."
-"""
+RULES = rules(
+    shop_table("person:owner"),
+    policy("night", step("rota:weekend", "telegram")),
+    rule(
+        "payment failures",
+        {"kind": ["payment_failed"]},
+        "night",
+        group_by=["kind"],
+        hold="0s",
+        reassure="payment_failed",
+    ),
+    message("payment_failed", "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado."),
+)
 
 PEOPLE = """
 [person.ana]

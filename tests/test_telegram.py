@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,18 +17,12 @@ from oncall.cli import main
 from oncall.core.models import Event, Ticket
 from oncall.scheduler import Scheduler
 from oncall.service import Service
-from tests.fakes.paging_shop import PagingShop, open_shop, paged
+from tests.fakes.paging_shop import Hanging, PagingShop, open_shop, paged
 from tests.fakes.telegram import FakeTelegram
 from tests.recording import PEOPLE, event, madrid
 
 ANA = PEOPLE["ana"]
 LUIS = PEOPLE["luis"]
-
-
-@pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[PagingShop]:
-    async with open_shop(tmp_path) as s:
-        yield s
 
 
 class TestTheWebhookIsTelegramsOnly:
@@ -249,16 +243,23 @@ async def test_a_command_whose_reply_cannot_be_sent_still_acts_and_answers_200(t
         assert (await shop.command(999, "/oncall")).status_code == 200
 
 
-async def test_a_page_still_on_its_way_when_ana_acks_on_slack_loses_its_buttons(shop: PagingShop) -> None:
-    """SPEC §5: after an ack every message of the incident says who acknowledged it. Telegram
-    is slow to take the 23:15 page; Ana acks from the Slack page meanwhile. When Telegram
-    finally delivers, its message is edited at once (no buttons left to press), once."""
+async def telegram_slow_at_2315(shop: PagingShop) -> Hanging:
+    """Saturday's failure at 23:10 pages at 23:15, and Telegram is slow to take that page: its
+    send hangs, once the page is marked as being sent, until the returned `Hanging` is released."""
     await shop.receive(event(at=madrid("2026-11-28 23:10")))
     await shop.at("2026-11-28 23:10")
     telegram = shop.hang("telegram")
     shop.now = madrid("2026-11-28 23:15")
     await Scheduler(shop.service, clock=lambda: shop.now).run_once()
     await asyncio.wait_for(telegram.entered.wait(), 5)
+    return telegram
+
+
+async def test_a_page_still_on_its_way_when_ana_acks_on_slack_loses_its_buttons(shop: PagingShop) -> None:
+    """SPEC §5: after an ack every message of the incident says who acknowledged it. Telegram
+    is slow to take the 23:15 page; Ana acks from the Slack page meanwhile. When Telegram
+    finally delivers, its message is edited at once (no buttons left to press), once."""
+    telegram = await telegram_slow_at_2315(shop)
     for _ in range(200):  # the Slack page goes out meanwhile
         if shop.slack.called("chat.postMessage"):
             break
@@ -286,12 +287,7 @@ async def test_a_page_still_on_its_way_when_ana_acks_on_slack_loses_its_buttons(
 async def test_a_page_still_on_its_way_when_another_process_acks_is_edited_too(shop: PagingShop) -> None:
     """The ack comes from another process (`oncall ack`, a second instance) while Telegram is
     slow to take the page: this process edits it once delivered, in the words of the ack."""
-    await shop.receive(event(at=madrid("2026-11-28 23:10")))
-    await shop.at("2026-11-28 23:10")
-    telegram = shop.hang("telegram")
-    shop.now = madrid("2026-11-28 23:15")
-    await Scheduler(shop.service, clock=lambda: shop.now).run_once()
-    await asyncio.wait_for(telegram.entered.wait(), 5)
+    telegram = await telegram_slow_at_2315(shop)
     [incident] = [i.id for i in await shop.service.incidents()]
     terminal = Service(shop.db, lambda: shop.config, {}, shop.settings)
     try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from oncall.core.incident import Acted, step
+from oncall.core.incident import Acted, Incident, step
 from oncall.core.models import Person
 from oncall.core.report import first_acknowledgement
 from oncall.metrics import METRICS
@@ -30,6 +30,18 @@ class ActResult:
     state: str | None
     text: str  # one line for the person who acted
     awaiting_contact: bool = False  # acknowledged while a customer waits for promised contact
+
+
+def acted_on(conn: Connection, incident_id: int | None, actor: Person) -> Incident | ActResult:
+    """Inside an action's transaction: the incident it is for, its row locked — `incident_id`,
+    or (None) the newest incident paged to `actor` — else the refusal to answer with."""
+    iid = incident_id if incident_id is not None else page_store.newest_incident_paged_to(conn, actor.id)
+    if iid is None:
+        return ActResult(False, None, None, "No incident has been paged to you")
+    inc = store.get_incident(conn, iid, lock=True)
+    if inc is None:
+        return ActResult(False, iid, None, f"There is no incident {iid}")
+    return inc
 
 
 Contacted = Callable[[int | None, Person, str, datetime], Awaitable["ActResult"]]
@@ -71,16 +83,10 @@ class Actions:
         batch = Batch()
 
         def tx(conn: Connection) -> ActResult:
-            iid = (
-                incident_id
-                if incident_id is not None
-                else page_store.newest_incident_paged_to(conn, actor.id)
-            )
-            if iid is None:
-                return ActResult(False, None, None, "No incident has been paged to you")
-            inc = store.get_incident(conn, iid, lock=True)
-            if inc is None:
-                return ActResult(False, iid, None, f"There is no incident {iid}")
+            inc = acted_on(conn, incident_id, actor)
+            if isinstance(inc, ActResult):
+                return inc
+            iid = inc.id
             out = step(inc, Acted(actor.name, verb, via, snooze_for), now, world)
             if out.ok:
                 self.effects.apply(conn, out, now, batch)

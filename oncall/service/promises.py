@@ -51,13 +51,12 @@ from oncall.core.promises import (
 )
 from oncall.core.settled import settled_text
 from oncall.metrics import METRICS
-from oncall.service.actions import ActResult
+from oncall.service.actions import ActResult, acted_on
 from oncall.service.edits import EDITED, Edits
 from oncall.service.effects import Batch
 from oncall.service.notices import Reassurer
 from oncall.service.plumbing import Plumbing
 from oncall.store import incidents as incident_store
-from oncall.store import pages as page_store
 from oncall.store import promises as store
 from oncall.store.connection import Connection
 
@@ -139,16 +138,10 @@ class Promises:
         cause = Contacted(actor.name, via)
 
         def tx(conn: Connection) -> ActResult:
-            iid = (
-                incident_id
-                if incident_id is not None
-                else page_store.newest_incident_paged_to(conn, actor.id)
-            )
-            if iid is None:
-                return ActResult(False, None, None, "No incident has been paged to you")
-            inc = incident_store.get_incident(conn, iid, lock=True)
-            if inc is None:
-                return ActResult(False, iid, None, f"There is no incident {iid}")
+            inc = acted_on(conn, incident_id, actor)
+            if isinstance(inc, ActResult):
+                return inc
+            iid = inc.id
             changed = self._settle(conn, store.of_incident(conn, iid, lock=True), cause, config, now, batch)
             if not changed:
                 return ActResult(False, iid, inc.state, promisetext.nobody_waiting(iid))

@@ -1,0 +1,74 @@
+"""`escalation_rules.toml` texts for the tests that run a real `oncall serve` or the CLI on files.
+
+Each function writes one TOML table as docs/configuration.md does; a test joins them with
+`rules(...)`. The small shops those tests share (one Telegram step for Ana, a payment-failure
+rule) are then written once, and each test still names what is particular to it.
+
+Every shop has an empty `[business_hours]`: closed whatever the real date is, as these tests run
+on the real clock (the same as no table at all, see `oncall.config.rules`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+Value = str | int | Sequence[str]
+
+
+def _value(value: Value | Mapping[str, Value]) -> str:
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, str | int):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    return "[" + ", ".join(_value(v) for v in value) + "]"
+
+
+def _keys(indent: str, keys: Mapping[str, Value | Mapping[str, Value] | None]) -> list[str]:
+    return [f"{indent}{k} = {_value(v)}" for k, v in keys.items() if v is not None]
+
+
+def rules(*tables: str) -> str:
+    return "\n" + "\n\n".join(tables) + "\n"
+
+
+def shop(fallback: str, name: str = "Tienda Ejemplo") -> str:
+    head = _keys("", {"name": name, "timezone": "Europe/Madrid", "language": "es", "fallback": fallback})
+    return "\n".join(["[shop]", *head, "", "[business_hours]"])
+
+
+def step(notify: str | Sequence[str], via: str | Sequence[str], ack_within: str = "10m") -> str:
+    """One `[[policy.step]]`; a single target or channel may be given as a plain string."""
+    listed = {"notify": [notify] if isinstance(notify, str) else notify}
+    listed["via"] = [via] if isinstance(via, str) else via
+    return "\n".join(["  [[policy.step]]", *_keys("  ", {**listed, "ack_within": ack_within})])
+
+
+def policy(name: str, *steps: str, repeat: int | None = None) -> str:
+    return "\n".join(["[[policy]]", *_keys("", {"name": name, "repeat": repeat}), *steps])
+
+
+def rule(name: str, match: Mapping[str, Value], policy: str, **keys: Value) -> str:
+    """One `[[rule]]`: `keys` are its other keys (hold, group_by, cancel_on, reassure…)."""
+    return "\n".join(["[[rule]]", *_keys("", {"name": name, "match": match, **keys, "policy": policy})])
+
+
+def message(name: str, es: str) -> str:
+    return "\n".join([f"[message.{name}]", *_keys("", {"es": es})])
+
+
+# The night shop of the promise tests: Ana by Telegram, Laura reassured by e-mail at once.
+NIGHT_SHOP = rules(
+    shop("person:ana"),
+    policy("night", step("person:ana", "telegram")),
+    rule("payment failures", {"kind": ["payment_failed"]}, "night", hold="0s", reassure="payment_failed"),
+    message("payment_failed", "Hola {customer_name}, te escribimos en menos de {response_time}."),
+)
+
+
+def weekend_failures(**keys: Value) -> str:
+    """The weekend story's rule (policy "weekend"): payment failures while closed, grouped by
+    kind, held 2 s, cancelled by a success; `keys` adds to it (e.g. reassure)."""
+    match: dict[str, Value] = {"kind": ["payment_failed"], "hours": "closed"}
+    return rule("payment failures while closed", match, "weekend", group_by=["kind"], hold="2s",
+                cancel_on=["payment_succeeded"], **keys)  # fmt: skip
