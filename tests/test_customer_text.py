@@ -76,28 +76,36 @@ def ctx(**kw: object) -> TextContext:
 
 
 class TestTheSpecMessage:
-    def test_a_spanish_customer_reads_the_spanish_text(self) -> None:
-        laura = CustomerContact(name="Laura Pérez", email="laura@cliente.example", language="es",
-                                order_number="1001")  # fmt: skip
-        got = customer_message(rules_config(), "payment_failed", laura, MON_0900, SAT_2310)
+    @pytest.mark.parametrize(
+        ("customer", "language", "text", "subject"),
+        [
+            pytest.param(
+                CustomerContact(name="Laura Pérez", email="laura@cliente.example", language="es",
+                                order_number="1001"),
+                "es",
+                "Hola Laura Pérez, hemos visto que el pago de tu pedido 1001 no se ha completado. "
+                "Nuestro equipo de guardia ya está avisado y te escribirá en menos de 2 horas.",
+                "Tienda Ejemplo: estamos con tu pedido 1001",
+                id="a Spanish customer reads the Spanish text",
+            ),
+            pytest.param(
+                CustomerContact(name="John Smith", language="en-GB", order_number="1002"),
+                "en",
+                "Hi John Smith, we noticed the payment for order 1002 did not go through. "
+                "Our on-call team has been alerted and will contact you within 2 hours.",
+                "Tienda Ejemplo: we are on your order 1002",
+                id="an English customer reads the English text",
+            ),
+        ],
+    )  # fmt: skip
+    def test_each_customer_reads_the_text_in_their_language(
+        self, customer: CustomerContact, language: str, text: str, subject: str
+    ) -> None:
+        got = customer_message(rules_config(), "payment_failed", customer, MON_0900, SAT_2310)
         assert got is not None
-        assert got.language == "es"
-        assert got.text == (
-            "Hola Laura Pérez, hemos visto que el pago de tu pedido 1001 no se ha completado. "
-            "Nuestro equipo de guardia ya está avisado y te escribirá en menos de 2 horas."
-        )
-        assert got.subject == "Tienda Ejemplo: estamos con tu pedido 1001"
-
-    def test_an_english_customer_reads_the_english_text(self) -> None:
-        john = CustomerContact(name="John Smith", language="en-GB", order_number="1002")
-        got = customer_message(rules_config(), "payment_failed", john, MON_0900, SAT_2310)
-        assert got is not None
-        assert got.language == "en"
-        assert got.text == (
-            "Hi John Smith, we noticed the payment for order 1002 did not go through. "
-            "Our on-call team has been alerted and will contact you within 2 hours."
-        )
-        assert got.subject == "Tienda Ejemplo: we are on your order 1002"
+        assert got.language == language
+        assert got.text == text
+        assert got.subject == subject
 
     def test_a_customer_without_a_language_gets_the_shops(self) -> None:
         got = customer_message(rules_config(), "payment_failed", CustomerContact(name="Ana"), None)

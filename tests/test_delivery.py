@@ -21,6 +21,7 @@ from oncall.channels.delivery import Claimed, Dispatcher, RateLimiter, merge
 from oncall.core.gsm7 import segments
 from oncall.core.models import Person
 from oncall.settings import Settings
+from tests.fakes import FaultKind
 from tests.fakes.providers import NOW, SIGNER, Providers, Timed, VirtualTime, open_providers
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
@@ -53,6 +54,18 @@ def page(incident: int, channel: str, person: Person = ANA) -> PageMessage:
 
 
 CHANNELS = ["telegram", "slack", "sms"]
+SEND_CALL = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}
+
+
+async def sent_despite(
+    providers: Providers, channel: str, fault: FaultKind, times: int = 1, retry_after: float = 1.0
+) -> list[float]:
+    """One page by `channel` whose provider fails its first `times` sends with `fault`:
+    delivered in the end; when each try was made (virtual seconds)."""
+    providers.fake(channel).fail(fault, times=times, retry_after=retry_after, only=SEND_CALL[channel])
+    result = await providers.vt.run(providers.dispatcher().send(page(1, channel)))
+    assert result.ok
+    return providers.sends(channel)
 
 
 class TestRetries:
@@ -60,23 +73,15 @@ class TestRetries:
     async def test_a_429_is_tried_again_only_after_the_wait_the_provider_asked_for(
         self, providers: Providers, channel: str
     ) -> None:
-        only = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
-        providers.fake(channel).fail("429", retry_after=7, only=only)
-        result = await providers.vt.run(providers.dispatcher().send(page(1, channel)))
-        assert result.ok
-        first, second = providers.sends(channel)
+        first, second = await sent_despite(providers, channel, "429", retry_after=7)
         assert second - first >= 7
 
     @pytest.mark.parametrize("channel", CHANNELS)
     async def test_two_500s_then_success_is_delivered_on_the_third_try(
         self, providers: Providers, channel: str
     ) -> None:
-        only = {"telegram": "sendMessage", "slack": "chat.postMessage", "sms": "Messages.json"}[channel]
-        providers.fake(channel).fail("500", times=2, only=only)
-        result = await providers.vt.run(providers.dispatcher().send(page(1, channel)))
-        assert result.ok
-        assert len(providers.sends(channel)) == 3
-        times = providers.sends(channel)
+        times = await sent_despite(providers, channel, "500", times=2)
+        assert len(times) == 3
         waits = [b - a for a, b in itertools.pairwise(times)]
         assert all(0 < w <= 30 for w in waits)
 

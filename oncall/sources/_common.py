@@ -71,6 +71,21 @@ def verify_body_hmac_b64(
         raise SignatureError(f"{header} does not match the body with any configured secret")
 
 
+def scheme_value(
+    headers: Mapping[str, str], header: str, scheme: str, sep: str, *, missing: str, malformed: str
+) -> str:
+    """What follows `scheme` and `sep` in `header` (`sha256=HEX`, `Bearer TOKEN`), the scheme in
+    any case, as given (not stripped); SignatureError(`missing`) without the header,
+    SignatureError(`malformed`) for another scheme or nothing after it."""
+    given = headers.get(header)
+    if not given:
+        raise SignatureError(missing)
+    found, _, value = given.strip().partition(sep)
+    if found.lower() != scheme or not value.strip():
+        raise SignatureError(malformed)
+    return value
+
+
 def body_hash(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 

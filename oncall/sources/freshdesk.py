@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from oncall.core.models import Event
-from oncall.sources._common import SignatureError, body_hash, matches_any, require_secrets
+from oncall.sources._common import SignatureError, body_hash, matches_any, require_secrets, scheme_value
 from oncall.sources._tickets import ticket_event
 
 NAME = "freshdesk"
@@ -18,13 +18,12 @@ NAME = "freshdesk"
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: list[bytes], now: datetime) -> None:
     require_secrets(NAME, secrets)
-    auth = headers.get("authorization")
-    if not auth:
-        raise SignatureError("missing Authorization header (expected: Bearer <ONCALL_FRESHDESK_TOKEN>)")
-    scheme, _, token = auth.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise SignatureError("Authorization header is not 'Bearer <token>'")
-    if not matches_any(token.strip(), [s.decode(errors="replace") for s in secrets]):
+    token = scheme_value(
+        headers, "authorization", "bearer", " ",
+        missing="missing Authorization header (expected: Bearer <ONCALL_FRESHDESK_TOKEN>)",
+        malformed="Authorization header is not 'Bearer <token>'",
+    ).strip()  # fmt: skip
+    if not matches_any(token, [s.decode(errors="replace") for s in secrets]):
         raise SignatureError("the Authorization bearer token matches no configured token")
 
 

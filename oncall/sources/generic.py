@@ -22,6 +22,7 @@ from oncall.sources._common import (
     money,
     number,
     require_secrets,
+    scheme_value,
     section,
     summary,
     text,
@@ -33,12 +34,11 @@ NAME = "generic"
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: list[bytes], now: datetime) -> None:
     require_secrets(NAME, secrets)
-    given = headers.get("x-oncall-signature")
-    if not given:
-        raise SignatureError("missing X-Oncall-Signature header (expected sha256=<hex HMAC of the body>)")
-    algo, _, hexsig = given.strip().partition("=")
-    if algo.lower() != "sha256" or not hexsig:
-        raise SignatureError("X-Oncall-Signature must be sha256=<hex HMAC-SHA256 of the body>")
+    hexsig = scheme_value(
+        headers, "x-oncall-signature", "sha256", "=",
+        missing="missing X-Oncall-Signature header (expected sha256=<hex HMAC of the body>)",
+        malformed="X-Oncall-Signature must be sha256=<hex HMAC-SHA256 of the body>",
+    )  # fmt: skip
     if not matches_any(hexsig.lower(), [hmac_sha256(s, body).hex() for s in secrets]):
         raise SignatureError("X-Oncall-Signature does not match the body with any configured secret")
 
