@@ -146,6 +146,12 @@ RULES = (
     ),
     Rule("in hours", Match(hours="open"), "post"),
 )
+# The same rules with the urgent-ticket rule reassuring ([message.ticket]) as the SPEC's does.
+REASSURING_RULES = tuple(
+    replace(r, reassure="ticket") if r.name == "urgent tickets while closed" else r for r in RULES
+)
+# The SPEC's customer whose payment fails on Saturday night.
+LAURA = Customer(name="Laura Pérez", email="laura@cliente.example", language="es")
 
 
 def shop_config(

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from oncall.core.models import Match, Rule
+from oncall.core.models import Match
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fixtures.platforms import (
     generic_headers,
@@ -36,15 +36,14 @@ SECRETS: dict[str, Any] = {
     "generic_secret": "generic-cancel",
 }
 
-# A storefront monitor's checkout error, cancelled when the customer's next order comes in.
-CHECKOUT_RULE = Rule(
-    "checkout errors while closed",
-    Match(kind=frozenset({"checkout_error"}), hours="closed"),
-    "page",
-    policy="weekend",
-    hold=timedelta(minutes=5),
-    group_by=("kind",),
+# A storefront monitor's checkout error, cancelled when the customer's next order comes in:
+# held and paged as the weekend's payment failures are, without a customer message.
+CHECKOUT_RULE = replace(
+    RULES[0],
+    name="checkout errors while closed",
+    match=Match(kind=frozenset({"checkout_error"}), hours="closed"),
     cancel_on=("order_created",),
+    reassure=None,
 )
 
 

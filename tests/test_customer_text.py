@@ -27,8 +27,8 @@ from oncall.core.models import (
     Shop,
     Target,
 )
+from tests.recording import MADRID
 
-MADRID = ZoneInfo("Europe/Madrid")
 SAT_2310 = datetime(2026, 11, 28, 23, 10, tzinfo=MADRID)
 MON_0900 = datetime(2026, 11, 30, 9, 0, tzinfo=MADRID)
 

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
-from oncall.core.models import Config, Customer, Event, PromiseRules, Ticket
+from oncall.core.models import Config, Event, PromiseRules, Ticket
 from oncall.metrics import METRICS
 from oncall.reassure import Reassurer
 from oncall.scheduler import Scheduler
@@ -40,9 +40,8 @@ from oncall.store import promises as promise_store
 from tests.fakes.helpdesk import FakeZendesk
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.fakes.smtp import SmtpSink
-from tests.recording import PEOPLE, RULES, RecordingChannel, event, madrid, shop_config
+from tests.recording import LAURA, PEOPLE, REASSURING_RULES, RecordingChannel, event, madrid, shop_config
 
-LAURA = Customer(name="Laura Pérez", email="laura@cliente.example", language="es")
 MESSAGES = {
     "payment_failed": {
         "es": "Hola {customer_name}, el pago de tu pedido {order_number} no se ha completado. "
@@ -63,13 +62,10 @@ ESCALATION = (
 
 
 def config(**promise: timedelta) -> Config:
-    rules = tuple(
-        replace(r, reassure="ticket") if r.name == "urgent tickets while closed" else r for r in RULES
-    )
     rules_promise = (
         PromiseRules(**promise) if promise else PromiseRules(timedelta(minutes=90), timedelta(minutes=105))
     )
-    return shop_config(rules, messages=MESSAGES, promise=rules_promise)
+    return shop_config(REASSURING_RULES, messages=MESSAGES, promise=rules_promise)
 
 
 def laura_fails(at: str | datetime = "2026-11-28 23:10") -> Event:

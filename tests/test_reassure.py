@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
@@ -25,8 +24,8 @@ from oncall.store import Database, open_database
 from tests.fakes.helpdesk import FakeFreshdesk, FakeZendesk
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.twilio import FakeTwilio
+from tests.recording import MADRID
 
-MADRID = ZoneInfo("Europe/Madrid")
 SAT_2315 = datetime(2026, 11, 28, 23, 15, tzinfo=MADRID)
 MON_1000 = datetime(2026, 11, 30, 10, 0, tzinfo=MADRID)
 

@@ -26,9 +26,8 @@ from oncall.settings import Settings
 from oncall.store import Database, open_database
 from tests.fakes.helpdesk import FakeZendesk
 from tests.fakes.smtp import SmtpSink
-from tests.recording import RULES, RecordingChannel, event, madrid, shop_config
+from tests.recording import LAURA, REASSURING_RULES, RecordingChannel, event, madrid, shop_config
 
-LAURA = Customer(name="Laura Pérez", email="laura@cliente.example", language="es")
 MESSAGES = {
     "payment_failed": {
         "es": "Hola {customer_name}, hemos visto que el pago de tu pedido {order_number} no se ha "
@@ -44,11 +43,7 @@ MESSAGES = {
 
 
 def config() -> Config:
-    # The recording shop's rules, with the urgent-ticket rule reassuring as the SPEC's does.
-    rules = tuple(
-        replace(r, reassure="ticket") if r.name == "urgent tickets while closed" else r for r in RULES
-    )
-    return shop_config(rules, messages=MESSAGES)
+    return shop_config(REASSURING_RULES, messages=MESSAGES)
 
 
 @pytest.fixture
