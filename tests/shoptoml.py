@@ -1,8 +1,10 @@
-"""`escalation_rules.toml` texts for the tests that run a real `oncall serve` or the CLI on files.
+"""`escalation_rules.toml` and rota texts for the tests that run a real `oncall serve` or the
+CLI on files.
 
-Each function writes one TOML table as docs/configuration.md does; a test joins them with
-`rules(...)`. The small shops those tests share (one Telegram step for Ana, a payment-failure
-rule) are then written once, and each test still names what is particular to it.
+Each function writes one TOML table as docs/configuration.md and docs/rotas.md do; a test joins
+them with `rules(...)` or `rota(...)`. The small shops and rotas those tests share (one Telegram
+step for Ana, a payment-failure rule, somebody always on call) are then written once, and each
+test still names what is particular to it.
 
 Every shop has an empty `[business_hours]`: closed whatever the real date is, as these tests run
 on the real clock (the same as no table at all, see `oncall.config.rules`).
@@ -72,3 +74,26 @@ def weekend_failures(**keys: Value) -> str:
     match: dict[str, Value] = {"kind": ["payment_failed"], "hours": "closed"}
     return rule("payment failures while closed", match, "weekend", group_by=["kind"], hold="2s",
                 cancel_on=["payment_succeeded"], **keys)  # fmt: skip
+
+
+# --- rotas/NAME.toml ---------------------------------------------------------------------------
+
+
+def rota(*tables: str, timezone: str | None = "Europe/Madrid") -> str:
+    head = _keys("", {"timezone": timezone})
+    return "\n" + "\n\n".join(["\n".join([*head, tables[0]]), *tables[1:]]) + "\n"
+
+
+def layer(name: str, members: Sequence[str], rotation: str, handoff: str, start: str, **keys: Value) -> str:
+    """One `[[layer]]`: `keys` are its other keys (active…)."""
+    listed = {"name": name, "members": members, "rotation": rotation, "handoff": handoff, "start": start}
+    return "\n".join(["[[layer]]", *_keys("", {**listed, **keys})])
+
+
+def override(who: str, start: str, end: str, note: str | None = None) -> str:
+    return "\n".join(["[[override]]", *_keys("", {"who": who, "from": start, "to": end, "note": note})])
+
+
+def always(who: str) -> str:
+    """A rota of one person, on call every day of the year since 2026 (in the shop's time zone)."""
+    return rota(layer("all", [who], "daily", "09:00", "2026-01-01"), timezone=None)

@@ -10,6 +10,7 @@ import pytest
 from icalendar import Calendar
 
 from oncall.cli import main
+from tests.shoptoml import layer, override, rota
 
 RULES = """
 [shop]
@@ -42,42 +43,21 @@ name = "Luis Martín"
 name = "Marta Ruiz"
 """
 
-WEEKEND = """
-timezone = "Europe/Madrid"
-[[layer]]
-name = "weekends"
-members = ["ana", "luis", "marta"]
-rotation = "weekly"
-handoff = "fri 18:00"
-start = "2026-11-06"
-active = ["fri 18:00-24:00", "sat", "sun", "mon 00:00-09:00"]
-
-[[override]]
-who = "marta"
-from = "2026-12-05 18:00"
-to = "2026-12-07 09:00"
-note = "swap with luis"
-"""
+WEEKEND = rota(
+    layer("weekends", ["ana", "luis", "marta"], "weekly", "fri 18:00", "2026-11-06",
+          active=["fri 18:00-24:00", "sat", "sun", "mon 00:00-09:00"]),
+    override("marta", "2026-12-05 18:00", "2026-12-07 09:00", "swap with luis"),
+)  # fmt: skip
 
 
 def support_rota(today: date) -> str:
     """Always covered, weekly turns from three weeks ago, an override next Wednesday."""
     start = today - timedelta(weeks=3)
     wednesday = today + timedelta(days=(2 - today.weekday()) % 7 + 7)
-    return f"""
-timezone = "Europe/Madrid"
-[[layer]]
-name = "primary"
-members = ["ana", "luis", "marta"]
-rotation = "weekly"
-handoff = "mon 09:00"
-start = "{start}"
-
-[[override]]
-who = "marta"
-from = "{wednesday} 08:00"
-to = "{wednesday} 20:00"
-"""
+    return rota(
+        layer("primary", ["ana", "luis", "marta"], "weekly", "mon 09:00", str(start)),
+        override("marta", f"{wednesday} 08:00", f"{wednesday} 20:00"),
+    )
 
 
 @pytest.fixture
@@ -223,11 +203,8 @@ class TestRotaIcs:
         self, shop: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         later = (datetime.now(UTC) + timedelta(weeks=30)).date()
-        (shop / "rotas" / "summer.toml").write_text(
-            f'timezone = "Europe/Madrid"\n[[layer]]\nname = "summer"\nmembers = ["ana"]\n'
-            f'rotation = "weekly"\nhandoff = "mon 09:00"\nstart = "{later}"\n',
-            encoding="utf-8",
-        )
+        summer = rota(layer("summer", ["ana"], "weekly", "mon 09:00", str(later)))
+        (shop / "rotas" / "summer.toml").write_text(summer, encoding="utf-8")
         code, out, err = run(capsys, "rota", "ics", "summer", "--weeks", "2")
         assert code == 0
         assert err == "warning: rota summer has no shifts in the next 2 weeks\n"

@@ -42,8 +42,8 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -56,8 +56,8 @@ from fastapi import FastAPI
 from oncall.cli import _parser, main
 from oncall.core.models import Event
 from oncall.sources import normalise
-from oncall.web.app import create_app
 from tests.fixtures import platforms
+from tests.inprocess import app_client
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -321,24 +321,10 @@ def reaches(example: dict[str, Any], event: Event, ticket_body: bool) -> list[st
     return missing
 
 
-@asynccontextmanager
-async def app_in(folder: Path, **settings: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(
-        _env_file=None,
-        database_url=f"sqlite:///{folder / 'oncall.db'}",
-        rules_file=folder / "escalation_rules.toml",
-        rotas_dir=folder / "rotas",
-        zendesk_secret=SECRETS["zendesk"],
-        freshdesk_token=SECRETS["freshdesk"],
-        generic_secret=SECRETS["generic"],
-        **settings,
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://oncall.test") as client,
-    ):
-        yield app, client
+def app_in(folder: Path, **settings: Any) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app on the files in `folder`, with the secrets of the platforms the docs' JSON is for."""
+    secrets = {"zendesk_secret": SECRETS["zendesk"], "freshdesk_token": SECRETS["freshdesk"]}
+    return app_client(folder, **secrets, generic_secret=SECRETS["generic"], **settings)
 
 
 WEBHOOKS = of("json", "webhook")

@@ -39,7 +39,7 @@ from tests.fakes.smtp import SmtpSink
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
 from tests.live import free_port
-from tests.shoptoml import message, policy, rule, rules, shop, step, weekend_failures
+from tests.shoptoml import always, message, policy, rule, rules, shop, step, weekend_failures
 
 pytestmark = pytest.mark.slow
 
@@ -103,14 +103,7 @@ phone = "{ANA_PHONE}"
 telegram = {ANA_TELEGRAM}
 slack = "{ANA_SLACK}"
 """,
-    "weekend": """
-[[layer]]
-name = "all"
-members = ["ana"]
-rotation = "daily"
-handoff = "09:00"
-start = "2026-01-01"
-""",
+    "weekend": always("ana"),
 }
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from oncall.sources import generic
 from tests.live import SECRET, Server, wait_for, write_config
-from tests.shoptoml import policy, rule, rules, shop, step, weekend_failures
+from tests.shoptoml import always, policy, rule, rules, shop, step, weekend_failures
 
 RULES = rules(
     shop("person:ana", name="Tienda Test"),
@@ -84,14 +84,6 @@ WEEKEND_RULES = rules(
     weekend_failures(),
 )
 
-ALWAYS = """
-[[layer]]
-name = "all"
-members = ["{who}"]
-rotation = "daily"
-handoff = "09:00"
-start = "2026-01-01"
-"""
 
 WEEKEND_ROTAS = {
     "people": """
@@ -109,8 +101,8 @@ name = "Olga Dueña"
 phone = "+34600777888"
 telegram = 444
 """,
-    "weekend": ALWAYS.format(who="ana"),
-    "weekend-backup": ALWAYS.format(who="luis"),
+    "weekend": always("ana"),
+    "weekend-backup": always("luis"),
 }
 
 

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ import pytest
 from fastapi import FastAPI
 
 from oncall.service import IncidentView
-from oncall.web.app import create_app
 from tests.fixtures import platforms as p
+from tests.inprocess import app_client
 from tests.shoptoml import message, policy, rule, rules, step
 from tests.shoptoml import shop as shop_table  # `shop` is the fixture here
 
@@ -75,22 +75,8 @@ def write_shop(root: Path) -> datetime:
     return until
 
 
-@asynccontextmanager
-async def running(root: Path, **settings: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    values: dict[str, Any] = {
-        "database_url": f"sqlite:///{root / 'oncall.db'}",
-        "rules_file": root / "escalation_rules.toml",
-        "rotas_dir": root / "rotas",
-        "admin_token": TOKEN,
-        "stripe_secret": STRIPE,
-        "_env_file": None,
-    }
-    app = create_app(**(values | settings))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncall.test") as client,
-    ):
-        yield app, client
+def running(root: Path, **settings: Any) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    return app_client(root, **({"admin_token": TOKEN, "stripe_secret": STRIPE} | settings))
 
 
 def stripe_failure(event_id: str, name: str = "Lucía Fernández", email: str = "lucia@example.com") -> bytes:

@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from oncall.core.models import Event
 from oncall.store.events import count_events, get_event
 from oncall.web.app import create_app
 from tests.fixtures import platforms as p
+from tests.inprocess import app_client
 
 SECRETS: dict[str, Any] = {
     "stripe_secret": "whsec_old_0000,whsec_test_4eC39HqLyjWDarjtT1zdp7dc",
@@ -31,20 +32,11 @@ SECRETS: dict[str, Any] = {
 STRIPE = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc"
 
 
-@asynccontextmanager
-async def running(tmp_path: Path, **settings: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    values = {
-        "database_url": f"sqlite:///{tmp_path}/oncall.db",
-        "rules_file": tmp_path / "escalation_rules.toml",
-        "rotas_dir": tmp_path / "rotas",
-        **SECRETS,
-    }
-    app = create_app(**(values | settings))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncall.test") as client,
-    ):
-        yield app, client
+def running(
+    tmp_path: Path, **settings: Any
+) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app on the files in `tmp_path`, every platform's secret configured."""
+    return app_client(tmp_path, **(SECRETS | settings))
 
 
 @pytest.fixture
