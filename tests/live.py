@@ -124,8 +124,8 @@ class Server:
             "ONCALL_PUBLIC_URL": self.url,
         } | self.extra_env  # fmt: skip
 
-    def start(self, within: float = 30.0) -> None:
-        """Starts the process and returns once `/healthz` answers."""
+    def start(self, within: float = 30.0, ready: str = "/healthz") -> None:
+        """Starts the process and returns once `ready` answers 200."""
         assert self.proc is None, "already running"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -143,10 +143,11 @@ class Server:
                 self.proc = None
                 raise AssertionError(f"oncall serve exited {proc.returncode}:\n{self.tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(f"{self.url}{ready}", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
-                time.sleep(0.05)
+                pass  # not listening yet
+            time.sleep(0.05)  # nor ready: /readyz is 503 until the store answers
         self.stop()
         raise AssertionError(f"oncall serve did not answer within {within:g}s:\n{self.tail()}")
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +36,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
-from tests.live import free_port
+from tests.live import Server
 from tests.shoptoml import always, message, policy, rule, rules, shop, step, weekend_failures
 
 pytestmark = pytest.mark.slow
@@ -110,8 +108,7 @@ slack = "{ANA_SLACK}"
 @dataclass
 class Story:
     tmp: Path
-    port: int
-    env: dict[str, str]
+    server: Server  # not started: the story starts it once the terminal has had its turn
     telegram: FakeTelegram
     slack: FakeSlack
     twilio: FakeTwilio
@@ -122,11 +119,15 @@ class Story:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     @property
     def log(self) -> Path:
-        return self.tmp / "serve.log"
+        return self.server.log
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.environment()
 
     def oncall(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -181,13 +182,9 @@ def story(tmp_path: Path) -> Iterator[Story]:
     (tmp_path / "escalation_rules.toml").write_text(RULES, encoding="utf-8")
     for name, text in ROTAS.items():
         (tmp_path / "rotas" / f"{name}.toml").write_text(text, encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")} | SECRETS | {
+    # The store, the files and the public URL are the Server's; ONCALL_* from outside are not passed.
+    env = SECRETS | {
         "ONCALL_LOG_LEVEL": "DEBUG",
-        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path / 'oncall.db'}",
-        "ONCALL_RULES_FILE": str(tmp_path / "escalation_rules.toml"),
-        "ONCALL_ROTAS_DIR": str(tmp_path / "rotas"),
-        "ONCALL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "ONCALL_TELEGRAM_API_URL": telegram.api_url,
         "ONCALL_SLACK_API_URL": slack.api_url,
         "ONCALL_TWILIO_ACCOUNT_SID": TWILIO_SID,
@@ -202,47 +199,14 @@ def story(tmp_path: Path) -> Iterator[Story]:
         "ONCALL_ZENDESK_EMAIL": "soporte@tienda.example",
         "ONCALL_FRESHDESK_URL": freshdesk.url,
     }  # fmt: skip
-    s = Story(tmp_path, port, env, telegram, slack, twilio, smtp, zendesk, freshdesk)
+    s = Story(tmp_path, Server(tmp_path, env=env), telegram, slack, twilio, smtp, zendesk, freshdesk)
     try:
         yield s
     finally:
+        s.server.stop()
         for fake in (telegram, slack, twilio, zendesk, freshdesk):
             fake.stop()
         smtp.stop()
-
-
-@dataclass
-class Serve:
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # a graceful stop: its shutdown lines count too
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def serve(s: Story) -> Serve:
-    with s.log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "oncall.cli", "serve", "--port", str(s.port)],
-            cwd=s.tmp, env=s.env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Serve(proc)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{s.url}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError("oncall serve did not become ready:\n" + s.log.read_text())
-        time.sleep(0.1)
 
 
 def by_kind(s: Story) -> dict[str, dict[str, Any]]:
@@ -253,7 +217,7 @@ def test_the_weekend_story_with_every_channel_on_leaks_no_secret(story: Story) -
     s = story
     for person_check in (s.oncall("test-page", "ana"), s.oncall("telegram", "setup")):
         assert person_check.returncode == 0, person_check.stderr
-    server = serve(s)
+    s.server.start(ready="/readyz")  # graceful SIGTERM at the end: its shutdown lines count too
     try:
         # A payment failure and two urgent tickets, outside business hours: paged and reassured.
         for source, kind in (
@@ -337,7 +301,7 @@ def test_the_weekend_story_with_every_channel_on_leaks_no_secret(story: Story) -
         page = s.get("/", headers={"Authorization": f"Bearer {SECRETS['ONCALL_ADMIN_TOKEN']}"})
         assert page.status_code == 200 and "Ana García" in page.text
     finally:
-        server.stop()
+        s.server.stop()
     log = s.log.read_text()
     assert "DEBUG" in log and "HTTP Request: POST" in log and "/bot7000000001:***/sendMessage" in log
     with sqlite3.connect(s.tmp / "oncall.db") as db:
