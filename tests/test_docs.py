@@ -543,6 +543,22 @@ def test_every_documented_command_line_parses() -> None:
             raise AssertionError(f"{where}: oncall {' '.join(argv)} is not a valid command") from exc
 
 
+def test_cli_md_quotes_what_oncall_migrate_and_the_terminal_print_on_a_new_database(
+    shop_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The count and names of the migrations change with each one added: docs/cli.md shows
+    both `oncall migrate`'s line and the terminal's error before it as they are printed now."""
+    isolated(monkeypatch, shop_dir)
+    monkeypatch.setenv("ONCALL_DATABASE_URL", "sqlite:///oncall.db")  # as the page shows it
+    cli = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert main(["incidents"]) == 1
+    before = capsys.readouterr().err.strip()
+    assert before.startswith("error: the database is not set up (") and f"``{before}``" in cli
+    assert main(["migrate"]) == 0
+    applied = capsys.readouterr().out.strip()
+    assert applied.startswith("applied ") and f"\n{applied}\n" in cli
+
+
 def test_the_readme_set_up_commands_are_the_ones_ci_runs() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     run = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/oncall serve"
