@@ -151,6 +151,13 @@ class Server:
         self.stop()
         raise AssertionError(f"oncall serve did not answer within {within:g}s:\n{self.tail()}")
 
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def kill(self) -> None:
         """SIGKILL: no shutdown at all, only what was committed survives."""
         assert self.proc is not None

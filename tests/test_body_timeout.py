@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_serve import SECRETS, free_port, server
+from tests.live import Server
+from tests.test_serve import SECRETS
 
 pytestmark = pytest.mark.slow
 
@@ -76,9 +77,9 @@ def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_a_body_sent_a_byte_a_second_is_cut_off_with_a_408_on_every_route(tmp_path: Path) -> None:
-    port = free_port()
     paths = ["/webhooks/generic", "/webhooks/stripe", "/telegram/webhook", "/slack/commands", "/twilio/sms"]
-    with server(tmp_path, port, env={"ONCALL_BODY_TIMEOUT": "3"}):
+    with Server(tmp_path, env=SECRETS | {"ONCALL_BODY_TIMEOUT": "3"}) as server:
+        port = server.port
         socks = [open_slow(port, path) for path in paths]
         answers = dribble(socks)
         assert len(answers) == len(paths), "some slow bodies were never cut off"
@@ -117,14 +118,14 @@ def test_a_body_sent_a_byte_a_second_is_cut_off_with_a_408_on_every_route(tmp_pa
         log = ""
         while log.count("client went away") < len(paths) - 2 and time.monotonic() < deadline:
             time.sleep(0.1)  # the two webhook paths log their own "disconnected" line instead
-            log = "".join(f.read_text() for f in tmp_path.glob("serve-*.log"))
+            log = server.log.read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
     assert log.count("client went away before sending the whole body") == len(paths) - 2, log
 
 
 def test_two_hundred_slow_bodies_at_once_leave_the_server_answering(tmp_path: Path) -> None:
-    port = free_port()
-    with server(tmp_path, port):  # the default time-out: 10 s
+    with Server(tmp_path, env=SECRETS) as server:  # the default time-out: 10 s
+        port = server.port
         socks = [open_slow(port, "/webhooks/generic" if i % 2 else "/slack/actions") for i in range(200)]
         try:
             for _ in range(3):  # while all 200 are held open

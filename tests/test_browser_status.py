@@ -24,9 +24,10 @@ import pytest
 from playwright.sync_api import ViewportSize, expect, sync_playwright
 
 from tests.fakes.smtp import SmtpSink
+from tests.live import Server
 from tests.png import png_colours, png_size
 from tests.shoptoml import NIGHT_SHOP
-from tests.test_serve import SECRETS, free_port, server
+from tests.test_serve import SECRETS
 
 pytestmark = pytest.mark.slow
 
@@ -92,8 +93,6 @@ def test_the_owner_acks_and_marks_the_customer_contacted_from_a_phone(tmp_path: 
     (tmp_path / "rotas" / "people.toml").write_text('[person.ana]\nname = "Ana García"\ntelegram = 111\n')
     (tmp_path / "escalation_rules.toml").write_text(NIGHT_SHOP)
     smtp = SmtpSink().start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {
         "ONCALL_ADMIN_TOKEN": TOKEN,
         "ONCALL_SMTP_HOST": "127.0.0.1",
@@ -101,8 +100,10 @@ def test_the_owner_acks_and_marks_the_customer_contacted_from_a_phone(tmp_path: 
         "ONCALL_SMTP_FROM": "Tienda Ejemplo <soporte@tienda.example>",
         "ONCALL_SMTP_STARTTLS": "false",
     }
+    live = Server(tmp_path, env=SECRETS | env)
+    base = live.url
     try:
-        with server(tmp_path, port, env=env):
+        with live:
             body, headers = payment_failed()
             assert httpx.post(f"{base}/webhooks/generic", content=body, headers=headers).status_code == 202
             wait_for(base, "Customer reassured: e-mail to laura@cliente.example")

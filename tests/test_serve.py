@@ -3,21 +3,16 @@ disk after it is killed, and `oncall migrate` prepares the database first."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from oncall.sources.samples import SAMPLES
+from tests.live import Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +26,9 @@ SECRETS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def environment(tmp_path: Path, port: int) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")},
-        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path}/oncall.db",
-        "ONCALL_RULES_FILE": str(tmp_path / "escalation_rules.toml"),
-        "ONCALL_ROTAS_DIR": str(tmp_path / "rotas"),
-        "ONCALL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        **SECRETS,
-    }
+def environment(tmp_path: Path) -> dict[str, str]:
+    """What `oncall` run by hand next to the server in `tmp_path` sees."""
+    return Server(tmp_path, env=SECRETS).environment()
 
 
 def oncall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -54,58 +37,24 @@ def oncall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@contextmanager
-def server(
-    tmp_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[str]]:
-    log = open(tmp_path / f"serve-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oncall.cli", "serve", "--port", str(port), *extra],
-        env=environment(tmp_path, port) | (env or {}),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, Path(log.name).read_text()
-                assert time.monotonic() < deadline, "oncall serve did not start"
-                time.sleep(0.05)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        log.close()
-
-
 def test_every_trigger_sample_is_accepted_and_kept_after_the_server_is_killed(tmp_path: Path) -> None:
-    port = free_port()
-    env = environment(tmp_path, port)
-    with server(tmp_path, port) as proc:
+    with Server(tmp_path, env=SECRETS) as server:
+        env = server.environment()
         for source, kinds in SAMPLES.items():
             for kind in kinds:
                 done = oncall("trigger", source, kind, env=env)
                 assert done.returncode == 0, done.stderr
                 assert "-> 202" in done.stdout
-        proc.send_signal(signal.SIGKILL)  # no shutdown: only what was committed survives
-        proc.wait(10)
+        server.kill()  # no shutdown: only what was committed survives
     with sqlite3.connect(tmp_path / "oncall.db") as db:
         rows = db.execute("SELECT source, kind FROM events ORDER BY id").fetchall()
     assert rows == [(source, kind) for source, kinds in SAMPLES.items() for kind in kinds]
 
 
 def test_serve_logs_its_setup_without_secrets_and_applies_migrations(tmp_path: Path) -> None:
-    port = free_port()
-    with server(tmp_path, port) as proc:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-    log = next(tmp_path.glob("serve-*.log")).read_text()
+    with Server(tmp_path, env=SECRETS) as server:
+        server.terminate()
+    log = server.log.read_text()
     assert "webhook sources with a secret: shopify, stripe, woocommerce, zendesk, freshdesk, generic" in log
     assert "database migrations applied: 0001_events" in log
     assert not any(secret in log for secret in SECRETS.values())
@@ -133,18 +82,18 @@ def test_the_start_up_log_calls_sms_off_without_a_sender_number_as_the_channel_d
 
 
 def test_migrate_then_serve_without_migrating(tmp_path: Path) -> None:
-    port = free_port()
-    env = environment(tmp_path, port)
+    server = Server(tmp_path, env=SECRETS, args=("--no-migrate",))
+    env = server.environment()
     first = oncall("migrate", env=env)
     assert first.returncode == 0 and "applied" in first.stdout and "0001_events" in first.stdout
     assert "up to date" in oncall("migrate", env=env).stdout
-    with server(tmp_path, port, "--no-migrate"):
+    with server:
         done = oncall("trigger", "stripe", "payment_failed", env=env)
         assert "-> 202" in done.stdout
 
 
 def test_trigger_explains_what_is_missing(tmp_path: Path) -> None:
-    env = environment(tmp_path, free_port())
+    env = environment(tmp_path)
     unknown = oncall("trigger", "stripe", "refund", env=env)
     assert unknown.returncode == 1
     assert "no stripe sample of kind 'refund' (known: payment_failed" in unknown.stderr
@@ -159,7 +108,7 @@ def test_a_port_already_in_use_exits_1_with_the_reason(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        done = oncall("serve", "--port", str(port), env=environment(tmp_path, port))
+        done = oncall("serve", "--port", str(port), env=environment(tmp_path))
     assert done.returncode == 1  # SPEC §6: 1 invalid input or configuration (uvicorn's own is 3)
     assert "address already in use" in done.stderr
     assert "oncall serve could not start" in done.stderr
