@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from tests.fakes import FakeServer
 from tests.fakes.helpdesk import FakeFreshdesk, FakeZendesk
 from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twilio import FakeTwilio
 from tests.fixtures.databases import postgres_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +79,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+Fake = TypeVar("Fake", bound=FakeServer)
+
+
+def running(fake: Fake) -> Iterator[Fake]:
+    """`fake` started for one test, stopped after it whatever happened."""
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
 # Local fake servers shared by the e-mail, helpdesk, reassurance and fault tests.
 
 
@@ -89,26 +105,28 @@ def smtp() -> Iterator[SmtpSink]:
 @pytest.fixture
 def zendesk() -> Iterator[FakeZendesk]:
     """A fake Zendesk API for soporte@tienda.example with API token "zd-token"."""
-    fake = FakeZendesk("soporte@tienda.example", "zd-token")
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from running(FakeZendesk("soporte@tienda.example", "zd-token"))
 
 
 @pytest.fixture
 def freshdesk() -> Iterator[FakeFreshdesk]:
     """A fake Freshdesk API with API key "fd-key"."""
-    fake = FakeFreshdesk("fd-key")
-    fake.start()
-    yield fake
-    fake.stop()
+    yield from running(FakeFreshdesk("fd-key"))
+
+
+# The fake providers for a real `oncall serve` to page through (`tests.live.channel_env`).
 
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
-    """A fake Telegram Bot API for a real `oncall serve` to page through (`channel_env`)."""
-    fake = FakeTelegram().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    yield from running(FakeTelegram())
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    yield from running(FakeSlack())
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    yield from running(FakeTwilio())

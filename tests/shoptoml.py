@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 Value = str | int | Sequence[str]
 
@@ -28,6 +29,13 @@ def _value(value: Value | Mapping[str, Value]) -> str:
 
 def _keys(indent: str, keys: Mapping[str, Value | Mapping[str, Value] | None]) -> list[str]:
     return [f"{indent}{k} = {_value(v)}" for k, v in keys.items() if v is not None]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """`old` in the file at `path` (it must be there) replaced once by `new`: an owner's edit."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def rules(*tables: str) -> str:

@@ -13,14 +13,9 @@ import pytest
 from oncall.cli import main
 from oncall.commands.check import contact_warnings, format_span, gap_warnings, intersect, override_warnings
 from oncall.config import load_config
+from tests.shoptoml import edit
 
 MADRID = ZoneInfo("Europe/Madrid")
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:

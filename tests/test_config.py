@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 from oncall.config import ConfigError, load_config, load_people, load_rota, load_rules
 from oncall.core.durations import format_duration, parse_clock, parse_duration
 from oncall.core.models import ActiveWindow, Handoff, Rotation, Target, Window
+from tests.shoptoml import edit
 
 MADRID = ZoneInfo("Europe/Madrid")
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def problems_of(shop_dir: Path) -> list[str]:

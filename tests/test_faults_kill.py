@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,24 +52,13 @@ KILLS = 6
 UPTIME = (0.2, 5.0)  # seconds a server runs before it is killed, uniformly drawn
 
 
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeTelegram, FakeSlack]]:
-    telegram, slack = FakeTelegram().start(), FakeSlack().start()
-    try:
-        yield telegram, slack
-    finally:
-        telegram.stop()
-        slack.stop()
-
-
 def person_of(order: int) -> int:
     return order % PEOPLE + 1
 
 
 def test_sigkill_at_random_moments_loses_no_event_and_sends_every_page_once(
-    tmp_path: Path, fakes: tuple[FakeTelegram, FakeSlack]
+    tmp_path: Path, telegram: FakeTelegram, slack: FakeSlack
 ) -> None:
-    telegram, slack = fakes
     seed = int(os.environ.get("ONCALL_FAULT_SEED") or random.SystemRandom().randrange(1_000_000))
     rng = random.Random(seed)
     print(f"\nfault seed {seed} (ONCALL_FAULT_SEED={seed} draws the same kill times)")

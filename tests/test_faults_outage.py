@@ -13,7 +13,6 @@ so, and Telegram coming back sends it no second page; after the outage, pages go
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,20 +43,9 @@ AFTER = 2  # incidents after Telegram is back
 SURE = 40.0
 
 
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeTelegram, FakeSlack, FakeTwilio]]:
-    telegram, slack, twilio = FakeTelegram().start(), FakeSlack().start(), FakeTwilio().start()
-    try:
-        yield telegram, slack, twilio
-    finally:
-        for fake in (telegram, slack, twilio):
-            fake.stop()
-
-
 def test_a_two_minute_telegram_outage_pages_by_fail_over_and_nothing_twice(
-    tmp_path: Path, fakes: tuple[FakeTelegram, FakeSlack, FakeTwilio]
+    tmp_path: Path, telegram: FakeTelegram, slack: FakeSlack, twilio: FakeTwilio
 ) -> None:
-    telegram, slack, twilio = fakes
     during = int(2 * PHASE // EVERY)
     people = during + AFTER
     rules, rotas = paging_shop(people, [("telegram", "30m")], hold="1s")

@@ -11,7 +11,7 @@ import pytest
 from oncall.cli import main
 from oncall.config import ConfigError, load_config
 from oncall.core.models import PromiseRules
-from tests.test_config import edit
+from tests.shoptoml import edit
 
 
 def set_promise(shop_dir: Path, table: str) -> None:

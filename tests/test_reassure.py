@@ -8,7 +8,7 @@ the weekend story's page goes out) is a time to reassure, and Monday 10:00 is no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,14 +79,6 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     await asyncio.to_thread(database.migrate)
     yield database
     await database.aclose()
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def settings(
