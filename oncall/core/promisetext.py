@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from oncall import i18n
 from oncall.core.pagetext import waiting
 
 CONTACTED_BUTTON = "Customer contacted"
@@ -52,9 +53,9 @@ def how_to_mark(incident_id: int, channel: str) -> str:
     return f"Once contacted: oncall contacted {incident_id}"
 
 
-def sms_contacted_code(incident_id: int) -> str:
+def sms_contacted_code(incident_id: int, lang: str | None = None) -> str:
     """Added to an SMS ack confirmation while a customer waits for contact."""
-    return f"Reply {incident_id}c once the customer is contacted."
+    return i18n.text(lang, "sms.contacted_code", id=incident_id)
 
 
 # -- the incident's timeline -----------------------------------------------------------------
