@@ -111,8 +111,14 @@ def when(t: datetime, lang: str | None, tz: ZoneInfo, now: datetime, within: tim
     local = t.astimezone(tz)
     if local.date() == now.astimezone(tz).date() or (within is not None and now - t < within):
         return clock(t, lang, tz)
+    return day_short(t, lang, tz)
+
+
+def day_short(t: datetime, lang: str | None, tz: ZoneInfo) -> str:
+    """A time with its day, as pages and the ack page give it: "Sat 28 Nov 23:10" / "sábado
+    28 nov, 23:10" (`format.day_short`)."""
     pattern = text(lang, "format.day_short")
-    return format_datetime(local, pattern, locale=_locale(lang)).replace(".", "")
+    return format_datetime(t.astimezone(tz), pattern, locale=_locale(lang)).replace(".", "")
 
 
 def waiting(d: timedelta, lang: str | None = None) -> str:
