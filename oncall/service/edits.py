@@ -11,7 +11,7 @@ an SMS bundle gets one confirmation, not one per incident.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from oncall.channels.delivery import Dispatcher
@@ -20,7 +20,7 @@ from oncall.core.incident import Incident
 from oncall.core.models import person_language
 from oncall.core.promisetext import sms_contacted_code
 from oncall.core.settled import settled_words
-from oncall.core.words import Words, say
+from oncall.core.words import Words
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
 from oncall.store.connection import Connection
@@ -28,6 +28,7 @@ from oncall.store.pages import PageRow
 
 log = logging.getLogger("oncall.escalation")
 V = TypeVar("V")
+Render = Callable[[str | None], str]  # a text in a reader's language
 
 EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
 
@@ -50,7 +51,9 @@ class Edits:
         if known is None:
             said = settled_words(settled, self.plumbing.tz())
             known = (said.en, said)
-        await self.update(settled.id, known[0], only=page_key, words=known[1])
+        words = known[1]
+        render = words.render if words is not None else None
+        await self.update(settled.id, known[0], only=page_key, words=render)
 
     async def update(
         self,
@@ -60,7 +63,7 @@ class Edits:
         *,
         contacted: bool = False,
         channels: Collection[str] | None = None,
-        words: Words | None = None,
+        words: Render | None = None,
     ) -> None:
         """Edits (Telegram, Slack) or confirms (SMS) every delivered page of the incident, or
         only the page `only` (one delivered after the update ran), or only those delivered by
@@ -94,7 +97,7 @@ class Edits:
             seen.add(p.ref)
             bundle = counts.get(p.ref, 1) > 1
             lang = person_language(config.people.get(p.person) if config is not None else None, shop)
-            said = say(text, words, lang)
+            said = words(lang) if words is not None else text
             said = pagetext.bundle_settled(counts[p.ref], said, lang) if bundle else said
             if self._edits.get(p.ref) == said or (bundle and p.ref in self._edits):
                 # The update and a page delivered late both reached this one; or a bundle was

@@ -115,7 +115,12 @@ class Effects:
                 self.settle(eff.incident_id, eff.what)
                 self.edits.remember(eff.incident_id, eff.text, eff.words)
                 self.plumbing.spawn(
-                    self.edits.update(eff.incident_id, eff.text, contacted=eff.contacted, words=eff.words)
+                    self.edits.update(
+                        eff.incident_id,
+                        eff.text,
+                        contacted=eff.contacted,
+                        words=eff.words.render if eff.words is not None else None,
+                    )
                 )
         for job in batch.later:
             self.plumbing.spawn(job())
