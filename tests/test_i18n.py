@@ -20,11 +20,10 @@ import pytest
 from oncall import i18n
 from oncall.core import pagetext
 from oncall.core.gsm7 import BASIC, EXTENDED, segments
-from oncall.core.models import Person, person_language
-from oncall.core.state import new_incident
-from oncall.sources.samples import SAMPLES  # noqa: F401 - the catalogue is read like the product reads it
-from tests.fakes.paging_shop import PagingShop, open_shop, paged
-from tests.recording import MADRID, PEOPLE, event, madrid, shop_config
+from oncall.core.incident import Incident, Joined, make_world, open_incident, step
+from oncall.core.models import Person, Policy, Step, Target, person_language
+from tests.fakes.paging_shop import PagingShop, open_shop
+from tests.recording import MADRID, PEOPLE, RULES, event, madrid, shop_config
 
 ANA = PEOPLE["ana"]
 LUIS = PEOPLE["luis"]
@@ -81,7 +80,8 @@ class TestTheCatalogue:
         try:
             assert i18n.text("it", "button.ack") == "Conferma"
             assert i18n.text("it", "button.resolve") == "Resolve"  # not in the file: English
-            assert i18n.money(189.9, "EUR", "it") == "189.90 EUR"  # English's pattern, too
+            assert i18n.money(189.9, "EUR", "it") == "189,90 €"  # Babel knows Italian
+            assert i18n.day_short(madrid("2026-11-28 23:10"), "it", MADRID) == "sab 28 nov 23:10"
         finally:
             path.unlink()
             i18n._catalogue.cache_clear()
@@ -94,7 +94,8 @@ class TestTheCatalogue:
     def test_dates_and_amounts_are_written_as_the_language_writes_them(self) -> None:
         t = madrid("2026-11-28 23:10")
         assert i18n.money(189.90, "EUR", "es") == "189,90 €"
-        assert i18n.money(1189.90, "EUR", "es") == "1189,90 €"  # CLDR: no grouping under 10 000
+        assert i18n.money(1189.90, "EUR", "es") == "1.189,90 €"
+        assert i18n.money(189.90, "EUR", "fr") == "189.90 EUR"  # no French catalogue: English
         assert i18n.money(189.90, "EUR", "en") == "189.90 EUR"  # SPEC §5's own example
         assert i18n.money(5000, "JPY", "en") == "5000 JPY"
         assert i18n.day_and_time(t, "es", MADRID) == "sábado 28 nov, 23:10"
@@ -116,10 +117,15 @@ class TestTheCatalogue:
 
 
 class TestThePageText:
-    def _incident(self, at: str, n: int = 3, amount: float = 63.30):  # type: ignore[no-untyped-def]
-        events = [event(at=madrid(at), amount=amount, customer=f"Cliente {i}") for i in range(n)]
-        inc = new_incident(4, "payment failures", "payment_failed", events[0], madrid(at))
-        return replace(inc, events=tuple(events))
+    def _incident(self, at: str, n: int = 3, amount: float = 63.30) -> Incident:
+        """Incident 4: `n` payment failures of `amount` EUR at `at`, each its own customer."""
+        world = make_world(shop_config())
+        first = event(at=madrid(at), amount=amount, customer="Cliente Uno")
+        inc = open_incident(4, RULES[0], "kind=payment_failed", first, first.received_at, world).incident
+        for i in range(1, n):
+            ev = event(at=madrid(at), amount=amount, customer=f"Cliente {i}")
+            inc = step(inc, Joined(ev), ev.received_at, world).incident
+        return inc
 
     def test_a_spanish_page_counts_in_spanish_with_babels_amounts(self) -> None:
         inc = self._incident("2026-11-28 22:41")
@@ -127,7 +133,7 @@ class TestThePageText:
         text = pagetext.page_text(inc, shop, madrid("2026-11-28 23:10"), "https://x/ack/t", "es")
         assert text.title == "Tienda Ejemplo: 3 fallos de pago desde las 22:41"
         assert "3 fallos de pago desde las 22:41, 189,90 €" in text.body
-        assert "Esperando 29 min. Regla: payment failures." in text.body
+        assert "Esperando 29 min. Regla: payment failures while closed." in text.body
         assert "Reconocer / Resolver / Aplazar 30m: https://x/ack/t" in text.body
         english = pagetext.page_text(inc, shop, madrid("2026-11-28 23:10"), "https://x/ack/t", "en")
         assert "3 payment failures since 22:41, 189.90 EUR" in english.body
@@ -148,7 +154,7 @@ class TestThePageText:
         assert gsm7_only(text.sms), text.sms  # "á" became "a", "€" stayed (2 septets)
         assert segments(text.sms) <= 2
         assert "Tienda Ejemplo de Ropa y Complementos A Coruña #4: 12 fallos de pago" in text.sms
-        assert "756,00 €" in text.sms
+        assert "759,60 €" in text.sms
 
     def test_a_spanish_bundle(self) -> None:
         lines = ["#1 fallo de pago, pedido 1001, 37,98 €", "#2 fallo de pago, pedido 1002, 37,98 €"]
@@ -176,7 +182,11 @@ class TestASpanishPersonReadsSpanish:
         assert "Esperando 5 min." in text
         buttons = json.loads(page.params["reply_markup"])["inline_keyboard"][0]
         assert [b["text"] for b in buttons] == ["Reconocer", "Resolver", "Aplazar 30m"]
-        assert [b["callback_data"] for b in buttons] == [f"ack:{incident}", f"resolve:{incident}", f"snooze:{incident}"]
+        assert [b["callback_data"] for b in buttons] == [
+            f"ack:{incident}",
+            f"resolve:{incident}",
+            f"snooze:{incident}",
+        ]
 
         shop.now = madrid("2026-11-28 23:16")
         await shop.press(ANA.telegram or 0, f"ack:{incident}")
@@ -187,7 +197,9 @@ class TestASpanishPersonReadsSpanish:
         [slack_edit] = shop.slack.called("chat.update")
         assert slack_edit.params["text"] == said
         # The timeline stays the product's record, in English.
-        assert any("acknowledged by Ana García via telegram" in line for line in await shop.timeline(incident))
+        assert any(
+            "acknowledged by Ana García via telegram" in line for line in await shop.timeline(incident)
+        )
 
     async def test_slack_page_and_buttons(self, shop: PagingShop) -> None:
         incident = await paged_for_18990(shop)
@@ -196,7 +208,11 @@ class TestASpanishPersonReadsSpanish:
         assert "1 fallo de pago desde las 23:10, 189,90 €" in text
         actions = next(b for b in page.params["blocks"] if b["type"] == "actions")["elements"]
         assert [a["text"]["text"] for a in actions] == ["Reconocer", "Resolver", "Aplazar 30m"]
-        assert [a["action_id"] for a in actions] == [f"ack:{incident}", f"resolve:{incident}", f"snooze:{incident}"]
+        assert [a["action_id"] for a in actions] == [
+            f"ack:{incident}",
+            f"resolve:{incident}",
+            f"snooze:{incident}",
+        ]
 
     async def test_sms_page_reply_and_help(self, shop: PagingShop) -> None:
         incident = await paged_for_18990(shop)
@@ -205,7 +221,10 @@ class TestASpanishPersonReadsSpanish:
         body = sms.params["Body"]
         assert sms.params["To"] == ANA.phone
         assert f"Tienda Ejemplo #{incident}: 1 fallo de pago desde las 23:10, 189,90 €." in body
-        assert re.search(rf"Responde {incident}a para reconocer, {incident}r para resolver https://oncall\.example/ack/\S+$", body)
+        assert re.search(
+            rf"Responde {incident}a para reconocer, {incident}r para resolver https://oncall\.example/ack/\S+$",
+            body,
+        )
         assert gsm7_only(body) and segments(body) <= 2
 
         help_text = await shop.sms_reply(ANA.phone or "", "hola")
@@ -215,7 +234,7 @@ class TestASpanishPersonReadsSpanish:
 
         shop.now = madrid("2026-11-28 23:26")
         reply = await shop.sms_reply(ANA.phone or "", f"{incident}a")
-        assert f"Reconocido por Ana García a las 23:26 (incidente {incident})" in reply.text
+        assert f"Reconocido por Ana Garcia a las 23:26 (incidente {incident})" in reply.text  # GSM-7
 
     async def test_oncall_answers_in_her_language_and_luis_reads_the_shops(self, shop: PagingShop) -> None:
         shop.now = madrid("2026-11-28 23:20")
@@ -225,7 +244,9 @@ class TestASpanishPersonReadsSpanish:
         await shop.command(LUIS.telegram or 0, "/oncall")  # no language of his own: the shop's
         assert "hasta el lunes 30 nov, 09:00" in shop.telegram.sent()[-1].params["text"]
         await shop.command(MARTA.telegram or 0, "/oncall")  # English
-        assert "weekend: Ana García until Mon 30 Nov 09:00; next Luis" in shop.telegram.sent()[-1].params["text"]
+        assert (
+            "weekend: Ana García until Mon 30 Nov 09:00; next Luis" in shop.telegram.sent()[-1].params["text"]
+        )
         res = await shop.slack_command(ANA.slack or "", "/oncall")
         assert "hasta el lunes 30 nov, 09:00" in res.json()["text"]
         await shop.command(ANA.telegram or 0, "/nonsense")
@@ -260,9 +281,9 @@ class TestASpanishPersonReadsSpanish:
         await paged_for_18990(shop)
         page = await shop.client.get("/", headers={"Authorization": "Bearer admin-t0ken"})
         assert page.status_code == 200
-        for words in ("<html lang=es>", "Tienda Ejemplo: guardias", "Quién está de guardia", "Incidentes abiertos",
-                      "De guardia ahora", "1 fallo de pago desde las 23:10, 189,90 €", "Historial",
-                      "Las últimas 8 semanas", "Incidentes por semana"):  # fmt: skip
+        for words in ("<html lang=es>", "Tienda Ejemplo: guardias", "Quién está de guardia",
+                      "Incidentes abiertos", "De guardia ahora", "1 fallo de pago desde las 23:10, 189,90 €",
+                      "Historial", "Las últimas 8 semanas", "Incidentes por semana"):  # fmt: skip
             assert words in page.text, words
 
 
@@ -281,14 +302,27 @@ class TestOthersOnTheSameShopReadEnglish:
             [edit] = shop.telegram.called("editMessageText")
             assert edit.params["text"] == f"Incident {incident} acknowledged by Ana García at 23:16"
 
-    async def test_a_bundle_to_two_people_reads_in_each_ones_language(self, tmp_path: Path) -> None:
-        """Ana (es) and Luis (en) both paged for the same incident: one text each."""
-        config = shop_config(people=people(ana="es", luis="en"))
+    async def test_one_incident_paged_to_two_people_reads_in_each_ones_language(self, tmp_path: Path) -> None:
+        """Ana (es) and Luis (en) paged at once for the same incident: a text each, and after
+        Ana's ack each page is edited in its reader's language."""
+        both = Policy(
+            "weekend",
+            (
+                Step(
+                    (Target("person", "ana"), Target("person", "luis")), ("telegram",), timedelta(minutes=10)
+                ),
+            ),
+        )
+        config = shop_config(people=people(ana="es", luis="en"), policies={"weekend": both})
         async with open_shop(tmp_path, config) as shop:
-            incident = await paged(shop)
+            incident = await paged_for_18990(shop)
             texts = {c.params["chat_id"]: c.params["text"] for c in shop.telegram.sent()}
-            assert "incidente" in texts[str(ANA.telegram)]
+            assert "1 fallo de pago desde las 23:10, 189,90 €" in texts[str(ANA.telegram)]
+            assert "1 payment failure since 23:10, 189.90 EUR" in texts[str(LUIS.telegram)]
             shop.now = madrid("2026-11-28 23:16")
             await shop.press(ANA.telegram or 0, f"ack:{incident}")
-            edits = [c.params["text"] for c in shop.telegram.called("editMessageText")]
-            assert f"Reconocido por Ana García a las 23:16 (incidente {incident})" in edits
+            edits = {c.params["chat_id"]: c.params["text"] for c in shop.telegram.called("editMessageText")}
+            assert edits == {
+                str(ANA.telegram): f"Reconocido por Ana García a las 23:16 (incidente {incident})",
+                str(LUIS.telegram): f"Incident {incident} acknowledged by Ana García at 23:16",
+            }

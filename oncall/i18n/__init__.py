@@ -72,6 +72,10 @@ def plural(lang: str | None, key: str, n: int, /, **fields: object) -> str:
 
 @cache
 def _locale(lang: str | None) -> Locale:
+    """The Babel locale dates and numbers are written in: English's for a language with no
+    catalogue (its reader reads English, "189.90 EUR", not "189,90 EUR")."""
+    if not _catalogue(base(lang)):
+        return Locale.parse(FALLBACK)
     try:
         return Locale.parse(base(lang))
     except (UnknownLocaleError, ValueError):
@@ -99,7 +103,10 @@ def money(amount: float, currency: str | None, lang: str | None) -> str:
     if not currency:
         out = format_decimal(amount, format="#,##0.00", locale=loc)
     else:
-        pattern = text(lang, "format.money") or None
+        # A language's own pattern; English's where English is read (no catalogue); the
+        # language's CLDR standard where its file names none.
+        own = _catalogue(base(lang)) or _catalogue(FALLBACK)
+        pattern = own.get("format.money") or None
         out = format_currency(amount, currency.upper(), format=pattern, locale=loc, currency_digits=True)
     return out.replace("\u00a0", " ").replace("\u202f", " ")
 
