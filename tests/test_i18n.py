@@ -236,6 +236,14 @@ class TestASpanishPersonReadsSpanish:
         reply = await shop.sms_reply(ANA.phone or "", f"{incident}a")
         assert f"Reconocido por Ana Garcia a las 23:26 (incidente {incident})" in reply.text  # GSM-7
 
+    async def test_the_sms_confirmation_after_an_ack_elsewhere(self, shop: PagingShop) -> None:
+        incident = await paged_for_18990(shop)
+        await shop.at("2026-11-28 23:25")
+        shop.now = madrid("2026-11-28 23:27")
+        await shop.press(ANA.telegram or 0, f"ack:{incident}")
+        confirmation = shop.twilio.bodies(ANA.phone)[-1]
+        assert confirmation == f"Reconocido por Ana Garcia a las 23:27 (incidente {incident})"
+
     async def test_oncall_answers_in_her_language_and_luis_reads_the_shops(self, shop: PagingShop) -> None:
         shop.now = madrid("2026-11-28 23:20")
         await shop.command(ANA.telegram or 0, "/oncall")
@@ -251,6 +259,13 @@ class TestASpanishPersonReadsSpanish:
         assert "hasta el lunes 30 nov, 09:00" in res.json()["text"]
         await shop.command(ANA.telegram or 0, "/nonsense")
         assert shop.telegram.sent()[-1].params["text"].startswith("Comandos: /oncall")
+
+    async def test_incidents_lists_them_in_her_language(self, shop: PagingShop) -> None:
+        incident = await paged_for_18990(shop)
+        await shop.command(ANA.telegram or 0, "/incidents")
+        assert shop.telegram.sent()[-1].params["text"] == (
+            f"#{incident} [activo] 1 fallo de pago desde las 23:10, 189,90 €"
+        )
 
     async def test_strangers_are_refused_in_the_shops_language(self, shop: PagingShop) -> None:
         incident = await paged_for_18990(shop)

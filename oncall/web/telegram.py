@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from oncall import i18n
 from oncall.channels.base import Verb
 from oncall.channels.telegram import parse_callback
+from oncall.core import pagetext
 from oncall.core.models import Config, Person
 from oncall.web import jsonbody
 from oncall.web.inbound import (
@@ -182,7 +183,8 @@ async def answer(
     if command == "oncall":
         return who_text(service, config, now, lang)
     if command == "incidents":
-        return await incidents_text(service, lang)
+        tz = config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
+        return await incidents_text(service, lang, tz)
     if command in ("ack", "resolve", "snooze", "contacted"):
         iid = incident_number(arg) if arg else None
         if arg and iid is None:
@@ -212,11 +214,16 @@ def who_text(service: ServiceLike, config: Config | None, now: datetime, lang: s
     return "\n".join(lines) or t(lang, "who.no_rotas")
 
 
-async def incidents_text(service: ServiceLike, lang: str | None = None) -> str:
+async def incidents_text(service: ServiceLike, lang: str | None = None, tz: ZoneInfo | None = None) -> str:
     items = await service.incidents(True)
     if not items:
         return i18n.text(lang, "reply.no_incidents")
-    lines = [f"#{i.id} [{i18n.state(lang, i.state)}] {i.summary}" for i in items[:20]]
+
+    def summary(i: Any) -> str:  # in the reader's language where the view carries its events
+        events = getattr(i, "events", ())
+        return pagetext.what_happened(events, tz, i.updated_at, lang) if events and tz else str(i.summary)
+
+    lines = [f"#{i.id} [{i18n.state(lang, i.state)}] {summary(i)}" for i in items[:20]]
     if len(items) > 20:
         lines.append(i18n.text(lang, "reply.more_incidents", n=len(items) - 20))
     return "\n".join(lines)
