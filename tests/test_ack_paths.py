@@ -173,7 +173,8 @@ class TestUnknownPeopleChangeNothing:
         incident = await paged_at_2315(shop)
         await shop.slack_press("USTRANGER", f"ack:{incident}")
         [eph] = shop.slack.called("chat.postEphemeral")
-        assert eph.params["user"] == "USTRANGER" and eph.params["text"].startswith("No estás en el turno de guardia")
+        assert eph.params["user"] == "USTRANGER"
+        assert eph.params["text"].startswith("No estás en el turno de guardia")
         assert await shop.state(incident) == "triggered"
 
     async def test_a_stranger_by_sms_is_refused(self, shop: PagingShop) -> None:
