@@ -300,6 +300,10 @@ class TestASpanishPersonReadsSpanish:
                       "Incidentes abiertos", "De guardia ahora", "1 fallo de pago desde las 23:10, 189,90 €",
                       "Historial", "Las últimas 8 semanas", "Incidentes por semana"):  # fmt: skip
             assert words in page.text, words
+        refused = await shop.client.get("/")
+        assert refused.status_code == 401
+        assert "Entra con el token de administración (ONCALL_ADMIN_TOKEN)." in refused.text
+        assert "<button type=submit>Entrar</button>" in refused.text
 
 
 class TestOthersOnTheSameShopReadEnglish:
