@@ -145,19 +145,23 @@ def waiting(d: timedelta, lang: Lang = None) -> str:
 
 
 def post_text(event: Event, shop: Shop, rule: str) -> str:
-    """An in-hours post to the team channel: one event, nobody paged."""
-    bits = [f"{shop.name}: {event.kind.replace('_', ' ')} from {event.source}"]
+    """An in-hours post to the team channel: one event, nobody paged; in the shop's language
+    (the team channel is the shop's, as the digest)."""
+    lang = shop.language
+    t = i18n.text
+    bits = [t(lang, "post.head", shop=shop.name, kind=kind_word(event.kind, 1, lang), source=event.source)]
     if event.summary:
         bits.append(event.summary)
+    order = event.order.number or event.order.id
     extra = [
-        f"order {event.order.number or event.order.id}" if event.order.number or event.order.id else "",
-        amounts([event]),
+        f"{i18n.plural(lang, 'page.order', 1)} {order}" if order else "",
+        amounts([event], lang),
         ", ".join(customer_names([event])),
-        f"ticket {event.ticket.id}" if event.ticket.id else "",
+        t(lang, "page.ticket", id=event.ticket.id) if event.ticket.id else "",
     ]
     text = " — ".join(bits)
     details = ", ".join(x for x in extra if x)
-    return text + (f" ({details})" if details else "") + f" [rule: {rule}]"
+    return text + (f" ({details})" if details else "") + " " + t(lang, "post.rule", rule=rule)
 
 
 def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str:
