@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from oncall import i18n
+from oncall.channels.delivery import WINDOW
 from oncall.core import pagetext
 from oncall.core.gsm7 import BASIC, EXTENDED, segments
 from oncall.core.incident import Incident, Joined, make_world, open_incident, step
-from oncall.core.models import Person, Policy, Step, Target, person_language
+from oncall.core.models import Person, Policy, Step, Target, Ticket, person_language
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.recording import MADRID, PEOPLE, RULES, event, madrid, shop_config
 
@@ -304,6 +305,31 @@ class TestASpanishPersonReadsSpanish:
         assert refused.status_code == 401
         assert "Entra con el token de administración (ONCALL_ADMIN_TOKEN)." in refused.text
         assert "<button type=submit>Entrar</button>" in refused.text
+
+
+async def test_a_spanish_bundle_through_telegram(tmp_path: Path) -> None:
+    """Three urgent tickets at once page Ana as one Telegram message: its head, its lines, its
+    buttons and the answer to "Reconocer todos" are Spanish."""
+    async with open_shop(tmp_path, shop_config(people=SPANISH), bundle_window=WINDOW) as shop:
+        for n in range(3):
+            t = event("ticket_created", madrid("2026-11-28 23:10"), source="zendesk", amount=None)
+            await shop.receive(replace(t, ticket=Ticket(str(500 + n), "urgent", "open", "Cobro doble")))
+        await shop.at("2026-11-28 23:10")
+        [message] = shop.telegram.sent()
+        text = message.params["text"]
+        assert text.startswith("Tienda Ejemplo: 3 incidentes\n\n#1 ticket 500 (urgent): Cobro doble")
+        assert "Reconocer / Resolver / Aplazar 30m, los 3: https://oncall.example/ack/" in text
+        rows = json.loads(message.params["reply_markup"])["inline_keyboard"]
+        assert [b["text"] for b in rows[0]] == ["Reconocer #1", "Resolver #1"]
+        assert [b["text"] for b in rows[-1]] == ["Reconocer todos", "Resolver todos", "Aplazar todos 30m"]
+        [(_, mid)] = list(shop.telegram.texts)
+        await shop.press(ANA.telegram or 0, "ack:all", message_id=mid)
+        answer = shop.telegram.called("answerCallbackQuery")[-1].params["text"]
+        assert answer == "3 incidentes reconocidos: #1, #2, #3"
+        [edit] = shop.telegram.called("editMessageText")
+        assert edit.params["text"].startswith(
+            "Los 3 incidentes de este mensaje están atendidos. Último: Reconocido"
+        )
 
 
 class TestOthersOnTheSameShopReadEnglish:
