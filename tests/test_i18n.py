@@ -142,8 +142,9 @@ class TestThePageText:
     def test_an_old_incident_names_its_day_as_spanish_writes_it(self) -> None:
         inc = self._incident("2026-11-28 23:10", n=1, amount=189.90)
         shop = shop_config().rules.shop
-        body = pagetext.page_text(inc, shop, madrid("2026-11-29 12:00"), "https://x/ack/t", "es").body
-        assert "1 fallo de pago desde el sábado 28 nov, 23:10, 189,90 €" in body
+        text = pagetext.page_text(inc, shop, madrid("2026-11-29 12:00"), "https://x/ack/t", "es")
+        assert "1 fallo de pago desde el sábado 28 nov, 23:10, 189,90 €" in text.body
+        assert text.title == "Tienda Ejemplo: 1 fallo de pago desde el sábado 28 nov, 23:10"  # uncut
 
     def test_a_long_spanish_sms_keeps_two_segments_gsm7_and_its_tail(self) -> None:
         inc = self._incident("2026-11-28 22:41", n=12)
