@@ -42,8 +42,8 @@ def rules(*tables: str) -> str:
     return "\n" + "\n\n".join(tables) + "\n"
 
 
-def shop(fallback: str, name: str = "Tienda Ejemplo") -> str:
-    head = _keys("", {"name": name, "timezone": "Europe/Madrid", "language": "es", "fallback": fallback})
+def shop(fallback: str, name: str = "Tienda Ejemplo", language: str = "es") -> str:
+    head = _keys("", {"name": name, "timezone": "Europe/Madrid", "language": language, "fallback": fallback})
     return "\n".join(["[shop]", *head, "", "[business_hours]"])
 
 
@@ -63,17 +63,25 @@ def rule(name: str, match: Mapping[str, Value], policy: str, **keys: Value) -> s
     return "\n".join(["[[rule]]", *_keys("", {"name": name, "match": match, **keys, "policy": policy})])
 
 
-def message(name: str, es: str) -> str:
-    return "\n".join([f"[message.{name}]", *_keys("", {"es": es})])
+def message(name: str, es: str, en: str | None = None) -> str:
+    return "\n".join([f"[message.{name}]", *_keys("", {"es": es, "en": en})])
 
 
 # The night shop of the promise tests: Ana by Telegram, Laura reassured by e-mail at once.
-NIGHT_SHOP = rules(
-    shop("person:ana"),
-    policy("night", step("person:ana", "telegram")),
-    rule("payment failures", {"kind": ["payment_failed"]}, "night", hold="0s", reassure="payment_failed"),
-    message("payment_failed", "Hola {customer_name}, te escribimos en menos de {response_time}."),
-)
+def night_shop(language: str = "es") -> str:
+    return rules(
+        shop("person:ana", language=language),
+        policy("night", step("person:ana", "telegram")),
+        rule("payment failures", {"kind": ["payment_failed"]}, "night", hold="0s", reassure="payment_failed"),
+        message(
+            "payment_failed",
+            "Hola {customer_name}, te escribimos en menos de {response_time}.",
+            "Hi {customer_name}, we will write within {response_time}.",
+        ),
+    )
+
+
+NIGHT_SHOP = night_shop()
 
 
 def weekend_failures(**keys: Value) -> str:

@@ -26,7 +26,7 @@ from playwright.sync_api import ViewportSize, expect, sync_playwright
 from tests.fakes.smtp import SmtpSink
 from tests.live import Server
 from tests.png import png_colours, png_size
-from tests.shoptoml import NIGHT_SHOP
+from tests.shoptoml import night_shop
 from tests.test_serve import SECRETS
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,8 @@ TOKEN = "browser-admin-token"
 MADRID = ZoneInfo("Europe/Madrid")
 PHONE: ViewportSize = {"width": 400, "height": 800}
 
+# The status page reads English here (Spanish: test_i18n).
+RULES = night_shop("en")
 
 def chromium_or_skip() -> None:
     if CHROMIUM.exists():
@@ -91,7 +93,7 @@ def test_the_owner_acks_and_marks_the_customer_contacted_from_a_phone(tmp_path: 
     chromium_or_skip()
     (tmp_path / "rotas").mkdir()
     (tmp_path / "rotas" / "people.toml").write_text('[person.ana]\nname = "Ana García"\ntelegram = 111\n')
-    (tmp_path / "escalation_rules.toml").write_text(NIGHT_SHOP)
+    (tmp_path / "escalation_rules.toml").write_text(RULES)
     smtp = SmtpSink().start()
     env = {
         "ONCALL_ADMIN_TOKEN": TOKEN,

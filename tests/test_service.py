@@ -182,7 +182,7 @@ class TestInHoursAndDigest:
         await shop.at("2026-11-25 10:00")
         posts = shop.channels["slack"].sent
         assert [(m.person.slack, m.channel) for m in posts] == [("#soporte", "slack")]
-        assert "payment failed from stripe" in posts[0].body
+        assert "fallo de pago desde stripe" in posts[0].body  # the team channel: the shop's language
         assert await shop.service.incidents(open_only=False) == []
 
     async def test_deferred_tickets_are_released_into_one_digest_when_business_hours_open(
@@ -198,7 +198,7 @@ class TestInHoursAndDigest:
         await shop.at("2026-11-30 09:00")
         [digest] = shop.channels["slack"].sent
         assert digest.person.slack == "#soporte"
-        assert "2 items waited for business hours" in digest.body
+        assert "2 avisos esperaron al horario comercial" in digest.body  # the shop's language
         assert "ticket 70 (low): Pregunta 0" in digest.body and "ticket 71 (low): Pregunta 1" in digest.body
         states = {i.state for i in await shop.service.incidents(open_only=False)}
         assert states == {"resolved"}

@@ -32,7 +32,7 @@ MADRID = ZoneInfo("Europe/Madrid")
 EVIL = '<script>alert("x")</script> Lucía'
 
 RULES = rules(
-    shop_table("person:owner"),
+    shop_table("person:owner", language="en"),  # the status page reads English here (Spanish: test_i18n)
     policy("night", step("rota:weekend", "telegram")),
     rule(
         "payment failures",
@@ -42,7 +42,11 @@ RULES = rules(
         hold="0s",
         reassure="payment_failed",
     ),
-    message("payment_failed", "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado."),
+    message(
+        "payment_failed",
+        "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado.",
+        "Hi {customer_name}, the payment for order {order_number} did not go through.",
+    ),
 )
 
 PEOPLE = """

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from oncall import i18n
 from oncall.core.incident import Acted, Incident, step
-from oncall.core.models import Person
+from oncall.core.models import Person, person_language
 from oncall.core.report import first_acknowledgement
+from oncall.core.words import say
 from oncall.metrics import METRICS
 from oncall.service.effects import Batch, Effects, Settled
 from oncall.service.plumbing import Plumbing
@@ -32,15 +34,16 @@ class ActResult:
     awaiting_contact: bool = False  # acknowledged while a customer waits for promised contact
 
 
-def acted_on(conn: Connection, incident_id: int | None, actor: Person) -> Incident | ActResult:
+def acted_on(conn: Connection, incident_id: int | None, actor: Person, lang: str) -> Incident | ActResult:
     """Inside an action's transaction: the incident it is for, its row locked — `incident_id`,
-    or (None) the newest incident paged to `actor` — else the refusal to answer with."""
+    or (None) the newest incident paged to `actor` — else the refusal to answer with, in
+    `lang` (the actor's)."""
     iid = incident_id if incident_id is not None else page_store.newest_incident_paged_to(conn, actor.id)
     if iid is None:
-        return ActResult(False, None, None, "No incident has been paged to you")
+        return ActResult(False, None, None, i18n.text(lang, "act.nothing_paged"))
     inc = store.get_incident(conn, iid, lock=True)
     if inc is None:
-        return ActResult(False, iid, None, f"There is no incident {iid}")
+        return ActResult(False, iid, None, i18n.text(lang, "act.no_such", id=iid))
     return inc
 
 
@@ -73,17 +76,17 @@ class Actions:
         the newest incident paged to `actor`."""
         if verb == "contacted":
             if self.contacted is None:
-                return ActResult(False, incident_id, None, "Customer contacts are not kept here")
+                return ActResult(False, incident_id, None, self._say(actor, "act.no_contacts"))
             done = await self.contacted(incident_id, actor, via, now)
             METRICS.act(verb, via, done.ok)
             return done
         world = self.plumbing.current_world()
         if world is None:
-            return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
+            return ActResult(False, incident_id, None, self._say(actor, "act.no_config"))
         batch = Batch()
 
         def tx(conn: Connection) -> ActResult:
-            inc = acted_on(conn, incident_id, actor)
+            inc = acted_on(conn, incident_id, actor, self._lang(actor))
             if isinstance(inc, ActResult):
                 return inc
             iid = inc.id
@@ -92,7 +95,8 @@ class Actions:
                 self.effects.apply(conn, out, now, batch)
                 METRICS.acknowledged(first_acknowledgement(inc, out.incident))
             waiting = any(isinstance(e, Settled) and e.contacted for e in batch.effects)
-            return ActResult(out.ok, iid, out.incident.state, out.text, waiting)
+            text = say(out.text, out.words, self._lang(actor))
+            return ActResult(out.ok, iid, out.incident.state, text, waiting)
 
         result = await self.plumbing.db.transaction(tx)
         METRICS.act(verb, via, result.ok)
@@ -101,3 +105,11 @@ class Actions:
         self.effects.after(batch)
         self.plumbing.wake()
         return result
+
+    def _lang(self, actor: Person) -> str:
+        """What the person who acted reads: their language, else the shop's."""
+        config = self.plumbing.config()
+        return person_language(actor, config.rules.shop if config is not None else None)
+
+    def _say(self, actor: Person, key: str, **fields: object) -> str:
+        return i18n.text(self._lang(actor), key, **fields)
