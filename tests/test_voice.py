@@ -5,6 +5,7 @@ and reports the call's end to `/twilio/voice/status`, every request signed as Tw
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from oncall.channels.delivery import WINDOW
+from oncall.cli import main
 from oncall.core.models import Config, Person, Policy, Step, Target, Ticket
 from oncall.settings import Settings
 from tests.fakes.paging_shop import PUBLIC, TWILIO_FROM, PagingShop, open_shop
-from tests.fakes.twilio import PlacedCall
+from tests.fakes.twilio import FakeTwilio, PlacedCall
 from tests.recording import PEOPLE, event, madrid, shop_config
 
 ANA = PEOPLE["ana"]  # language "es"; Luis is on the backup rota, by Telegram (222)
@@ -284,3 +286,45 @@ class TestWhoMayAct:
             )
             assert res.status_code == 401
             assert await shop.state(incident) == "triggered"
+
+
+class TestTheCommands:
+    @pytest.fixture
+    def twilio(self, shop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTwilio]:
+        fake = FakeTwilio().start()
+        monkeypatch.setenv("ONCALL_TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+        monkeypatch.setenv("ONCALL_TWILIO_AUTH_TOKEN", "tw-secret")
+        monkeypatch.setenv("ONCALL_TWILIO_FROM", "+34910000000")
+        monkeypatch.setenv("ONCALL_TWILIO_API_URL", fake.api_url)
+        yield fake
+        fake.stop()
+
+    def test_test_page_via_voice_rings_ana_and_says_it_is_a_test_in_her_language(
+        self, twilio: FakeTwilio, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["test-page", "ana", "--via", "voice"]) == 0
+        [call] = twilio.placed
+        assert (call.to, call.from_, call.url) == ("+34600111222", "+34910000000", None)  # rotas/people.toml
+        said = ET.fromstring(call.twiml or "<Response/>").find("Say")
+        assert said is not None and said.get("language") == "es-ES"
+        assert said.text == (
+            "Esta es una llamada de prueba de oncall, de Tienda Ejemplo, para Ana García."
+            " No hay nada que hacer. Adiós."
+        )
+        assert capsys.readouterr().out.startswith(f"voice: sent to Ana García ({call.sid}|+34600111222)")
+
+    def test_test_page_without_via_does_not_ring(self, twilio: FakeTwilio) -> None:
+        assert main(["test-page", "ana"]) == 1  # Telegram and Slack have no credentials here
+        assert twilio.placed == [] and len(twilio.sent()) == 1  # the SMS went
+
+    def test_check_warns_of_a_person_without_a_phone_under_a_voice_step(
+        self, shop_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        people = shop_env / "rotas" / "people.toml"
+        people.write_text(people.read_text().replace('phone = "+34600777888"\n', ""))
+        assert main(["check"]) == 0
+        err = capsys.readouterr().err.splitlines()
+        assert (
+            "warning: policy weekend step 3 pages owner by voice but rotas/people.toml has no phone for owner"
+            in err
+        )
