@@ -163,7 +163,8 @@ class TestUnknownPeopleChangeNothing:
         incident = await paged_at_2315(shop)
         await shop.press(999, f"ack:{incident}")
         [answer] = shop.telegram.called("answerCallbackQuery")
-        assert "not on this shop's rota" in answer.params["text"]
+        # A stranger is nobody this shop knows: the refusal is in the shop's language (SPEC §5).
+        assert answer.params["text"].startswith("No estás en el turno de guardia de esta tienda")
         assert await shop.state(incident) == "triggered"
         await shop.at("2026-11-28 23:25")
         assert len(shop.twilio.sent()) == 1  # the escalation goes on
@@ -172,13 +173,14 @@ class TestUnknownPeopleChangeNothing:
         incident = await paged_at_2315(shop)
         await shop.slack_press("USTRANGER", f"ack:{incident}")
         [eph] = shop.slack.called("chat.postEphemeral")
-        assert eph.params["user"] == "USTRANGER" and "not on this shop's rota" in eph.params["text"]
+        assert eph.params["user"] == "USTRANGER"
+        assert eph.params["text"].startswith("No estás en el turno de guardia")
         assert await shop.state(incident) == "triggered"
 
     async def test_a_stranger_by_sms_is_refused(self, shop: PagingShop) -> None:
         incident = await paged_at_2315(shop)
         res = await shop.sms_reply("+34911000000", f"{incident}a")
-        assert "not on this shop's rota" in res.text
+        assert "No estas en el turno de guardia de esta tienda" in res.text  # GSM-7: no "á"
         assert await shop.state(incident) == "triggered"
 
     async def test_a_forged_link_is_refused(self, shop: PagingShop) -> None:

@@ -42,7 +42,8 @@ class TestTheDigest:
         )
         assert digest is not None
         assert digest.post.target == "slack:#soporte"
-        assert digest.post.text.splitlines()[0] == "Tienda Ejemplo: 2 items waited for business hours"
+        # The team channel is the shop's: the digest is in its language (Spanish).
+        assert digest.post.text.splitlines()[0] == "Tienda Ejemplo: 2 avisos esperaron al horario comercial"
         assert [line.split(" ")[1] for line in digest.post.text.splitlines()[1:]] == ["#3", "#4"]
         assert [(o.incident.id, o.incident.state) for o in digest.released] == [
             (3, "resolved"),

@@ -174,7 +174,8 @@ def test_the_weekend_story_runs_end_to_end_through_oncall_serve(tmp_path: Path) 
         gaps = [round((b - a).total_seconds()) for a, b in itertools.pairwise(times)]
         assert gaps == [1, 1, 1, 1, 1]  # ack_within = 1s: every step one second after the last
         log = server.log.read_text()
-        assert "5 payment failures since" in log and "189.90 EUR" in log
+        # Nobody here names a language: everyone reads the shop's (Spanish), amounts as it writes them.
+        assert "5 fallos de pago desde las" in log and "189,90 €" in log
         for name in ("Ana García (ana)", "Luis Pérez (luis)", "Olga Dueña (owner)"):
             assert f"to {name}" in log  # the console stands in for Telegram, Slack and SMS
     finally:

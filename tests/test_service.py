@@ -198,7 +198,7 @@ class TestInHoursAndDigest:
         await shop.at("2026-11-30 09:00")
         [digest] = shop.channels["slack"].sent
         assert digest.person.slack == "#soporte"
-        assert "2 items waited for business hours" in digest.body
+        assert "2 avisos esperaron al horario comercial" in digest.body  # the shop's language
         assert "ticket 70 (low): Pregunta 0" in digest.body and "ticket 71 (low): Pregunta 1" in digest.body
         states = {i.state for i in await shop.service.incidents(open_only=False)}
         assert states == {"resolved"}

@@ -20,7 +20,7 @@ from tests.fakes.paging_shop import PUBLIC, TWILIO_FROM, PagingShop, open_shop
 from tests.fakes.twilio import FakeTwilio, PlacedCall
 from tests.recording import PEOPLE, event, madrid, shop_config
 
-ANA = PEOPLE["ana"]  # language "es"; Luis is on the backup rota, by Telegram (222)
+ANA = replace(PEOPLE["ana"], language="es")  # Luis is on the backup rota, by Telegram (222)
 
 VOICE_FIRST = Policy(
     "weekend",
@@ -32,7 +32,7 @@ VOICE_FIRST = Policy(
 
 
 def voice_config(**people: Person) -> Config:
-    return shop_config(policies={"weekend": VOICE_FIRST}, people={**PEOPLE, **people})
+    return shop_config(policies={"weekend": VOICE_FIRST}, people={**PEOPLE, "ana": ANA, **people})
 
 
 async def called(shop: PagingShop) -> tuple[int, PlacedCall]:
@@ -84,7 +84,7 @@ class TestTheCall:
             said = call.said()
             assert said.startswith(
                 "Aquí oncall, de Tienda Ejemplo: un pago fallido, desde las 23:10. 37,98 € en total."
-                " Pulsa 1 para reconocer, 2 para resolver, 3 para posponer 30 minutos,"
+                " Pulsa 1 para reconocer, 2 para resolver, 3 para aplazar 30 minutos,"
                 " o 9 para volver a oírlo."
             )
             assert said.endswith("Reconocido. Gracias.")
@@ -102,7 +102,7 @@ class TestTheCall:
             incident, call = await called(shop)
             await shop.twilio.pick_up(shop.client, call, press="3")
             await shop.service.drain()
-            assert call.said().endswith("Pospuesto 30 minutos. Gracias.")
+            assert call.said().endswith("Aplazado 30 minutos. Gracias.")
             assert any(
                 t.startswith("snoozed by Ana García via voice until") for t in await shop.timeline(incident)
             )
@@ -163,10 +163,10 @@ class TestTheCall:
             await shop.twilio.pick_up(shop.client, call, press="1")
             await shop.service.drain()
             assert call.said().startswith(
-                "Aquí oncall, de Tienda Ejemplo: hay 3 incidencias esperando, la primera desde las 23:10."
-                " Pulsa 1 para reconocerlas todas"
+                "Aquí oncall, de Tienda Ejemplo: hay 3 incidentes esperando, el primero desde las 23:10."
+                " Pulsa 1 para reconocerlos todos"
             )
-            assert call.said().endswith("Reconocidas las 3. Gracias.")
+            assert call.said().endswith("Reconocidos los 3. Gracias.")
             assert [await shop.state(i) for i in (1, 2, 3)] == ["acknowledged"] * 3
 
     async def test_a_call_placed_before_someone_else_acknowledged_says_so(self, tmp_path: Path) -> None:

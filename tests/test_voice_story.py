@@ -1,7 +1,8 @@
 """The weekend story with a phone call (issue 12): a payment fails on Saturday night; Ana is
 paged by Telegram at 23:15 and does not answer; at 23:25 the next step calls her; she presses 1;
-the incident is acknowledged by her, her Telegram page says so, and the call said it in her
-language. The same night for a person who reads English is English throughout."""
+the incident is acknowledged by her, her Telegram page is edited to say so, and every message
+said it in her language: the page, the call, the edit ("Reconocido por Ana García a las
+23:26"). The same night for a person who reads English is English throughout."""
 
 from __future__ import annotations
 
@@ -28,25 +29,29 @@ ANN = Person("ana", "Ann Green", phone="+44700111222", telegram=111, language="e
 
 
 @pytest.mark.parametrize(
-    ("person", "heard", "acknowledged"),
+    ("person", "page_says", "heard", "acknowledged", "edit_says"),
     [
         (
             ANA,
+            "Tienda Ejemplo — incidente 1",
             "Aquí oncall, de Tienda Ejemplo: un pago fallido, desde las 23:10. 189,90 € en total."
             " Pulsa 1 para reconocer",
             "Reconocido. Gracias.",
+            "Reconocido por Ana García a las 23:26",
         ),
         (
             ANN,
+            "Tienda Ejemplo — incident 1",
             "This is oncall for Tienda Ejemplo: a payment failure, since 23:10. €189.90 in total."
             " Press 1 to acknowledge",
             "Acknowledged. Thank you.",
+            "Incident 1 acknowledged by Ann Green at 23:26",
         ),
     ],
     ids=["es", "en"],
 )
 async def test_telegram_then_a_call_she_presses_1(
-    tmp_path: Path, person: Person, heard: str, acknowledged: str
+    tmp_path: Path, person: Person, page_says: str, heard: str, acknowledged: str, edit_says: str
 ) -> None:
     config = shop_config(policies={"weekend": STORY}, people={**PEOPLE, "ana": person})
     async with open_shop(tmp_path, config) as shop:
@@ -55,6 +60,7 @@ async def test_telegram_then_a_call_she_presses_1(
         await shop.at("2026-11-28 23:15")
         [incident] = [i.id for i in await shop.service.incidents()]
         [page] = [c for c in shop.telegram.sent() if c.params["chat_id"] == "111"]
+        assert str(page.params["text"]).startswith(page_says)
         assert shop.twilio.placed == []  # Telegram first; no answer for 10 minutes…
 
         await shop.at("2026-11-28 23:25")  # …so the next step calls her
@@ -70,7 +76,7 @@ async def test_telegram_then_a_call_she_presses_1(
         assert f"acknowledged by {person.name} via voice" in await shop.timeline(incident)
         [edit] = shop.telegram.called("editMessageText")  # her Telegram page says who and when
         assert edit.params["chat_id"] == page.params["chat_id"] == "111"
-        assert person.name in str(edit.params["text"]) and "23:26" in str(edit.params["text"])
+        assert edit_says in str(edit.params["text"])
         await shop.at("2026-11-28 23:40")  # acknowledged: the backup step never comes
         assert [c.params["chat_id"] for c in shop.telegram.sent()] == ["111"]
         assert len(shop.twilio.placed) == 1

@@ -33,6 +33,7 @@ class PageMessage:
     sms_tail: str = ""  # the end of `sms` the person acts on (reply codes, the link): never cut
     shop: str = ""  # the shop's name, for the head of a bundle
     line: str = ""  # each incident on one line (what, order or ticket, amount), as a bundle names it
+    lang: str | None = None  # what the person reads (`core.models.person_language`); None: English
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -131,4 +132,6 @@ class OffersContacted(Protocol):
     """A channel whose edit can carry a "Customer contacted" button (Telegram, Slack): after an
     ack, while a customer of the incident waits for the contact they were promised."""
 
-    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery: ...
+    async def update_offering_contacted(
+        self, ref: str, text: str, incident_id: int, lang: str | None = None
+    ) -> Delivery: ...

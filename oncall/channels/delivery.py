@@ -219,15 +219,16 @@ def merge(messages: Sequence[PageMessage], ack_url: str | None = None, more: int
     first = shown[0]
     link = ack_url or shown[-1].ack_url
     shop = first.shop or _shop_of(first.title)
-    head = pagetext.bundle_head(len(ids), shop, more)
-    sms = pagetext.bundle_sms(shop, lines, link)
+    lang = first.lang  # one person and channel: one language
+    head = pagetext.bundle_head(len(ids), shop, more, lang)
+    sms = pagetext.bundle_sms(shop, lines, link, lang)
     return dataclasses.replace(
         first,
         key=key,
         page_keys=page_keys,
         incident_ids=tuple(ids),
         title=head,
-        body=pagetext.bundle_body(head, lines, link),
+        body=pagetext.bundle_body(head, lines, link, lang),
         sms=sms.sms,
         sms_tail=sms.sms_tail,
         ack_url=link,
@@ -523,10 +524,12 @@ class Dispatcher:
         while len(self._sent) > keep:
             del self._sent[next(iter(self._sent))]
 
-    async def update(self, channel_name: str, ref: str, text: str, contacted: int | None = None) -> Delivery:
+    async def update(
+        self, channel_name: str, ref: str, text: str, contacted: int | None = None, lang: str | None = None
+    ) -> Delivery:
         """Edits a delivered page (or, for SMS, confirms), with the same retries and limits;
-        `contacted`: with a "Customer contacted" button for that incident, where the channel
-        has buttons."""
+        `contacted`: with a "Customer contacted" button for that incident (labelled in `lang`),
+        where the channel has buttons."""
         channel = self.channels.get(channel_name)
         if channel is None or not channel.configured():
             return Delivery(ok=False, error=f"{channel_name}: not configured")
@@ -535,7 +538,7 @@ class Dispatcher:
         async def attempt() -> Delivery:
             await self.limiter.wait(keys)
             if contacted is not None and isinstance(channel, OffersContacted):
-                return await channel.update_offering_contacted(ref, text, contacted)
+                return await channel.update_offering_contacted(ref, text, contacted, lang)
             return await channel.update(ref, text)
 
         return await self._retrying(attempt)

@@ -20,26 +20,27 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from oncall import i18n
 from oncall.channels.base import Delivery, PageMessage, Verb, refusal, transport_failure
-from oncall.core.promisetext import CONTACTED_BUTTON
 
 MAX_SECTION = 3000  # Slack's limit for a section's text
 MAX_BLOCKS = 50  # blocks in one message
 MAX_BLOCKS_TEXT = 10_000  # all text of a message's blocks, kept well under msg_blocks_too_long
-LABELS: dict[Verb, str] = {"ack": "Ack", "resolve": "Resolve", "snooze": "Snooze 30m"}
+VERBS: tuple[Verb, ...] = ("ack", "resolve", "snooze")  # labels: the catalogue's `button.*`
 
 
 def page_blocks(message: PageMessage) -> list[dict[str, Any]]:
     body = message.body or message.title
     if message.ack_url and message.ack_url not in body:
-        body = f"{body}\n<{message.ack_url}|Open the incident>"
+        body = f"{body}\n<{message.ack_url}|{i18n.text(message.lang, 'button.open')}>"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(body)
     ]
     one = len(message.incident_ids) == 1
     for iid in message.incident_ids:
         elements = []
-        for verb, label in LABELS.items():
+        for verb in VERBS:
+            label = i18n.text(message.lang, f"button.{verb}")
             button: dict[str, Any] = {
                 "type": "button",
                 "action_id": f"{verb}:{iid}",
@@ -83,12 +84,12 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}]
 
 
-def contacted_block(incident_id: int) -> dict[str, Any]:
+def contacted_block(incident_id: int, lang: str | None = None) -> dict[str, Any]:
     button = {
         "type": "button",
         "action_id": f"contacted:{incident_id}",
         "value": str(incident_id),
-        "text": {"type": "plain_text", "text": CONTACTED_BUTTON},
+        "text": {"type": "plain_text", "text": i18n.text(lang, "button.contacted")},
         "style": "primary",
     }
     return {"type": "actions", "block_id": f"incident:{incident_id}", "elements": [button]}
@@ -164,9 +165,11 @@ class SlackChannel:
     async def update(self, ref: str, text: str) -> Delivery:
         return await self._edit(ref, text, text_blocks(text))
 
-    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+    async def update_offering_contacted(
+        self, ref: str, text: str, incident_id: int, lang: str | None = None
+    ) -> Delivery:
         """The edit after an ack while a customer waits for contact: one button left."""
-        return await self._edit(ref, text, [*text_blocks(text), contacted_block(incident_id)])
+        return await self._edit(ref, text, [*text_blocks(text), contacted_block(incident_id, lang)])
 
     async def _edit(self, ref: str, text: str, blocks: list[dict[str, Any]]) -> Delivery:
         channel, _, ts = ref.partition(":")

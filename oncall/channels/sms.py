@@ -25,6 +25,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from oncall import i18n
 from oncall.channels.base import (
     Delivery,
     PageMessage,
@@ -57,14 +58,13 @@ def fit(text: str, tail: str = "", max_segments: int = MAX_SEGMENTS) -> str:
     return text.rstrip() + "..." + tail
 
 
-def reply_codes(incident_ids: Iterable[int]) -> str:
+def reply_codes(incident_ids: Iterable[int], lang: str | None = None) -> str:
     ids = list(incident_ids)
     if len(ids) == 1:
-        n = ids[0]
-        return f"Reply {n}a ack, {n}r resolve, {n}s snooze"
+        return i18n.text(lang, "sms.codes_one", n=ids[0])
     shown = ", ".join(f"{n}a" for n in ids[:6])
     more = "..." if len(ids) > 6 else ""
-    return f"Reply {shown}{more} to ack; ack = newest"
+    return i18n.text(lang, "sms.codes_many", codes=shown + more)
 
 
 def page_sms(message: PageMessage) -> str:
@@ -75,7 +75,7 @@ def page_sms(message: PageMessage) -> str:
     if tail and message.sms.endswith(tail):
         return fit(message.sms.removesuffix(tail), tail)
     link = f" {message.ack_url}" if message.ack_url else ""
-    return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids)}{link}")
+    return fit(message.sms or message.title, f"\n{reply_codes(message.incident_ids, message.lang)}{link}")
 
 
 def fits(message: PageMessage) -> bool:
@@ -90,7 +90,7 @@ def fits(message: PageMessage) -> bool:
 def _own_codes(message: PageMessage) -> str:
     """For a message made without `sms_tail` whose text carries the core's own reply codes for
     one of its incidents (`core.pagetext.sms_codes`): its tail from them on."""
-    at = max((message.sms.rfind(sms_codes(i)) for i in message.incident_ids), default=-1)
+    at = max((message.sms.rfind(sms_codes(i, message.lang)) for i in message.incident_ids), default=-1)
     return message.sms[at:] if at >= 0 else ""
 
 

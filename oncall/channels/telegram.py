@@ -28,8 +28,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from oncall import i18n
 from oncall.channels.base import Delivery, PageMessage, Verb
-from oncall.core.promisetext import CONTACTED_BUTTON
 
 MAX_TEXT = 4096  # Telegram's limit for one message, in UTF-16 code units
 MAX_BUTTONS = 100  # inline keyboard buttons in one message (8 to a row; a row here has 2 or 3)
@@ -60,24 +60,32 @@ def parse_callback(data: str | None) -> Callback | None:
     return Callback(VERBS[verb], int(number))
 
 
-def keyboard(incident_ids: tuple[int, ...]) -> InlineKeyboardMarkup:
+def keyboard(incident_ids: tuple[int, ...], lang: str | None = None) -> InlineKeyboardMarkup:
+    """The buttons, labelled in the person's language (the callback data is the same in all)."""
+
+    def t(key: str, **fields: object) -> str:
+        return i18n.text(lang, f"button.{key}", **fields)
+
     if len(incident_ids) == 1:
         [iid] = incident_ids
         return InlineKeyboardMarkup(
             [
                 [
-                    _button("Ack", "ack", iid),
-                    _button("Resolve", "resolve", iid),
-                    _button("Snooze 30m", "snooze", iid),
+                    _button(t("ack"), "ack", iid),
+                    _button(t("resolve"), "resolve", iid),
+                    _button(t("snooze"), "snooze", iid),
                 ]
             ]
         )
-    rows = [[_button(f"Ack #{i}", "ack", i), _button(f"Resolve #{i}", "resolve", i)] for i in incident_ids]
+    rows = [
+        [_button(t("ack_one", id=i), "ack", i), _button(t("resolve_one", id=i), "resolve", i)]
+        for i in incident_ids
+    ]
     rows.append(
         [
-            _button("Ack all", "ack", None),
-            _button("Resolve all", "resolve", None),
-            _button("Snooze all 30m", "snooze", None),
+            _button(t("ack_all"), "ack", None),
+            _button(t("resolve_all"), "resolve", None),
+            _button(t("snooze_all"), "snooze", None),
         ]
     )
     return InlineKeyboardMarkup(rows)
@@ -174,7 +182,7 @@ class TelegramChannel:
             return Delivery(ok=False, error=f"telegram: {message.person.id} has no telegram id")
         # A notice (no incident: a reminder, an owner's notice) has no buttons; an empty
         # keyboard would be sent as `{}`, which is no keyboard at all.
-        markup = keyboard(message.incident_ids) if message.incident_ids else None
+        markup = keyboard(message.incident_ids, message.lang) if message.incident_ids else None
         return await self.send_text(chat, page_text(message), markup)
 
     async def send_text(self, chat: int, text: str, markup: InlineKeyboardMarkup | None = None) -> Delivery:
@@ -192,9 +200,12 @@ class TelegramChannel:
     async def update(self, ref: str, text: str) -> Delivery:
         return await self._edit(ref, text, None)
 
-    async def update_offering_contacted(self, ref: str, text: str, incident_id: int) -> Delivery:
+    async def update_offering_contacted(
+        self, ref: str, text: str, incident_id: int, lang: str | None = None
+    ) -> Delivery:
         """The edit after an ack while a customer waits for contact: one button left."""
-        button = InlineKeyboardButton(CONTACTED_BUTTON, callback_data=callback_data("contacted", incident_id))
+        label = i18n.text(lang, "button.contacted")
+        button = InlineKeyboardButton(label, callback_data=callback_data("contacted", incident_id))
         return await self._edit(ref, text, InlineKeyboardMarkup([[button]]))
 
     async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> Delivery:

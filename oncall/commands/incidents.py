@@ -20,7 +20,7 @@ from oncall.settings import Settings
 from oncall.store import StoreError, open_database
 from oncall.store import incidents as store
 
-TERMINAL = Person(id="terminal", name="the owner (terminal)")
+TERMINAL = Person(id="terminal", name="the owner (terminal)", language="en")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,6 @@ def plan_digest(
     where = shop.team_channel or "the log"
     parts = [digest_text(deferred, shop, now)] if deferred else []
     if report is not None and told:
-        parts.append("\n".join(report.lines(shop.timezone)))
+        parts.append("\n".join(report.lines(shop.timezone, shop.language)))
     post = Post(shop.team_channel, "\n\n".join(parts))
     return Digest(post, tuple(step(inc, Released(where), now, world) for inc in deferred))

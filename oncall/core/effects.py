@@ -10,6 +10,7 @@ from typing import Literal
 
 from oncall.core.models import Event
 from oncall.core.state import Incident
+from oncall.core.words import Words
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,8 @@ class Reassure:
 class Update:
     """Edit every page already delivered for this incident (SMS: one short confirmation)."""
 
-    text: str
+    text: str  # in English
+    words: Words | None = None  # the same, for each reader's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,4 +106,5 @@ class Outcome:
     incident: Incident
     actions: tuple[Action, ...] = ()
     ok: bool = True  # False: the input changed nothing (e.g. ack of a resolved incident)
-    text: str = ""  # one line for whoever caused it
+    text: str = ""  # one line for whoever caused it (English)
+    words: Words | None = None  # `text` as words, for the reader's language

@@ -43,6 +43,7 @@ from oncall.core.effects import (
 from oncall.core.failover import channels_for
 from oncall.core.models import CHANNELS, Event, Rule, Target
 from oncall.core.state import OPEN_STATES, STATES, SYSTEM, Entry, Incident, Paged, State, event_time
+from oncall.core.words import Words, words
 from oncall.core.world import World, make_world, resolve_targets
 
 __all__ = [
@@ -268,8 +269,8 @@ def _cancelling(inc: Incident, event: Event, now: datetime, world: World) -> Out
     if inc.auto_resolve:
         inc = _to(inc, "resolved", now, "resolved automatically: every event was cancelled", event.source)
         inc = replace(inc, wake_at=None, resolved_by=event.source)
-        text = f"Incident {inc.id} resolved automatically at {_hm(now, world)}: {_describe(event)}"
-        return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+        said = words("update.auto_resolved", id=inc.id, at=_hm(now, world), what=_describe(event))
+        return _settles(inc, said)
     return Outcome(inc, text="cancelled all")
 
 
@@ -315,7 +316,7 @@ def _acted(inc: Incident, act: Acted, now: datetime, world: World) -> Outcome:
     if act.verb == "ack":
         return _ack(inc, now, f"acknowledged by {act.actor} via {act.via}", act.actor, world)
     if inc.state not in ("triggered", "acknowledged"):
-        return Outcome(inc, ok=False, text=_not_open(inc))
+        return _no_effect(inc, _not_open(inc))
     length = act.snooze_for or timedelta(minutes=30)
     until = now + length
     if inc.state == "triggered":
@@ -329,8 +330,7 @@ def _acted(inc: Incident, act: Acted, now: datetime, world: World) -> Outcome:
         updated_at=now,
         timeline=(*inc.timeline, Entry(now, what, act.actor)),
     )
-    text = f"Incident {inc.id} snoozed by {act.actor} until {_hm(until, world)}"
-    return Outcome(inc, (WakeAt(until), Update(text)), text=text)
+    return _settles(inc, words("update.snoozed", id=inc.id, who=act.actor, until=_hm(until, world)), until)
 
 
 def _ack(inc: Incident, now: datetime, what: str, actor: str, world: World) -> Outcome:
@@ -345,43 +345,50 @@ def _ack(inc: Incident, now: datetime, what: str, actor: str, world: World) -> O
             updated_at=now,
             timeline=(*inc.timeline, Entry(now, what, actor)),
         )
-        text = f"Incident {inc.id} acknowledged by {actor} at {_hm(now, world)}"
-        return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+        return _settles(inc, words("update.acknowledged", id=inc.id, who=actor, at=_hm(now, world)))
     if inc.state == "acknowledged":
-        text = f"Incident {inc.id} was already acknowledged by {inc.acknowledged_by}"
-        return Outcome(inc, ok=False, text=text)
+        return _no_effect(inc, words("update.already_acknowledged", id=inc.id, who=inc.acknowledged_by))
     if inc.state not in ("held", "triggered"):
-        return Outcome(inc, ok=False, text=_not_open(inc))
+        return _no_effect(inc, _not_open(inc))
     inc = _to(inc, "acknowledged", now, what, actor)
     inc = replace(inc, wake_at=None, acknowledged_by=actor, acknowledged_at=inc.acknowledged_at or now)
-    text = f"Incident {inc.id} acknowledged by {actor} at {_hm(now, world)}"
-    return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+    return _settles(inc, words("update.acknowledged", id=inc.id, who=actor, at=_hm(now, world)))
 
 
 def _resolve_inc(inc: Incident, now: datetime, what: str, actor: str, world: World) -> Outcome:
     if not inc.is_open:
-        return Outcome(inc, ok=False, text=_not_open(inc))
+        return _no_effect(inc, _not_open(inc))
     inc = _to(inc, "resolved", now, what, actor)
     inc = replace(inc, wake_at=None, resolved_by=actor, acknowledged_at=inc.acknowledged_at or now)
-    text = f"Incident {inc.id} resolved by {actor} at {_hm(now, world)}"
-    return Outcome(inc, (WakeAt(None), Update(text)), text=text)
+    return _settles(inc, words("update.resolved", id=inc.id, who=actor, at=_hm(now, world)))
 
 
 def _released(inc: Incident, rel: Released, now: datetime) -> Outcome:
     if inc.state != "deferred":
-        return Outcome(inc, ok=False, text=_not_open(inc))
+        return _no_effect(inc, _not_open(inc))
     inc = _to(inc, "resolved", now, f"released into the digest posted to {rel.where}", SYSTEM)
     return Outcome(replace(inc, wake_at=None, resolved_by=SYSTEM), (WakeAt(None),), text="released")
 
 
-def _not_open(inc: Incident) -> str:
+def _not_open(inc: Incident) -> Words:
     """Why an action changes nothing, in words for the person who tried it."""
     if inc.state in ("held", "deferred"):
-        return f"Incident {inc.id} is {inc.state}: nobody has been paged for it yet"
+        return words("update.not_paged", id=inc.id, state=inc.state)
     if inc.state == "triggered":
-        return f"Incident {inc.id} is not acknowledged"
+        return words("update.not_acknowledged", id=inc.id)
     by = inc.resolved_by if inc.state == "resolved" else None
-    return f"Incident {inc.id} was already {inc.state}" + (f" by {by}" if by and by != SYSTEM else "")
+    if by and by != SYSTEM:
+        return words("update.already_by", id=inc.id, state=inc.state, who=by)
+    return words("update.already", id=inc.id, state=inc.state)
+
+
+def _settles(inc: Incident, said: Words, until: datetime | None = None) -> Outcome:
+    """The incident was acknowledged, resolved or snoozed: its delivered pages say so."""
+    return Outcome(inc, (WakeAt(until), Update(said.en, said)), text=said.en, words=said)
+
+
+def _no_effect(inc: Incident, said: Words) -> Outcome:
+    return Outcome(inc, ok=False, text=said.en, words=said)
 
 
 # ---------------------------------------------------------------------------------------------

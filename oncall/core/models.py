@@ -292,3 +292,11 @@ class Event:
             if obj is None:
                 return None
         return str(obj)
+
+
+def person_language(person: Person | None, shop: Shop | None) -> str:
+    """What `person` reads (SPEC §2.2, §5): their `language`, else the shop's, else English.
+    Someone who is not on the rota (no person) reads the shop's."""
+    if person is not None and person.language:
+        return person.language
+    return shop.language if shop is not None and shop.language else "en"

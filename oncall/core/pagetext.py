@@ -6,7 +6,9 @@ log) and an `sms` kept to two GSM-7 segments that always ends with the reply cod
 link, however long the rest is; and a `line` naming the incident in a bundle (what, order or
 ticket, amount). The wording of a bundle is here too (`bundle_head`, `bundle_body`,
 `bundle_sms`); which incidents share a message is `channels.delivery`'s. Pure: `now` and the
-link are arguments.
+link are arguments. Every text takes the reader's `lang` (`core.models.person_language`):
+its words come from the catalogue (`oncall.i18n`), its times and amounts from Babel; English
+is the default, so a caller that names no reader gets what the log and the API show.
 """
 
 from __future__ import annotations
@@ -16,22 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from oncall import i18n
 from oncall.core.gsm7 import EXTENDED, MULTIPART_SEGMENT, SEGMENT, septets, to_gsm7
 from oncall.core.incident import Incident
 from oncall.core.models import Event, Shop
-from oncall.core.money import format_amount
 
-# (singular, plural) of each normalised event kind, as a page counts them.
-KIND_WORDS: dict[str, tuple[str, str]] = {
-    "payment_failed": ("payment failure", "payment failures"),
-    "payment_succeeded": ("payment", "payments"),
-    "checkout_error": ("checkout error", "checkout errors"),
-    "dispute_opened": ("dispute opened", "disputes opened"),
-    "order_created": ("new order", "new orders"),
-    "ticket_created": ("ticket", "tickets"),
-    "ticket_updated": ("ticket update", "ticket updates"),
-    "unrecognised": ("unrecognised event", "unrecognised events"),
-}
+Lang = str | None  # the reader's language ("es", "en", …); None: English
+
+
+def kind_word(kind: str, n: int, lang: Lang = None) -> str:
+    """How a page counts an event kind: "payment failure(s)" / "fallo(s) de pago" (the
+    catalogue's `kind.*`); a kind the catalogue does not know reads as its name."""
+    if not i18n.has(i18n.FALLBACK, f"kind.{kind}.other"):
+        return kind.replace("_", " ")
+    return i18n.plural(lang, f"kind.{kind}", n)
+
 
 SMS_SEGMENTS = 2
 
@@ -45,71 +46,82 @@ class PageText:
     line: str = ""  # the incident on one line, as a bundle names it
 
 
-def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str) -> PageText:
-    """The page for one incident at `now`."""
+def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str, lang: Lang = None) -> PageText:
+    """The page for one incident at `now`, in `lang`."""
     tz = shop.timezone
-    what = what_happened(incident.live_events or incident.events, tz, now)
+    t = i18n.text
+    what = what_happened(incident.live_events or incident.events, tz, now, lang)
     customers = customer_names(incident.live_events or incident.events)
-    waited = waiting(now - incident.first_at)
+    waited = waiting(now - incident.first_at, lang)
     title = f"{shop.name}: {what.split(', ')[0]}"
-    lines = [f"{shop.name} — incident {incident.id}", what]
+    lines = [t(lang, "page.head", shop=shop.name, id=incident.id), what]
     if customers:
-        lines.append("Customers: " + ", ".join(customers))
+        lines.append(t(lang, "page.customers", names=", ".join(customers)))
     summary = _first_summary(incident.live_events or incident.events)
     if summary:
         lines.append(summary)
-    lines.append(f"Waiting {waited}. Rule: {incident.rule}.")
-    lines.append(f"Ack / Resolve / Snooze 30m: {ack_url}")
-    head = f"{shop.name} #{incident.id}: {what}."
+    lines.append(t(lang, "page.waiting", waited=waited, rule=incident.rule))
+    lines.append(t(lang, "page.link", url=ack_url))
+    head = t(lang, "page.sms_head", shop=shop.name, id=incident.id, what=what)
     if customers:
-        head += " Customers: " + _short_list(customers, 3) + "."
-    head += f" Waiting {waited}."
-    tail = f"{sms_codes(incident.id)} {ack_url}"
+        head += " " + t(lang, "page.sms_customers", names=_short_list(customers, 3))
+    head += " " + t(lang, "page.sms_waiting", waited=waited)
+    tail = f"{sms_codes(incident.id, lang)} {ack_url}"
     return PageText(
         title=title,
         body="\n".join(lines),
         sms=sms_fit(head, tail),
         sms_tail=to_gsm7(tail),
-        line=bundle_line(line_facts(incident, tz, now)),
+        line=bundle_line(line_facts(incident, tz, now, lang)),
     )
 
 
-def sms_codes(incident_id: int) -> str:
+def sms_codes(incident_id: int, lang: Lang = None) -> str:
     """How an SMS page says to act on it by reply."""
-    return f"Reply {incident_id}a to ack, {incident_id}r to resolve"
+    return i18n.text(lang, "page.sms_codes", id=incident_id)
 
 
-def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime) -> str:
+def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime, lang: Lang = None) -> str:
     """ "3 payment failures since 22:41, 189.90 EUR"; a single ticket names itself."""
     if not events:
-        return "no events"
+        return i18n.text(lang, "page.no_events")
     first = min(events, key=_time)
     kinds = {e.kind for e in events}
     n = len(events)
     if kinds == {"ticket_created"} and n == 1 and first.ticket.id:
-        t = first.ticket
-        bits = f"ticket {t.id}" + (f" ({t.priority})" if t.priority else "")
-        text = bits + (f": {t.subject}" if t.subject else "") + f" since {_clock(_time(first), tz, now)}"
+        what = _ticket_name(first, lang)
+        if first.ticket.subject:
+            what = i18n.text(lang, "page.subject", what=what, subject=first.ticket.subject)
     else:
-        if len(kinds) == 1:
-            one, many = KIND_WORDS.get(
-                first.kind, (first.kind.replace("_", " "), first.kind.replace("_", " "))
-            )
-        else:
-            one, many = "event", "events"
-        text = f"{n} {one if n == 1 else many} since {_clock(_time(first), tz, now)}"
-    amount = amounts(events)
+        word = kind_word(first.kind, n, lang) if len(kinds) == 1 else i18n.plural(lang, "kind.mixed", n)
+        what = f"{n} {word}"
+    text = _since(what, _time(first), tz, now, lang)
+    amount = amounts(events, lang)
     return text + (f", {amount}" if amount else "")
 
 
-def amounts(events: Sequence[Event]) -> str:
-    """The total amount per currency: "189.90 EUR", "20.00 EUR + 15.00 USD"."""
+def _ticket_name(e: Event, lang: Lang) -> str:
+    t = e.ticket
+    if t.priority:
+        return i18n.text(lang, "page.ticket_priority", id=t.id, priority=t.priority)
+    return i18n.text(lang, "page.ticket", id=t.id)
+
+
+def _since(what: str, t: datetime, tz: ZoneInfo, now: datetime, lang: Lang) -> str:
+    """ "… since 22:41" / "… desde las 22:41", "… desde el sábado 28 nov, 23:10"."""
+    at = i18n.when(t, lang, tz, now, within=timedelta(hours=12))
+    on_day = at != i18n.clock(t, lang, tz)
+    return i18n.text(lang, "page.since_day" if on_day else "page.since_time", what=what, at=at)
+
+
+def amounts(events: Sequence[Event], lang: Lang = None) -> str:
+    """The total amount per currency: "189.90 EUR", "20.00 EUR + 15.00 USD", "189,90 €"."""
     totals: dict[str, float] = {}
     for e in events:
         if e.order.amount is not None:
             cur = (e.order.currency or "").upper()
             totals[cur] = totals.get(cur, 0.0) + e.order.amount
-    return " + ".join(format_amount(v, c) for c, v in totals.items())
+    return " + ".join(i18n.money(v, c, lang) for c, v in totals.items())
 
 
 def customer_names(events: Sequence[Event]) -> list[str]:
@@ -127,16 +139,9 @@ def customer_names(events: Sequence[Event]) -> list[str]:
     return out
 
 
-def waiting(d: timedelta) -> str:
-    """ "4 min", "1 h 05 min", "2 days 3 h"."""
-    minutes = max(0, int(d.total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} day{'s' if days != 1 else ''} {hours} h"
+def waiting(d: timedelta, lang: Lang = None) -> str:
+    """ "4 min", "1 h 05 min", "2 days 3 h" (`i18n.waiting`)."""
+    return i18n.waiting(d, lang)
 
 
 def post_text(event: Event, shop: Shop, rule: str) -> str:
@@ -156,13 +161,13 @@ def post_text(event: Event, shop: Shop, rule: str) -> str:
 
 
 def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str:
-    """The morning digest: every event of the deferred incidents, one line each."""
-    tz = shop.timezone
+    """The morning digest: every event of the deferred incidents, one line each, in the
+    shop's language (the team channel is the shop's)."""
+    tz, lang = shop.timezone, shop.language
     items = [(inc.id, e) for inc in incidents for e in (inc.live_events or inc.events)]
-    n = len(items)
-    lines = [f"{shop.name}: {n} item{'s' if n != 1 else ''} waited for business hours"]
+    lines = [i18n.plural(lang, "digest.head", len(items), shop=shop.name)]
     for iid, e in items:
-        line = f"- #{iid} {what_happened([e], tz, now)}"
+        line = f"- #{iid} {what_happened([e], tz, now, lang)}"
         customers = customer_names([e])
         if customers:
             line += " — " + ", ".join(customers)
@@ -187,31 +192,29 @@ class LineFacts:
     detail: str = ""  # a ticket's subject or the first summary
 
 
-def line_facts(incident: Incident, tz: ZoneInfo, now: datetime) -> LineFacts:
+def line_facts(incident: Incident, tz: ZoneInfo, now: datetime, lang: Lang = None) -> LineFacts:
     events = incident.live_events or incident.events
     first = min(events, key=_time) if events else None
     kinds = {e.kind for e in events}
     if first is not None and kinds == {"ticket_created"} and len(events) == 1 and first.ticket.id:
-        t = first.ticket
-        what = f"ticket {t.id}" + (f" ({t.priority})" if t.priority else "")
-        return LineFacts(incident.id, what, amount=amounts(events), detail=t.subject or "")
+        what = _ticket_name(first, lang)
+        return LineFacts(incident.id, what, amount=amounts(events, lang), detail=first.ticket.subject or "")
     if len(events) == 1 and first is not None:
-        one, _ = KIND_WORDS.get(first.kind, (first.kind.replace("_", " "), ""))
-        what = one
+        what = kind_word(first.kind, 1, lang)
     else:
-        what = what_happened(events, tz, now).split(", ")[0]
+        what = what_happened(events, tz, now, lang).split(", ")[0]
     orders = list(dict.fromkeys(o for e in events if (o := e.order.number or e.order.id)))
     tickets = list(dict.fromkeys(n for e in events if (n := e.ticket.id)))
     if orders:
-        reference = ("order " if len(orders) == 1 else "orders ") + _first_few(orders, 3)
+        reference = i18n.plural(lang, "page.order", len(orders)) + " " + _first_few(orders, 3)
     elif tickets:
-        reference = ("ticket " if len(tickets) == 1 else "tickets ") + _first_few(tickets, 3)
+        reference = i18n.plural(lang, "page.ticket_ref", len(tickets)) + " " + _first_few(tickets, 3)
     else:
         reference = ""
     # The summary only where nothing else says what it is about (a checkout error): beside an
     # order it repeats the payload's words and pushes the line past a phone's width.
     detail = "" if reference else _first_summary(events)
-    return LineFacts(incident.id, what, reference, amounts(events), detail)
+    return LineFacts(incident.id, what, reference, amounts(events, lang), detail)
 
 
 def bundle_line(facts: LineFacts) -> str:
@@ -223,35 +226,40 @@ def bundle_line(facts: LineFacts) -> str:
     return text if len(text) <= LINE_MAX else text[: LINE_MAX - 1] + "…"
 
 
-def bundle_head(count: int, shop: str, more: int = 0) -> str:
+def bundle_head(count: int, shop: str, more: int = 0, lang: Lang = None) -> str:
     """The first line of a bundle; `more`: incidents that follow in the next message(s)."""
-    head = f"{shop}: {count} incidents" if shop else f"{count} incidents"
-    return head + (f" ({more} more follow)" if more else "")
+    t = i18n.text
+    if shop:
+        head = t(lang, "bundle.head", shop=shop, count=count)
+    else:
+        head = t(lang, "bundle.head_no_shop", count=count)
+    return t(lang, "bundle.more", head=head, more=more) if more else head
 
 
-def bundle_body(head: str, lines: Sequence[str], ack_url: str) -> str:
+def bundle_body(head: str, lines: Sequence[str], ack_url: str, lang: Lang = None) -> str:
     """A bundle for rich channels: the head, one line per incident, the link acting on all."""
-    return f"{head}\n\n" + "\n".join(lines) + f"\n\nAck / Resolve / Snooze 30m, all {len(lines)}: {ack_url}"
+    link = i18n.text(lang, "bundle.link", count=len(lines), url=ack_url)
+    return f"{head}\n\n" + "\n".join(lines) + f"\n\n{link}"
 
 
-def bundle_sms(shop: str, lines: Sequence[str], ack_url: str) -> PageText:
+def bundle_sms(shop: str, lines: Sequence[str], ack_url: str, lang: Lang = None) -> PageText:
     """A bundle by SMS: as many of its lines as fit before the summary (the count and the link
     acting on all), which is never cut."""
-    tail = sms_summary(len(lines), ack_url)
+    tail = sms_summary(len(lines), ack_url, lang)
     text = (f"{shop}: " if shop else "") + "; ".join(lines)
     return PageText(title=text, body=text, sms=sms_fit(text, tail), sms_tail=to_gsm7(tail))
 
 
-def bundle_settled(count: int, last: str) -> str:
+def bundle_settled(count: int, last: str, lang: Lang = None) -> str:
     """What a bundle is edited to (or, by SMS, confirmed with) once all of its incidents are
     settled: `last` is the update of the one settled last."""
-    return f"All {count} incidents of this message are settled. Last: {last}"
+    return i18n.text(lang, "bundle.settled", count=count, last=last)
 
 
-def sms_summary(count: int, ack_url: str) -> str:
+def sms_summary(count: int, ack_url: str, lang: Lang = None) -> str:
     """How an SMS bundle ends: the count and the link for all of them; a bare `ack` reply acts
     on the newest."""
-    return f"{count} incidents, ack/resolve all: {ack_url}"
+    return i18n.text(lang, "bundle.sms_summary", count=count, url=ack_url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,13 +290,6 @@ def sms_fit(head: str, tail: str, max_segments: int = SMS_SEGMENTS) -> str:
 
 def _time(e: Event) -> datetime:
     return e.occurred_at or e.received_at
-
-
-def _clock(t: datetime, tz: ZoneInfo, now: datetime) -> str:
-    local, today = t.astimezone(tz), now.astimezone(tz)
-    if local.date() == today.date() or now - t < timedelta(hours=12):
-        return local.strftime("%H:%M")
-    return local.strftime("%a %d %b %H:%M")
 
 
 def _short_list(items: Sequence[str], limit: int) -> str:

@@ -1,7 +1,8 @@
-"""What staff read about promises, in English: the "Customer contacted" button, the reminder
-and escalation pages, timeline lines, the answers to the `contacted` action, and the
-closed-hours report. One small module of wording functions, so that the texts can move into
-the per-language catalogue as they are. Pure: times come in already local ("01:10").
+"""What staff read about promises: the reminder and escalation pages, the answers to the
+`contacted` action and the edit after it (in the reader's `lang`, from the catalogue), the
+closed-hours report (the shop's language where the shop reads it: the digest, the status
+page), and timeline lines (English: the product's record, as every other timeline line).
+Pure: times come in already local ("01:10").
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from oncall import i18n
 from oncall.core.pagetext import waiting
 
-CONTACTED_BUTTON = "Customer contacted"
 
-
-def _names(names: Sequence[str]) -> str:
+def _names(names: Sequence[str], lang: str | None = None) -> str:
     """ "Laura Pérez", "Laura Pérez and Juan Gil", "Laura Pérez and 2 other customers"."""
     if len(names) == 1:
         return names[0]
     if len(names) == 2:
-        return f"{names[0]} and {names[1]}"
-    return f"{names[0]} and {len(names) - 1} other customers"
+        return i18n.text(lang, "promise.and_two", a=names[0], b=names[1])
+    return i18n.text(lang, "promise.and_others", a=names[0], n=len(names) - 1)
 
 
 def _was(names: Sequence[str]) -> str:
@@ -30,31 +30,36 @@ def _was(names: Sequence[str]) -> str:
 # -- pages -----------------------------------------------------------------------------------
 
 
-def reminder(names: Sequence[str], by: str, left: timedelta, incident_id: int) -> str:
+def reminder(
+    names: Sequence[str], by: str, left: timedelta, incident_id: int, lang: str | None = None
+) -> str:
     """ "Laura Pérez was promised contact by 01:10: 25 min left (incident 3)"."""
-    who = f"{_names(names)} {_was(names)}"
-    return f"{who} promised contact by {by}: {waiting(left)} left (incident {incident_id})"
+    return _promised("promise.reminder", names, by, left, incident_id, lang)
 
 
-def escalation(names: Sequence[str], by: str, left: timedelta, incident_id: int) -> str:
-    return (
-        f"{_names(names)} {_was(names)} promised contact by {by}: {waiting(left)} left and nobody has"
-        f" marked them contacted (incident {incident_id})"
-    )
+def escalation(
+    names: Sequence[str], by: str, left: timedelta, incident_id: int, lang: str | None = None
+) -> str:
+    return _promised("promise.escalation", names, by, left, incident_id, lang)
 
 
-def how_to_mark(incident_id: int, channel: str) -> str:
+def _promised(key: str, names: Sequence[str], by: str, left: timedelta, iid: int, lang: str | None) -> str:
+    was = i18n.plural(lang, "promise.was", len(names))
+    return i18n.text(lang, key, who=_names(names, lang), was=was, by=by, left=waiting(left, lang), id=iid)
+
+
+def how_to_mark(incident_id: int, channel: str, lang: str | None = None) -> str:
     """The end of a reminder: how to say the customer was contacted from where it arrived."""
     if channel == "sms":
-        return f"Reply {incident_id}c once contacted."
+        return i18n.text(lang, "promise.mark_sms", id=incident_id)
     if channel in ("telegram", "slack"):
-        return f"Once contacted: /contacted {incident_id}, or the link."
-    return f"Once contacted: oncall contacted {incident_id}"
+        return i18n.text(lang, "promise.mark_chat", id=incident_id)
+    return i18n.text(lang, "promise.mark_cli", id=incident_id)
 
 
-def sms_contacted_code(incident_id: int) -> str:
+def sms_contacted_code(incident_id: int, lang: str | None = None) -> str:
     """Added to an SMS ack confirmation while a customer waits for contact."""
-    return f"Reply {incident_id}c once the customer is contacted."
+    return i18n.text(lang, "sms.contacted_code", id=incident_id)
 
 
 # -- the incident's timeline -----------------------------------------------------------------
@@ -106,28 +111,34 @@ def follow_up(kind: str, outcome: str) -> str:
 # -- answers to "Customer contacted" ---------------------------------------------------------
 
 
-def contacted_answer(incident_id: int, names: Sequence[str], kept_count: int, late: int) -> str:
-    if kept_count and not late:
-        return f"Incident {incident_id}: {_names(names)} contacted, promise kept"
-    if late and not kept_count:
-        return f"Incident {incident_id}: {_names(names)} contacted, late (the promise was broken)"
-    return f"Incident {incident_id}: {_names(names)} contacted ({kept_count} kept, {late} late)"
+def contacted_answer(
+    incident_id: int, names: Sequence[str], kept_count: int, late: int, lang: str | None = None
+) -> str:
+    key = (
+        "answer_kept"
+        if kept_count and not late
+        else "answer_late"
+        if late and not kept_count
+        else "answer_mixed"
+    )
+    who = _names(names, lang)
+    return i18n.text(lang, f"promise.{key}", id=incident_id, who=who, kept=kept_count, late=late)
 
 
-def nobody_waiting(incident_id: int) -> str:
-    return f"Incident {incident_id} has no customer waiting for contact"
+def nobody_waiting(incident_id: int, lang: str | None = None) -> str:
+    return i18n.text(lang, "promise.nobody_waiting", id=incident_id)
 
 
-def contacted_edit(settled: str, who: str, at: str) -> str:
+def contacted_edit(settled: str, who: str, at: str, lang: str | None = None) -> str:
     """A delivered page after the contact: what it said, and who contacted the customer."""
-    return f"{settled}; customer contacted by {who} at {at}"
+    return i18n.text(lang, "promise.edit", settled=settled, who=who, at=at)
 
 
 # -- the closed-hours report -----------------------------------------------------------------
 
 
-def minutes(d: timedelta | None) -> str:
-    return "—" if d is None else waiting(d)
+def minutes(d: timedelta | None, lang: str | None = None) -> str:
+    return "—" if d is None else waiting(d, lang)
 
 
 def report_lines(
@@ -144,31 +155,33 @@ def report_lines(
     kept_count: int,
     broken_count: int,
     still_open: int,
+    lang: str | None = None,
 ) -> list[str]:
     """The report as the digest, `oncall report` and the status page word it."""
 
-    def n(count: int, word: str) -> str:
-        return f"{count} {word}{'' if count == 1 else 's'}"
+    def t(key: str, **fields: object) -> str:
+        return i18n.text(lang, f"report.{key}", **fields)
 
-    held = f" ({cancelled} cancelled during the hold)" if cancelled else ""
-    ack = f"time to acknowledge: median {minutes(median)}, worst {minutes(worst)}"
-    ack += f" ({acknowledged} acknowledged" + (f", {unacknowledged} never)" if unacknowledged else ")")
-    promises = f"{n(reassured, 'customer')} reassured: {n(kept_count, 'promise')} kept, {broken_count} broken"
+    def n(key: str, count: int) -> str:
+        return i18n.plural(lang, f"report.{key}", count)
+
+    held = t("held", n=cancelled) if cancelled else ""
+    ack = t("ack", median=minutes(median, lang), worst=minutes(worst, lang), n=acknowledged)
+    ack += t("never", n=unacknowledged) if unacknowledged else ")"
+    # The counted words ("2 customers") and the bare numbers: a language words them as it needs.
+    promises = t(
+        "promises",
+        customers=n("customers", reassured),
+        kept=n("promises_n", kept_count),
+        reassured=reassured,
+        kept_n=kept_count,
+        broken=broken_count,
+    )
     if still_open:
-        promises += f", {still_open} still open"
+        promises += t("still_open", n=still_open)
     return [
-        f"Closed-hours report, {span}:",
-        f"- {n(incidents, 'incident')}{held}, {n(pages, 'page')}",
-        f"- {ack}" if acknowledged or unacknowledged else "- nothing to acknowledge",
+        t("head", span=span),
+        f"- {n('incidents', incidents)}{held}, {n('pages', pages)}",
+        f"- {ack}" if acknowledged or unacknowledged else f"- {t('nothing')}",
         f"- {promises}",
     ]
-
-
-# -- the status page's chart -----------------------------------------------------------------
-
-CHART_TITLE = "The last 8 weeks"
-CHART_INCIDENTS = "Incidents per week"
-CHART_ACK = "Median time to acknowledge (minutes)"
-CHART_PROMISES = "Promises kept and broken"
-CHART_KEPT = "kept"
-CHART_BROKEN = "broken"

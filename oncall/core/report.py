@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from oncall import i18n
 from oncall.core import promisetext
 from oncall.core.calendar import closed_spans, local_to_utc
 from oncall.core.models import BusinessHours
@@ -50,9 +51,10 @@ class Report:
     def empty(self) -> bool:
         return not (self.incidents or self.reassured)
 
-    def lines(self, tz: ZoneInfo) -> list[str]:
+    def lines(self, tz: ZoneInfo, lang: str | None = None) -> list[str]:
+        """The report in `lang` (the digest and the status page: the shop's; the CLI: English)."""
         return promisetext.report_lines(
-            span(self.start, self.end, tz),
+            span(self.start, self.end, tz, lang),
             incidents=self.incidents,
             cancelled=self.cancelled,
             pages=self.pages,
@@ -64,6 +66,7 @@ class Report:
             kept_count=self.kept,
             broken_count=self.broken,
             still_open=self.open,
+            lang=lang,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def weekly(
     return [report(incidents, promises, a, b) for a, b in zip(starts, ends, strict=True)]
 
 
-def span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+def span(start: datetime, end: datetime, tz: ZoneInfo, lang: str | None = None) -> str:
     """ "Fri 27 Nov 19:00 to Mon 30 Nov 09:00", in shop time."""
-    a, b = start.astimezone(tz), end.astimezone(tz)
-    return f"{a:%a %d %b %H:%M} to {b:%a %d %b %H:%M}"
+    a, b = i18n.day_short(start, lang, tz), i18n.day_short(end, lang, tz)
+    return i18n.text(lang, "report.span", start=a, end=b)

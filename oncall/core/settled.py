@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from oncall.core.state import Incident
+from oncall.core.words import Words, words
 
 
 def settled_word(state: str, snoozed: bool) -> str:
@@ -24,8 +25,18 @@ def settled_as(inc: Incident) -> str:
 def settled_text(inc: Incident, tz: tzinfo) -> str:
     """The update for an incident settled in another process (its own text is not here), as
     the core words it: "Incident 4 acknowledged by Ana García at 23:16"."""
+    return settled_words(inc, tz).en
+
+
+def settled_words(inc: Incident, tz: tzinfo) -> Words:
+    """`settled_text` as words, for each reader's language."""
     who = inc.resolved_by if inc.state == "resolved" else inc.acknowledged_by
     if inc.state == "acknowledged" and inc.wake_at is not None:
-        return f"Incident {inc.id} snoozed by {who} until {inc.wake_at.astimezone(tz):%H:%M}"
+        return words("update.snoozed", id=inc.id, who=who, until=f"{inc.wake_at.astimezone(tz):%H:%M}")
     at = next((e.at for e in reversed(inc.timeline) if who and e.actor == who), inc.updated_at)
-    return f"Incident {inc.id} {inc.state}{f' by {who}' if who else ''} at {at.astimezone(tz):%H:%M}"
+    hm = f"{at.astimezone(tz):%H:%M}"
+    if inc.state in ("acknowledged", "resolved") and who:
+        return words(f"update.{inc.state}", id=inc.id, who=who, at=hm)
+    if who:
+        return words("update.state_by_at", id=inc.id, state=inc.state, who=who, at=hm)
+    return words("update.state_at", id=inc.id, state=inc.state, at=hm)

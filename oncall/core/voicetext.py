@@ -4,7 +4,7 @@ to a key. A bundle (several incidents for the person at once) is summarised: the
 shop, since when; its keys act on all of them, as an SMS bundle's link does.
 
 Written to be heard: short sentences, no order numbers or links, amounts and times as the
-language says them (`oncall.i18n.money`, `clock`, `day_and_time`). The wording is the
+language says them (`oncall.i18n.spoken_money`, `clock`, `day_and_time`). The wording is the
 catalogues' `[voice]` table. Pure: `now` is an argument.
 """
 
@@ -83,7 +83,7 @@ def total(events: Sequence[Event], lang: str | None) -> str:
         if e.order.amount is not None:
             cur = (e.order.currency or "").upper()
             totals[cur] = totals.get(cur, 0.0) + e.order.amount
-    return " + ".join(i18n.money(v, c or None, lang) for c, v in totals.items())
+    return " + ".join(i18n.spoken_money(v, c or None, lang) for c, v in totals.items())
 
 
 def done(verb: Verb, count: int, lang: str | None) -> str:

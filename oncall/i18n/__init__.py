@@ -11,7 +11,7 @@ Dates, times and amounts are written the way the language writes them, by Babel'
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -72,6 +72,10 @@ def plural(lang: str | None, key: str, n: int, /, **fields: object) -> str:
 
 @cache
 def _locale(lang: str | None) -> Locale:
+    """The Babel locale dates and numbers are written in: English's for a language with no
+    catalogue (its reader reads English, "189.90 EUR", not "189,90 EUR")."""
+    if not _catalogue(base(lang)):
+        return Locale.parse(FALLBACK)
     try:
         return Locale.parse(base(lang))
     except (UnknownLocaleError, ValueError):
@@ -91,10 +95,64 @@ def day_and_time(t: datetime, lang: str | None, tz: ZoneInfo) -> str:
 
 
 def money(amount: float, currency: str | None, lang: str | None) -> str:
-    """ "189,90 €" (es), "€189.90" (en); without a currency, a plain number."""
+    """ "189,90 €" (es), "189.90 EUR" (en, as SPEC §5 writes it: the catalogue's
+    `format.money` pattern; "" there is the language's CLDR standard); as many decimals as the
+    currency has ("5000 JPY"); without a currency, a plain number. No-break spaces become
+    plain ones: an SMS has none, and a reader sees no difference."""
+    loc = _locale(lang)
     if not currency:
-        return format_decimal(amount, format="#,##0.00", locale=_locale(lang))
-    return format_currency(amount, currency.upper(), locale=_locale(lang))
+        out = format_decimal(amount, format="#,##0.00", locale=loc)
+    else:
+        # A language's own pattern; English's where English is read (no catalogue); the
+        # language's CLDR standard where its file names none.
+        own = _catalogue(base(lang)) or _catalogue(FALLBACK)
+        pattern = own.get("format.money") or None
+        out = format_currency(amount, currency.upper(), format=pattern, locale=loc, currency_digits=True)
+    return out.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def spoken_money(amount: float, currency: str | None, lang: str | None) -> str:
+    """An amount as a page call says it: the language's own CLDR currency format ("€189.90",
+    "189,90 €"), which text-to-speech reads as money, not "189.90 E U R"."""
+    if not currency:
+        return money(amount, currency, lang)
+    out = format_currency(amount, currency.upper(), locale=_locale(lang), currency_digits=True)
+    return out.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def when(t: datetime, lang: str | None, tz: ZoneInfo, now: datetime, within: timedelta | None = None) -> str:
+    """A time as pages and answers give it: "23:10" on the same day (or, given `within`, no
+    longer than that before `now`), else with its day ("Sat 28 Nov 23:10", "sábado 28 nov,
+    23:10": `format.day_short`)."""
+    local = t.astimezone(tz)
+    if local.date() == now.astimezone(tz).date() or (within is not None and now - t < within):
+        return clock(t, lang, tz)
+    return day_short(t, lang, tz)
+
+
+def day_short(t: datetime, lang: str | None, tz: ZoneInfo) -> str:
+    """A time with its day, as pages and the ack page give it: "Sat 28 Nov 23:10" / "sábado
+    28 nov, 23:10" (`format.day_short`)."""
+    pattern = text(lang, "format.day_short")
+    return format_datetime(t.astimezone(tz), pattern, locale=_locale(lang)).replace(".", "")
+
+
+def waiting(d: timedelta, lang: str | None = None) -> str:
+    """ "4 min", "1 h 05 min", "2 days 3 h" / "2 días 3 h"."""
+    minutes = max(0, int(d.total_seconds() // 60))
+    if minutes < 60:
+        return text(lang, "waiting.minutes", m=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return text(lang, "waiting.hours", h=hours, m=f"{minutes:02d}")
+    days, hours = divmod(hours, 24)
+    return plural(lang, "waiting.days", days, h=hours)
+
+
+def state(lang: str | None, name: str) -> str:
+    """An incident's state as a person reads it: "acknowledged" / "reconocido"."""
+    key = f"state.{name}"
+    return text(lang, key) if has(FALLBACK, key) else name
 
 
 def voice(lang: str | None) -> str:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from oncall import i18n
 from oncall.core.incident import Acted, step
-from oncall.core.models import Person
+from oncall.core.models import Person, person_language
 from oncall.core.report import first_acknowledgement
+from oncall.core.words import say
 from oncall.metrics import METRICS
 from oncall.service.effects import Batch, Effects, Settled
 from oncall.service.plumbing import Plumbing
@@ -61,13 +63,13 @@ class Actions:
         the newest incident paged to `actor`."""
         if verb == "contacted":
             if self.contacted is None:
-                return ActResult(False, incident_id, None, "Customer contacts are not kept here")
+                return ActResult(False, incident_id, None, self._say(actor, "act.no_contacts"))
             done = await self.contacted(incident_id, actor, via, now)
             METRICS.act(verb, via, done.ok)
             return done
         world = self.plumbing.current_world()
         if world is None:
-            return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
+            return ActResult(False, incident_id, None, self._say(actor, "act.no_config"))
         batch = Batch()
 
         def tx(conn: Connection) -> ActResult:
@@ -77,16 +79,17 @@ class Actions:
                 else page_store.newest_incident_paged_to(conn, actor.id)
             )
             if iid is None:
-                return ActResult(False, None, None, "No incident has been paged to you")
+                return ActResult(False, None, None, self._say(actor, "act.nothing_paged"))
             inc = store.get_incident(conn, iid, lock=True)
             if inc is None:
-                return ActResult(False, iid, None, f"There is no incident {iid}")
+                return ActResult(False, iid, None, self._say(actor, "act.no_such", id=iid))
             out = step(inc, Acted(actor.name, verb, via, snooze_for), now, world)
             if out.ok:
                 self.effects.apply(conn, out, now, batch)
                 METRICS.acknowledged(first_acknowledgement(inc, out.incident))
             waiting = any(isinstance(e, Settled) and e.contacted for e in batch.effects)
-            return ActResult(out.ok, iid, out.incident.state, out.text, waiting)
+            text = say(out.text, out.words, self._lang(actor))
+            return ActResult(out.ok, iid, out.incident.state, text, waiting)
 
         result = await self.plumbing.db.transaction(tx)
         METRICS.act(verb, via, result.ok)
@@ -95,3 +98,11 @@ class Actions:
         self.effects.after(batch)
         self.plumbing.wake()
         return result
+
+    def _lang(self, actor: Person) -> str:
+        """What the person who acted reads: their language, else the shop's."""
+        config = self.plumbing.config()
+        return person_language(actor, config.rules.shop if config is not None else None)
+
+    def _say(self, actor: Person, key: str, **fields: object) -> str:
+        return i18n.text(self._lang(actor), key, **fields)

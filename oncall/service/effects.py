@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from oncall.core.incident import SYSTEM, Incident, Outcome, Page, Post, Reassure, Update
 from oncall.core.settled import settled_as
+from oncall.core.words import Words
 from oncall.service.edits import Edits
 from oncall.service.notices import Notices, Reassurance
 from oncall.service.plumbing import Plumbing
@@ -27,9 +28,10 @@ class Settled:
     """The incident was acknowledged, resolved or snoozed: its delivered pages say so."""
 
     incident_id: int
-    text: str
+    text: str  # English
     what: str = "acknowledged"  # what happened to the incident: "resolved", "snoozed", …
     contacted: bool = False  # a customer still waits for contact: offer "Customer contacted"
+    words: Words | None = None  # `text` for each reader's language
 
 
 Effect = Post | Reassurance | Settled
@@ -111,8 +113,15 @@ class Effects:
                 # Acknowledged, resolved or snoozed (by anyone: a person, the API, the helpdesk):
                 # its pages still queued or retrying are dropped, like after `act`.
                 self.settle(eff.incident_id, eff.what)
-                self.edits.remember(eff.incident_id, eff.text)
-                self.plumbing.spawn(self.edits.update(eff.incident_id, eff.text, contacted=eff.contacted))
+                self.edits.remember(eff.incident_id, eff.text, eff.words)
+                self.plumbing.spawn(
+                    self.edits.update(
+                        eff.incident_id,
+                        eff.text,
+                        contacted=eff.contacted,
+                        words=eff.words.render if eff.words is not None else None,
+                    )
+                )
         for job in batch.later:
             self.plumbing.spawn(job())
         if batch.pages:
@@ -127,4 +136,4 @@ def _collect(out: Outcome, now: datetime, batch: Batch) -> None:
         elif isinstance(a, Reassure):
             batch.effects.append(Reassurance(inc, a.message, now, a.events))
         elif isinstance(a, Update):
-            batch.effects.append(Settled(inc.id, a.text, settled_as(inc)))
+            batch.effects.append(Settled(inc.id, a.text, settled_as(inc), words=a.words))

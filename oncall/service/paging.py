@@ -30,7 +30,7 @@ from oncall.channels.delivery import Dispatcher
 from oncall.core import pagetext
 from oncall.core.failover import plan_failover
 from oncall.core.incident import Entry, Incident, Page
-from oncall.core.models import Config, Person
+from oncall.core.models import Config, Person, person_language
 from oncall.metrics import METRICS
 from oncall.service.claims import Claims
 from oncall.service.edits import Edits
@@ -245,7 +245,8 @@ class Paging:
         self, page: PageRow, inc: Incident, person: Person, via: str, config: Config, now: datetime
     ) -> PageMessage:
         link = self.ack_link(person, (inc.id,))
-        text = pagetext.page_text(inc, config.rules.shop, now, link)
+        lang = person_language(person, config.rules.shop)
+        text = pagetext.page_text(inc, config.rules.shop, now, link, lang)
         return PageMessage(
             key=page.key,
             person=person,
@@ -258,6 +259,7 @@ class Paging:
             sms_tail=text.sms_tail,
             shop=config.rules.shop.name,
             line=text.line,
+            lang=lang,
         )
 
     # -- fail-over -----------------------------------------------------------------------------

@@ -24,13 +24,14 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from oncall import i18n
 from oncall.channels.base import PageMessage
 from oncall.channels.delivery import Dispatcher
 from oncall.core import promisetext
 from oncall.core.customer_text import CustomerContact, response_time_text
 from oncall.core.failover import other_channels
 from oncall.core.incident import SYSTEM, Entry, Incident
-from oncall.core.models import Config, Event, Person
+from oncall.core.models import Config, Event, Person, person_language
 from oncall.core.pagetext import sms_fit
 from oncall.core.promises import (
     Broken,
@@ -49,7 +50,7 @@ from oncall.core.promises import (
     left,
     reminder_to,
 )
-from oncall.core.settled import settled_text
+from oncall.core.settled import settled_words
 from oncall.metrics import METRICS
 from oncall.service.actions import ActResult
 from oncall.service.edits import EDITED, Edits
@@ -133,8 +134,9 @@ class Promises:
         contacted: their open promises are kept (or, past the deadline, broken and marked
         contacted late). The delivered pages then say so and lose their button."""
         config = self.plumbing.config()
+        lang = person_language(actor, config.rules.shop if config is not None else None)
         if config is None:
-            return ActResult(False, incident_id, None, "oncall has no valid configuration loaded")
+            return ActResult(False, incident_id, None, i18n.text(lang, "act.no_config"))
         batch = Batch()
         cause = Contacted(actor.name, via)
 
@@ -145,24 +147,27 @@ class Promises:
                 else page_store.newest_incident_paged_to(conn, actor.id)
             )
             if iid is None:
-                return ActResult(False, None, None, "No incident has been paged to you")
+                return ActResult(False, None, None, i18n.text(lang, "act.nothing_paged"))
             inc = incident_store.get_incident(conn, iid, lock=True)
             if inc is None:
-                return ActResult(False, iid, None, f"There is no incident {iid}")
+                return ActResult(False, iid, None, i18n.text(lang, "act.no_such", id=iid))
             changed = self._settle(conn, store.of_incident(conn, iid, lock=True), cause, config, now, batch)
             if not changed:
-                return ActResult(False, iid, inc.state, promisetext.nobody_waiting(iid))
+                return ActResult(False, iid, inc.state, promisetext.nobody_waiting(iid, lang))
             kept = [p.name for p in changed if p.state == "kept"]
             late = [p.name for p in changed if p.state == "broken"]
             if inc.state == "acknowledged":
                 # Its pages lose the button; a page still paging (not acknowledged) keeps its own.
                 tz = config.rules.shop.timezone
                 at = f"{now.astimezone(tz):%H:%M}"
-                edit = promisetext.contacted_edit(settled_text(inc, tz), actor.name, at)
-                batch.later.append(lambda: self.edits.update(iid, edit, channels=EDITED))
-            return ActResult(
-                True, iid, inc.state, promisetext.contacted_answer(iid, kept + late, len(kept), len(late))
-            )
+                said = settled_words(inc, tz)
+
+                def edit(reader: str | None) -> str:  # each page in its person's language
+                    return promisetext.contacted_edit(said.render(reader), actor.name, at, reader)
+
+                batch.later.append(lambda: self.edits.update(iid, edit(None), channels=EDITED, words=edit))
+            answer = promisetext.contacted_answer(iid, kept + late, len(kept), len(late), lang)
+            return ActResult(True, iid, inc.state, answer)
 
         result = await self.plumbing.db.transaction(tx)
         self._after(batch)
@@ -283,7 +288,7 @@ class Promises:
         usable = other_channels(person, usable=lambda c: c in channels and channels[c].configured())
         channel = usable[0] if usable else "console"
         wording = promisetext.reminder if what == "reminder" else promisetext.escalation
-        text = wording(names, by, left(first, now), incident_id)
+        text = wording(names, by, left(first, now), incident_id, person_language(person, config.rules.shop))
         log_text = (promisetext.reminded if what == "reminder" else promisetext.escalated)(
             person.name, channel, names, by
         )
@@ -299,7 +304,9 @@ class Promises:
 
     async def _send_page(self, key: str, person: Person, channel: str, incident_id: int, text: str) -> None:
         link = self.ack_link(person, (incident_id,))
-        hint = promisetext.how_to_mark(incident_id, channel)
+        config = self.plumbing.config()
+        lang = person_language(person, config.rules.shop if config is not None else None)
+        hint = promisetext.how_to_mark(incident_id, channel, lang)
         body = f"{text}\n{hint}\n{link}"
         tail = f"{hint} {link}"
         message = PageMessage(
@@ -312,6 +319,7 @@ class Promises:
             sms=sms_fit(text, tail),
             ack_url=link,
             sms_tail=tail,
+            lang=lang,
         )
         result = await self.dispatcher.send(message)
         if not result.ok:

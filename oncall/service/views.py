@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from oncall.core import pagetext
 from oncall.core.incident import Incident
-from oncall.core.models import Config
+from oncall.core.models import Config, Event
 from oncall.core.promises import Promise
 from oncall.core.report import Report, report, week_start, weekly
 from oncall.core.rota import next_on_call, on_call
@@ -42,6 +42,8 @@ class IncidentView:
     # What reassurance promised each customer: {"customer", "deadline", "state"}; shown on the
     # status page, not in the API (SPEC §4 fixes its shape; the timeline says kept or broken).
     promises: list[dict[str, str]] = field(default_factory=list)
+    # The events the summary counts: a page in another language words them again (the ack page).
+    events: tuple[Event, ...] = ()
 
     @property
     def awaiting_contact(self) -> bool:
@@ -103,6 +105,7 @@ def view(inc: Incident, shop_tz: ZoneInfo = _UTC, promises: Sequence[Promise] = 
         promises=[
             {"customer": p.name, "deadline": p.deadline.isoformat(), "state": p.state} for p in promises
         ],
+        events=tuple(events),
     )
 
 

@@ -11,17 +11,27 @@ Tokens are signed and checked by `oncall.acklinks`; who may act is `oncall.web.i
 from __future__ import annotations
 
 import html
-from datetime import UTC, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from oncall import i18n
 from oncall.acklinks import verify
 from oncall.acktoken import InvalidToken
+from oncall.core import pagetext
 from oncall.core.models import Person
-from oncall.core.promisetext import CONTACTED_BUTTON
-from oncall.web.inbound import REFUSAL, SNOOZE, ServiceLike, clock, config_of, incident_number, service_of
+from oncall.web.inbound import (
+    SNOOZE,
+    ServiceLike,
+    clock,
+    config_of,
+    incident_number,
+    lang_of,
+    refusal,
+    service_of,
+)
 
 router = APIRouter(tags=["paging"])
 
@@ -39,9 +49,9 @@ button{flex:1 1 8rem;font-size:1.05rem;padding:14px 10px;border:0;border-radius:
 """
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200, lang: str = "en") -> HTMLResponse:
     doc = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={html.escape(i18n.base(lang))}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         '<meta name=robots content="noindex,nofollow">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
@@ -64,45 +74,57 @@ _HEADERS = {
 }
 
 
-def _refused(message: str, status: int = 401) -> HTMLResponse:
-    return _page("oncall", f'<p class="note bad">{html.escape(message)}</p>', status)
+def _refused(message: str, status: int = 401, lang: str = "en") -> HTMLResponse:
+    return _page("oncall", f'<p class="note bad">{html.escape(message)}</p>', status, lang)
 
 
-async def _cards(service: ServiceLike, ids: tuple[int, ...], tz: tzinfo) -> str:
-    """The incidents of a link; times in the shop's timezone, as the person reads their pages."""
+async def _cards(service: ServiceLike, ids: tuple[int, ...], tz: ZoneInfo, lang: str) -> str:
+    """The incidents of a link, in the person's language; times in the shop's timezone, as the
+    person reads their pages."""
     out = []
+
+    def t(key: str, **fields: object) -> str:
+        return html.escape(i18n.text(lang, key, **fields))
+
     for iid in ids:
         inc = await service.incident(iid)
         if inc is None:
-            out.append(f"<section class=card><h2>Incident {iid}</h2><p class=meta>not found</p></section>")
+            out.append(
+                f"<section class=card><h2>{t('ack.incident', id=iid)}</h2>"
+                f"<p class=meta>{t('ack.not_found')}</p></section>"
+            )
             continue
         open_ = inc.state in ("held", "triggered", "acknowledged")
         customers = ", ".join(inc.customers[:5]) if getattr(inc, "customers", None) else ""
-        since = inc.created_at.astimezone(tz)
-        meta = f"{html.escape(inc.state)} · since {since:%a %d %b %H:%M} ({html.escape(str(tz))})"
+        since = i18n.day_short(inc.created_at, lang, tz)
+        meta = t("ack.since", state=i18n.state(lang, inc.state), when=since, tz=str(tz))
         if customers:
             meta += f" · {html.escape(customers)}"
         buttons = ""
         if open_:
             contacted = ""
             if getattr(inc, "awaiting_contact", False):
-                contacted = f"<button class=contacted name=verb value=contacted>{CONTACTED_BUTTON}</button>"
+                contacted = (
+                    f"<button class=contacted name=verb value=contacted>{t('button.contacted')}</button>"
+                )
             buttons = (
                 f'<form method=post><input type=hidden name=incident value="{iid}">'
-                "<button class=ack name=verb value=ack>Ack</button>"
-                "<button class=resolve name=verb value=resolve>Resolve</button>"
-                f"<button class=snooze name=verb value=snooze>Snooze 30m</button>{contacted}</form>"
+                f"<button class=ack name=verb value=ack>{t('button.ack')}</button>"
+                f"<button class=resolve name=verb value=resolve>{t('button.resolve')}</button>"
+                f"<button class=snooze name=verb value=snooze>{t('button.snooze')}</button>{contacted}</form>"
             )
+        events = getattr(inc, "events", ())
+        summary = pagetext.what_happened(events, tz, inc.updated_at, lang) if events else inc.summary
         out.append(
-            f"<section class=card><h2>#{iid} {html.escape(inc.summary)}</h2>"
+            f"<section class=card><h2>#{iid} {html.escape(summary)}</h2>"
             f"<p class=meta>{meta}</p>{buttons}</section>"
         )
     return "".join(out)
 
 
-def _shop_tz(request: Request) -> tzinfo:
+def _shop_tz(request: Request) -> ZoneInfo:
     config = config_of(request)
-    return config.rules.shop.timezone if config is not None else UTC
+    return config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
 
 
 def _claim(request: Request, token: str) -> tuple[Any, Person, ServiceLike] | Response:
@@ -110,14 +132,17 @@ def _claim(request: Request, token: str) -> tuple[Any, Person, ServiceLike] | Re
     try:
         claim = verify(token, clock(request))
     except InvalidToken as exc:
-        return _refused(f"{exc}. Use the newest page, or reply to it from Telegram, Slack or SMS.")
+        # Whose link it was is unknown: the shop's language.
+        shop_lang = lang_of(config_of(request))
+        return _refused(i18n.text(shop_lang, "ack.bad_token", reason=exc), lang=shop_lang)
     config = config_of(request)
     person = config.people.get(claim.person_id) if config is not None else None
     if person is None:
-        return _refused(REFUSAL)  # SPEC §4: every refused token is 401
+        return _refused(refusal(config), lang=lang_of(config))  # SPEC §4: every refused token is 401
     service = service_of(request)
     if service is None:
-        return _refused("oncall is starting; try again in a moment.", 503)
+        lang = lang_of(config, person)
+        return _refused(i18n.text(lang, "ack.starting"), 503, lang)
     return claim, person, service
 
 
@@ -127,8 +152,9 @@ async def show(request: Request, token: str) -> Response:
     if isinstance(got, Response):
         return got
     claim, person, service = got
-    cards = await _cards(service, claim.incident_ids, _shop_tz(request))
-    return _page(f"Hello {person.name}", cards)
+    lang = lang_of(config_of(request), person)
+    cards = await _cards(service, claim.incident_ids, _shop_tz(request), lang)
+    return _page(i18n.text(lang, "ack.hello", name=person.name), cards, lang=lang)
 
 
 @router.head("/ack/{token}", include_in_schema=False)
@@ -145,15 +171,17 @@ async def act(request: Request, token: str) -> Response:
     if isinstance(got, Response):
         return got
     claim, person, service = got
+    lang = lang_of(config_of(request), person)
     form = await request.form()
     verb = str(form.get("verb", ""))
     raw = str(form.get("incident", ""))
     if verb not in ("ack", "resolve", "snooze", "contacted"):
-        return _refused(f"Choose Ack, Resolve, Snooze or {CONTACTED_BUTTON}.", 400)
+        contacted = i18n.text(lang, "button.contacted")
+        return _refused(i18n.text(lang, "ack.choose", contacted=contacted), 400, lang)
     if raw:
         number = incident_number(raw)
         if number is None or number not in claim.incident_ids:
-            return _refused("That incident is not in this link.", 400)
+            return _refused(i18n.text(lang, "ack.not_in_link"), 400, lang)
         ids = (number,)
     else:
         ids = claim.incident_ids
@@ -164,5 +192,5 @@ async def act(request: Request, token: str) -> Response:
         )
         klass = "note" if result.ok else "note bad"
         notes.append(f'<p class="{klass}">{html.escape(result.text)}</p>')
-    cards = await _cards(service, claim.incident_ids, _shop_tz(request))
-    return _page(f"Hello {person.name}", "".join(notes) + cards)
+    cards = await _cards(service, claim.incident_ids, _shop_tz(request), lang)
+    return _page(i18n.text(lang, "ack.hello", name=person.name), "".join(notes) + cards, lang=lang)

@@ -25,7 +25,7 @@ from oncall.web.inbound import clock, incident_number
 
 log = logging.getLogger("oncall.api")
 
-API_ACTOR = Person(id="api", name="the owner (API)")
+API_ACTOR = Person(id="api", name="the owner (API)", language="en")  # a script reads English
 VERBS: dict[str, Verb] = {"ack": "ack", "resolve": "resolve", "contacted": "contacted"}
 
 

@@ -13,6 +13,9 @@ import html
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+
+from oncall import i18n
 from oncall.core import promisetext
 from oncall.core.report import Report
 
@@ -74,52 +77,57 @@ def _panel(
     return out
 
 
-def weekly_chart(reports: Sequence[Report], tz: ZoneInfo) -> str:
-    """The SVG of one report per week, the oldest first. No `xmlns`: inside an HTML page the
-    parser puts `<svg>` in the SVG namespace itself (and the page names no outside URL)."""
-    weeks = [f"{r.start.astimezone(tz):%d %b}".lstrip("0") for r in reports]
+def weekly_chart(reports: Sequence[Report], tz: ZoneInfo, lang: str | None = None) -> str:
+    """The SVG of one report per week, the oldest first, labelled in `lang` (the shop's). No
+    `xmlns`: inside an HTML page the parser puts `<svg>` in the SVG namespace itself (and the
+    page names no outside URL)."""
+
+    def t(key: str, **fields: object) -> str:
+        return i18n.text(lang, f"chart.{key}", **fields)
+
+    weeks = [format_date(r.start.astimezone(tz), "d MMM", locale=i18n.base(lang)) for r in reports]
     incidents = [
-        [("incidents", float(r.incidents), f"week of {w}: {r.incidents} incidents")]
+        [("incidents", float(r.incidents), t("week_incidents", week=w, n=r.incidents))]
         for r, w in zip(reports, weeks, strict=True)
     ]
     ack_minutes = [r.median_ack.total_seconds() / 60 if r.median_ack is not None else 0.0 for r in reports]
     acks = [
-        [("ack", m, f"week of {w}: median {promisetext.minutes(r.median_ack)} to acknowledge")]
+        [("ack", m, t("week_ack", week=w, median=promisetext.minutes(r.median_ack, lang)))]
         for r, w, m in zip(reports, weeks, ack_minutes, strict=True)
     ]
     promises = [
         [
-            ("kept", float(r.kept), f"week of {w}: {r.kept} {promisetext.CHART_KEPT}"),
-            ("broken", float(r.broken), f"week of {w}: {r.broken} {promisetext.CHART_BROKEN}"),
+            ("kept", float(r.kept), t("week_kept", week=w, n=r.kept)),
+            ("broken", float(r.broken), t("week_broken", week=w, n=r.broken)),
         ]
         for r, w in zip(reports, weeks, strict=True)
     ]
     parts: list[str] = []
-    parts += _panel(0, promisetext.CHART_INCIDENTS, weeks, incidents, [str(r.incidents) for r in reports])
+    parts += _panel(0, t("incidents"), weeks, incidents, [str(r.incidents) for r in reports])
     parts += _panel(
         PANEL,
-        promisetext.CHART_ACK,
+        t("ack"),
         weeks,
         acks,
         [_minutes(m) if r.median_ack is not None else "—" for r, m in zip(reports, ack_minutes, strict=True)],
     )
     parts += _panel(
         2 * PANEL,
-        promisetext.CHART_PROMISES,
+        t("promises"),
         weeks,
         promises,
         [f"{r.kept}/{r.broken}" if r.kept or r.broken else "0" for r in reports],
     )
     legend_y = 3 * PANEL + 8
     parts.append(f'<rect x="{SIDE}" y="{legend_y - 10}" width="12" height="12" fill="{COLOURS["kept"]}"/>')
-    parts.append(_text(SIDE + 18, legend_y, promisetext.CHART_KEPT, anchor="start"))
+    parts.append(_text(SIDE + 18, legend_y, t("kept"), anchor="start"))
     parts.append(
         f'<rect x="{SIDE + 80}" y="{legend_y - 10}" width="12" height="12" fill="{COLOURS["broken"]}"/>'
     )
-    parts.append(_text(SIDE + 98, legend_y, promisetext.CHART_BROKEN, anchor="start"))
+    parts.append(_text(SIDE + 98, legend_y, t("broken"), anchor="start"))
     height = 3 * PANEL + 16
     return (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img"'
-        f' aria-label="{_e(promisetext.CHART_TITLE)}" font-family="system-ui,sans-serif" fill="#222">'
-        f"<title>{_e(promisetext.CHART_TITLE)}</title>{''.join(parts)}</svg>"
+        f' aria-label="{_e(t("title"))}" font-family="system-ui,sans-serif" fill="#222">'
+        f"<title>{_e(t('title'))}</title>{''.join(parts)}</svg>"
     )

@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 
+from oncall import i18n
 from oncall.clock import Clock
-from oncall.core.models import Config, Person
+from oncall.core.models import Config, Person, person_language
 from oncall.store import inbound as inbound_store
 from oncall.store.database import Database
 
@@ -110,7 +111,20 @@ def normalise_phone(phone: str) -> str:
     return "+" + "".join(c for c in phone if c.isdigit()) if phone.startswith("+") else phone
 
 
-REFUSAL = "You are not on this shop's rota, so you cannot act on its incidents."
+def lang_of(config: Config | None, person: Person | None = None) -> str:
+    """What `person` reads (their language, else the shop's); nobody: the shop's."""
+    return person_language(person, config.rules.shop if config is not None else None)
+
+
+def say(config: Config | None, person: Person | None, key: str, **fields: object) -> str:
+    """The catalogue's `key` as `person` (or, for nobody, the shop) reads it."""
+    return i18n.text(lang_of(config, person), key, **fields)
+
+
+def refusal(config: Config | None) -> str:
+    """The answer to someone not in people.toml (SPEC §5), in the shop's language: they are
+    nobody this shop knows, so their own language is unknown."""
+    return say(config, None, "reply.refusal")
 
 
 async def first_time(db: Database, source: str, delivery_id: str, now: datetime) -> bool:

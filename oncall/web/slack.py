@@ -25,7 +25,6 @@ from starlette.background import BackgroundTask
 
 from oncall.web import jsonbody
 from oncall.web.inbound import (
-    REFUSAL,
     SNOOZE,
     ServiceLike,
     channel_of,
@@ -34,6 +33,8 @@ from oncall.web.inbound import (
     find_person,
     first_time,
     incident_number,
+    refusal,
+    say,
     service_of,
 )
 from oncall.web.telegram import answer
@@ -41,8 +42,6 @@ from oncall.web.telegram import answer
 log = logging.getLogger("oncall.slack")
 
 router = APIRouter(tags=["paging"])
-
-ALREADY_HANDLED = "This request was already handled."
 
 
 class _Clock(Clock):
@@ -136,10 +135,11 @@ async def _act(
     request: Request, service: ServiceLike, user: str, channel_id: str, action: dict[str, Any], now: datetime
 ) -> None:
     slack = channel_of(request, "slack")
-    actor = find_person(config_of(request), slack=user)
+    config = config_of(request)
+    actor = find_person(config, slack=user)
     if actor is None:
         if channel_id:
-            await _reply(slack.ephemeral(channel_id, user, REFUSAL))
+            await _reply(slack.ephemeral(channel_id, user, refusal(config)))
         return
     verb, _, number = str(action.get("action_id", "")).partition(":")
     incident = incident_number(number or str(action.get("value", "")))
@@ -168,12 +168,14 @@ async def commands(request: Request) -> Response:
     service = service_of(request)
     if service is None:
         return _error(503, "the escalation service is not running")
-    if not await _first_delivery(request):
-        return JSONResponse({"response_type": "ephemeral", "text": ALREADY_HANDLED})
     config = config_of(request)
     actor = find_person(config, slack=form.get("user_id", ""))
+    if not await _first_delivery(request):
+        return JSONResponse(
+            {"response_type": "ephemeral", "text": say(config, actor, "reply.already_handled")}
+        )
     if actor is None:
-        return JSONResponse({"response_type": "ephemeral", "text": REFUSAL})
+        return JSONResponse({"response_type": "ephemeral", "text": refusal(config)})
     command = form.get("command", "/oncall").lstrip("/")
     text = f"/{command} {form.get('text', '')}".strip()
     if command not in ("oncall", "incidents", "ack", "resolve", "snooze", "contacted"):

@@ -19,20 +19,22 @@ import base64
 import binascii
 import hmac
 import html
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from oncall import i18n
+from oncall.core import pagetext
 from oncall.core.models import Config, Person
-from oncall.core.promisetext import CHART_TITLE, CONTACTED_BUTTON
 from oncall.core.report import closed_period
 from oncall.service import IncidentView, OnCallView, who
 from oncall.web import session
 from oncall.web.api import ApiError, _authorised
 from oncall.web.chart import weekly_chart
-from oncall.web.inbound import clock, incident_number
+from oncall.web.inbound import clock, incident_number, lang_of
 
 LIMIT = 50  # open incidents shown; the rest are in GET /api/incidents?state=open
 REFRESH_SECONDS = 60
@@ -82,17 +84,19 @@ _HEADERS = {
 }
 
 STATUS_ACTOR = Person(id="status-page", name="the owner (status page)")
-VERBS: dict[str, str] = {"ack": "Ack", "resolve": "Resolve", "contacted": CONTACTED_BUTTON}
+VERBS = ("ack", "resolve", "contacted")  # labels: the catalogue's `button.*`
 
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _document(title: str, body: str, *, status: int = 200, refresh: bool = False) -> HTMLResponse:
+def _document(
+    title: str, body: str, *, status: int = 200, refresh: bool = False, lang: str = "en"
+) -> HTMLResponse:
     meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
     doc = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang={_e(i18n.base(lang))}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f'<meta name=robots content="noindex,nofollow">{meta}'
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
@@ -170,72 +174,111 @@ async def _viewer(request: Request) -> session.Session | HTMLResponse | None:
     return _refused(SIGN_IN, form=True)
 
 
-def _when(at: datetime | str | None, tz: tzinfo) -> str:
+def _html(lang: str, key: str, markup: dict[str, str], **fields: object) -> str:
+    """The catalogue's `key`, escaped, with `markup` fields (already HTML: a `<time>`, a
+    `<code>`) put in after escaping."""
+    marks = {name: f"\x00{name}\x00" for name in markup}
+    out = _e(i18n.text(lang, key, **fields, **marks))
+    for name, value in markup.items():
+        out = out.replace(marks[name], value)
+    return out
+
+
+def _when(at: datetime | str | None, tz: ZoneInfo, lang: str) -> str:
     if at is None:
         return "—"
     t = datetime.fromisoformat(at) if isinstance(at, str) else at
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    local = t.astimezone(tz)
-    return f'<time datetime="{_e(t.isoformat())}">{local:%a %d %b %H:%M}</time>'
+    return f'<time datetime="{_e(t.isoformat())}">{_e(i18n.day_short(t, lang, tz))}</time>'
 
 
-def _rotas(rows: list[OnCallView], config: Config, tz: tzinfo) -> str:
+def _rotas(rows: list[OnCallView], config: Config, tz: ZoneInfo, lang: str) -> str:
+    def t(key: str, **fields: object) -> str:
+        return _e(i18n.text(lang, f"status.{key}", **fields))
+
     if not rows:
-        return '<p class="card">No rotas in rotas/.</p>'
+        return f'<p class="card">{t("no_rotas")}</p>'
     fallback = config.rules.shop.fallback
     out = [
-        "<div class=card><table class=rotas><thead><tr><th>Rota</th><th>On call now</th><th>Until</th>"
-        "<th>Next</th><th>From</th></tr></thead><tbody>"
+        f"<div class=card><table class=rotas><thead><tr><th>{t('rota')}</th><th>{t('on_call_now')}</th>"
+        f"<th>{t('until')}</th><th>{t('next')}</th><th>{t('from')}</th></tr></thead><tbody>"
     ]
     for r in rows:
-        now_cell = _e(r.person) if r.person else f"<strong>nobody</strong> (pages go to {_e(fallback)})"
+        nobody = f"<strong>{t('nobody')}</strong> {t('pages_go', fallback=fallback)}"
+        now_cell = _e(r.person) if r.person else nobody
         out.append(
-            f"<tr><td><strong>{_e(r.rota)}</strong></td><td data-k='On call now'>{now_cell}</td>"
-            f"<td data-k=Until>{_when(r.until, tz)}</td><td data-k=Next>{_e(r.next or '—')}</td>"
-            f"<td data-k=From>{_when(r.next_at, tz)}</td></tr>"
+            f"<tr><td><strong>{_e(r.rota)}</strong></td><td data-k='{t('on_call_now')}'>{now_cell}</td>"
+            f"<td data-k='{t('until')}'>{_when(r.until, tz, lang)}</td>"
+            f"<td data-k='{t('next')}'>{_e(r.next or '—')}</td>"
+            f"<td data-k='{t('from')}'>{_when(r.next_at, tz, lang)}</td></tr>"
         )
     out.append("</tbody></table></div>")
     return "".join(out)
 
 
-def _incident(inc: IncidentView, config: Config | None, tz: tzinfo, form_token: str | None) -> str:
+def _incident(
+    inc: IncidentView, config: Config | None, tz: ZoneInfo, form_token: str | None, lang: str
+) -> str:
+    """One open incident in the shop's language; its timeline lines as the service wrote them."""
     people = config.people if config is not None else {}
+
+    def t(key: str, **fields: object) -> str:
+        return i18n.text(lang, f"status.{key}", **fields)
 
     def name(pid: str) -> str:
         p = people.get(pid)
         return p.name if p is not None else pid
 
+    summary = pagetext.what_happened(inc.events, tz, inc.updated_at, lang) if inc.events else inc.summary
     parts = [
-        f"<section class=card><h3>#{inc.id} {_e(inc.summary)}</h3>",
-        f'<p class=meta><span class="state {_e(inc.state)}">{_e(inc.state)}</span> · rule {_e(inc.rule)}'
-        f" · {inc.count} event{'s' if inc.count != 1 else ''} · since {_when(inc.created_at, tz)}</p>",
+        f"<section class=card><h3>#{inc.id} {_e(summary)}</h3>",
+        f'<p class=meta><span class="state {_e(inc.state)}">{_e(i18n.state(lang, inc.state))}</span>'
+        f" · {_e(t('rule', rule=inc.rule))} · {_e(i18n.plural(lang, 'status.events', inc.count))}"
+        f" · {_html(lang, 'status.since', {'when': _when(inc.created_at, tz, lang)})}</p>",
     ]
     if inc.customers:
-        parts.append(f"<p><strong>Customers:</strong> {_e(', '.join(inc.customers))}</p>")
+        parts.append(f"<p><strong>{_e(t('customers'))}</strong> {_e(', '.join(inc.customers))}</p>")
     if inc.paged:
         items = "".join(
-            f"<li>{_e(name(p['person']))} by {_e(p['channel'])} at {_when(p['at'], tz)}</li>"
+            "<li>"
+            + _html(
+                lang,
+                "status.paged_item",
+                {"when": _when(p["at"], tz, lang)},
+                who=name(p["person"]),
+                channel=p["channel"],
+            )
+            + "</li>"
             for p in inc.paged
         )
-        parts.append(f"<p><strong>Paged:</strong></p><ul>{items}</ul>")
+        parts.append(f"<p><strong>{_e(t('paged'))}</strong></p><ul>{items}</ul>")
     else:
-        parts.append("<p class=meta>Nobody paged yet.</p>")
+        parts.append(f"<p class=meta>{_e(t('nobody_paged'))}</p>")
     if inc.promises:
         items = "".join(
-            f"<li>{_e(p['customer'])} by {_when(p['deadline'], tz)}: {_e(p['state'])}</li>"
+            "<li>"
+            + _html(
+                lang,
+                "status.promise_item",
+                {"when": _when(p["deadline"], tz, lang)},
+                customer=p["customer"],
+                state=p["state"],
+            )
+            + "</li>"
             for p in inc.promises
         )
-        parts.append(f"<p><strong>Promised contact:</strong></p><ul class=promises>{items}</ul>")
+        parts.append(f"<p><strong>{_e(t('promised'))}</strong></p><ul class=promises>{items}</ul>")
     items = "".join(
-        f"<li>{_when(e['at'], tz)} {_e(e['what'])} <span class=actor>— {_e(e['actor'])}</span></li>"
+        f"<li>{_when(e['at'], tz, lang)} {_e(e['what'])} <span class=actor>— {_e(e['actor'])}</span></li>"
         for e in inc.timeline
     )
-    parts.append(f"<details open><summary>Timeline</summary><ol>{items}</ol></details>")
+    parts.append(f"<details open><summary>{_e(t('timeline'))}</summary><ol>{items}</ol></details>")
     if form_token is not None:
         buttons = "".join(
-            f"<button type=submit class={verb} name=verb value={verb}>{_e(label)}</button>"
-            for verb, label in VERBS.items()
+            f"<button type=submit class={verb} name=verb value={verb}>"
+            f"{_e(i18n.text(lang, 'button.' + verb))}</button>"
+            for verb in VERBS
             if not (verb == "ack" and inc.state == "acknowledged")
             and not (verb == "contacted" and not inc.awaiting_contact)
         )
@@ -247,20 +290,16 @@ def _incident(inc: IncidentView, config: Config | None, tz: tzinfo, form_token: 
     return "".join(parts)
 
 
-def _config_problems(state: Any) -> str:
+def _config_problems(state: Any, lang: str) -> str:
     error: str | None = getattr(state, "config_error", None)
     if not error:
         return ""
     problems = [p for p in error.replace("; ", "\n").splitlines() if p.strip()]
     items = "".join(f"<li>{_e(p)}</li>" for p in problems)
-    if getattr(state, "config", None) is not None:
-        head = "Your last edit was not applied: the previous version of the files stays in force."
-    else:
-        head = "No configuration is loaded: nobody can be paged until the files load."
-    return (
-        f"<section class='card bad'><h3>{_e(head)}</h3><ul>{items}</ul>"
-        "<p class=meta>Run <code>oncall check</code> to see every problem.</p></section>"
-    )
+    loaded = getattr(state, "config", None) is not None
+    head = i18n.text(lang, "status.not_applied" if loaded else "status.not_loaded")
+    check = _html(lang, "status.run_check", {"command": "<code>oncall check</code>"})
+    return f"<section class='card bad'><h3>{_e(head)}</h3><ul>{items}</ul><p class=meta>{check}</p></section>"
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -274,49 +313,56 @@ async def status_page(request: Request) -> HTMLResponse:
 async def _page(request: Request, viewer: session.Session | None, notes: str = "") -> HTMLResponse:
     state = request.app.state
     config: Config | None = getattr(state, "config", None)
-    tz: tzinfo = config.rules.shop.timezone if config is not None else UTC
+    tz: ZoneInfo = config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
+    lang = lang_of(config)  # the owner's page: the shop's language
+
+    def t(key: str, **fields: object) -> str:
+        return _e(i18n.text(lang, f"status.{key}", **fields))
+
     now = clock(request)
-    title = f"{config.rules.shop.name}: on call" if config is not None else "oncall"
+    title = i18n.text(lang, "status.title", shop=config.rules.shop.name) if config is not None else "oncall"
     form_token = viewer.form_token if viewer is not None else None
     signout = ""
     if form_token is not None:
         signout = (
             f"<form method=post action=/logout><input type=hidden name=form_token value={_e(form_token)}>"
-            "<button type=submit class=signout>Sign out</button></form>"
+            f"<button type=submit class=signout>{t('sign_out')}</button></form>"
         )
+    as_of = _html(lang, "status.as_of", {"when": _when(now, tz, lang)}, tz=getattr(tz, "key", tz))
     body = [
         f"<header><h1>{_e(title)}</h1>{signout}</header>",
-        f"<p class=meta>As of {_when(now, tz)} ({_e(getattr(tz, 'key', tz))}); refreshes every minute.</p>",
+        f"<p class=meta>{as_of}</p>",
         notes,
-        _config_problems(state),
+        _config_problems(state, lang),
     ]
     if config is not None:
-        body.append("<h2>Who is on call</h2>" + _rotas(who(config, now), config, tz))
+        body.append(f"<h2>{t('who')}</h2>" + _rotas(who(config, now), config, tz, lang))
     service = getattr(state, "service", None)
-    body.append("<h2>Open incidents</h2>")
+    body.append(f"<h2>{t('open')}</h2>")
     if service is None:
-        errors = "; ".join(getattr(state, "startup_errors", [])) or "it is starting"
-        body.append(f"<p class='card bad'>The escalation service is not running: {_e(errors)}</p>")
+        errors = "; ".join(getattr(state, "startup_errors", [])) or i18n.text(lang, "status.starting")
+        body.append(f"<p class='card bad'>{t('not_running', errors=errors)}</p>")
     else:
         incidents: list[IncidentView] = await service.incidents(open_only=True, limit=LIMIT + 1)
         if not incidents:
-            body.append("<p class='card ok'>No open incidents.</p>")
-        body.extend(_incident(inc, config, tz, form_token) for inc in incidents[:LIMIT])
+            body.append(f"<p class='card ok'>{t('no_open')}</p>")
+        body.extend(_incident(inc, config, tz, form_token, lang) for inc in incidents[:LIMIT])
         if len(incidents) > LIMIT:
-            body.append(f"<p class=meta>Only the newest {LIMIT}: see /api/incidents?state=open.</p>")
+            body.append(f"<p class=meta>{t('only_newest', n=LIMIT)}</p>")
         if config is not None:
-            body.append(await _weeks(service, config, now))
-    return _document(title, "".join(body), refresh=True)
+            body.append(await _weeks(service, config, now, lang))
+    return _document(title, "".join(body), refresh=True, lang=lang)
 
 
-async def _weeks(service: Any, config: Config, now: datetime) -> str:
+async def _weeks(service: Any, config: Config, now: datetime, lang: str) -> str:
     """The closed-hours report of the last closed hours, and the chart of the last 8 weeks."""
     tz = config.rules.shop.timezone
     start, end = closed_period(config.rules.business_hours, tz, now)
     last = await service.report(start, end)
-    lines = "".join(f"<li>{_e(line)}</li>" for line in last.lines(tz))
-    chart = weekly_chart(await service.weekly(now), tz)
-    return f"<h2>{_e(CHART_TITLE)}</h2><div class=card><ul class=report>{lines}</ul>{chart}</div>"
+    lines = "".join(f"<li>{_e(line)}</li>" for line in last.lines(tz, lang))
+    chart = weekly_chart(await service.weekly(now), tz, lang)
+    head = _e(i18n.text(lang, "chart.title"))
+    return f"<h2>{head}</h2><div class=card><ul class=report>{lines}</ul>{chart}</div>"
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -378,7 +424,9 @@ async def act(request: Request) -> HTMLResponse:
     verb = form.get("verb", "")
     incident = incident_number(form.get("incident", ""))
     if verb not in VERBS or incident is None:
-        return _refused(f"Choose {' or '.join(VERBS.values())} on an incident.", form=False, status=400)
+        lang = lang_of(getattr(request.app.state, "config", None))
+        labels = i18n.text(lang, "status.or").join(i18n.text(lang, f"button.{v}") for v in VERBS)
+        return _refused(i18n.text(lang, "status.choose", verbs=labels), form=False, status=400)
     service = getattr(request.app.state, "service", None)
     if service is None:
         return _refused(

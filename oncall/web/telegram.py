@@ -23,12 +23,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from oncall import i18n
 from oncall.channels.base import Verb
 from oncall.channels.telegram import parse_callback
+from oncall.core import pagetext
 from oncall.core.models import Config, Person
 from oncall.web import jsonbody
 from oncall.web.inbound import (
-    REFUSAL,
     SNOOZE,
     ServiceLike,
     channel_of,
@@ -37,14 +38,15 @@ from oncall.web.inbound import (
     find_person,
     first_time,
     incident_number,
+    lang_of,
+    refusal,
+    say,
     service_of,
 )
 
 log = logging.getLogger("oncall.telegram")
 
 router = APIRouter(tags=["paging"])
-
-HELP = "Commands: /oncall, /incidents, /ack N, /resolve N, /snooze N, /contacted N"
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -84,18 +86,21 @@ async def webhook(request: Request) -> JSONResponse:
 async def _button(request: Request, service: ServiceLike, query: dict[str, Any], now: datetime) -> None:
     channel = channel_of(request, "telegram")
     user = _field(query, "from", "id")
-    actor = find_person(config_of(request), telegram=int(user)) if isinstance(user, int) else None
+    config = config_of(request)
+    actor = find_person(config, telegram=int(user)) if isinstance(user, int) else None
     if actor is None:
-        await _reply(channel.answer_callback(str(query.get("id")), REFUSAL))
+        await _reply(channel.answer_callback(str(query.get("id")), refusal(config)))
         return
     data = query.get("data")
     cb = parse_callback(data if isinstance(data, str) else None)
     if cb is None:
-        await _reply(channel.answer_callback(str(query.get("id")), "This button is no longer understood."))
+        await _reply(
+            channel.answer_callback(str(query.get("id")), say(config, actor, "reply.button_unknown"))
+        )
         return
     snooze = SNOOZE if cb.verb == "snooze" else None
     if cb.incident_id is None:
-        text = await _act_on_message(service, query, actor, cb.verb, now)
+        text = await _act_on_message(service, query, actor, cb.verb, now, lang_of(config, actor))
     else:
         result = await service.act(cb.incident_id, actor, cb.verb, "telegram", now, snooze)
         text = result.text
@@ -104,7 +109,7 @@ async def _button(request: Request, service: ServiceLike, query: dict[str, Any],
 
 
 async def _act_on_message(
-    service: ServiceLike, query: dict[str, Any], actor: Person, verb: Verb, now: datetime
+    service: ServiceLike, query: dict[str, Any], actor: Person, verb: Verb, now: datetime, lang: str
 ) -> str:
     """A bundle's "… all" button: the verb on every incident that message paged `actor` for."""
     message = query.get("message")
@@ -112,13 +117,13 @@ async def _act_on_message(
     mid = message.get("message_id") if isinstance(message, dict) else None
     chat_id = chat.get("id") if isinstance(chat, dict) else None
     if not isinstance(mid, int) or not isinstance(chat_id, int):
-        return "This message is too old to act on from here: use its link."
+        return i18n.text(lang, "reply.too_old")
     ids = await service.incidents_in_message("telegram", f"{chat_id}:{mid}", actor.id)
     if not ids:
-        return "This message pages you for nothing that is still open."
+        return i18n.text(lang, "reply.nothing_open")
     snooze = SNOOZE if verb == "snooze" else None
     results = [await service.act(i, actor, verb, "telegram", now, snooze) for i in ids]
-    return all_done(verb, [r.incident_id for r in results if r.ok], len(ids))
+    return all_done(verb, [r.incident_id for r in results if r.ok], len(ids), lang)
 
 
 async def _command(request: Request, service: ServiceLike, message: dict[str, Any], now: datetime) -> None:
@@ -131,19 +136,19 @@ async def _command(request: Request, service: ServiceLike, message: dict[str, An
     config = config_of(request)
     actor = find_person(config, telegram=int(user)) if isinstance(user, int) else None
     if actor is None:
-        await _reply(channel.send_text(chat, REFUSAL))
+        await _reply(channel.send_text(chat, refusal(config)))
         return
     reply = await answer(service, config, actor, text, now)
     await _reply(channel.send_text(chat, reply))
 
 
-def all_done(verb: Verb, done: list[int], asked: int) -> str:
+def all_done(verb: Verb, done: list[int], asked: int, lang: str | None = None) -> str:
     """The answer to a bundle's "… all" button."""
-    past = {"ack": "acknowledged", "resolve": "resolved", "snooze": "snoozed for 30 minutes"}[verb]
+    past = i18n.text(lang, f"act.past_{verb}")
     ids = ", ".join(f"#{i}" for i in done)
     if len(done) == asked:
-        return f"{asked} incidents {past}: {ids}"
-    return f"{len(done)} of {asked} incidents {past} ({ids}); the others were already settled"
+        return i18n.text(lang, "act.all_done", count=asked, past=past, ids=ids)
+    return i18n.text(lang, "act.some_done", done=len(done), count=asked, past=past, ids=ids)
 
 
 def _field(obj: dict[str, Any], outer: str, inner: str) -> Any:
@@ -174,49 +179,51 @@ async def answer(
     words = text.split()
     command = words[0].lower().split("@", 1)[0].lstrip("/")
     arg = words[1].lstrip("#") if len(words) > 1 else ""
+    lang = lang_of(config, actor)
     if command == "oncall":
-        return who_text(service, config, now)
+        return who_text(service, config, now, lang)
     if command == "incidents":
-        return await incidents_text(service)
+        tz = config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
+        return await incidents_text(service, lang, tz)
     if command in ("ack", "resolve", "snooze", "contacted"):
         iid = incident_number(arg) if arg else None
         if arg and iid is None:
-            return f"Usage: /{command} N (the incident number)"
+            return i18n.text(lang, "reply.usage", command=command)
         result = await service.act(iid, actor, command, via, now, SNOOZE if command == "snooze" else None)
         return str(result.text)
-    return HELP
+    return i18n.text(lang, "reply.help")
 
 
-def who_text(service: ServiceLike, config: Config | None, now: datetime) -> str:
+def who_text(service: ServiceLike, config: Config | None, now: datetime, lang: str | None = None) -> str:
+    """Who is on call now for each rota, until when, and who is next, in `lang`."""
     tz = config.rules.shop.timezone if config is not None else ZoneInfo("UTC")
+    t = i18n.text
     lines = []
     for r in service.who(now):
         if r.person is None:
-            line = f"{r.rota}: nobody on call"
+            line = t(lang, "who.nobody", rota=r.rota)
         else:
-            line = f"{r.rota}: {r.person}"
+            line = t(lang, "who.person", rota=r.rota, person=r.person)
             if r.until is not None:
-                line += f" until {_when(r.until, tz, now)}"
+                line = t(lang, "who.until", line=line, when=i18n.when(r.until, lang, tz, now))
         if r.next is not None:
-            line += f"; next {r.next}"
+            line = t(lang, "who.next", line=line, person=r.next)
             if getattr(r, "next_at", None) is not None and r.next_at != r.until:
-                line += f" from {_when(r.next_at, tz, now)}"
+                line = t(lang, "who.next_from", line=line, when=i18n.when(r.next_at, lang, tz, now))
         lines.append(line)
-    return "\n".join(lines) or "No rotas are configured."
+    return "\n".join(lines) or t(lang, "who.no_rotas")
 
 
-def _when(at: datetime, tz: ZoneInfo, now: datetime) -> str:
-    local = at.astimezone(tz)
-    if local.date() == now.astimezone(tz).date():
-        return local.strftime("%H:%M")
-    return local.strftime("%a %d %b %H:%M")
-
-
-async def incidents_text(service: ServiceLike) -> str:
+async def incidents_text(service: ServiceLike, lang: str | None = None, tz: ZoneInfo | None = None) -> str:
     items = await service.incidents(True)
     if not items:
-        return "No open incidents."
-    lines = [f"#{i.id} [{i.state}] {i.summary}" for i in items[:20]]
+        return i18n.text(lang, "reply.no_incidents")
+
+    def summary(i: Any) -> str:  # in the reader's language where the view carries its events
+        events = getattr(i, "events", ())
+        return pagetext.what_happened(events, tz, i.updated_at, lang) if events and tz else str(i.summary)
+
+    lines = [f"#{i.id} [{i18n.state(lang, i.state)}] {summary(i)}" for i in items[:20]]
     if len(items) > 20:
-        lines.append(f"… and {len(items) - 20} more")
+        lines.append(i18n.text(lang, "reply.more_incidents", n=len(items) - 20))
     return "\n".join(lines)

@@ -28,7 +28,6 @@ from oncall.channels.base import sms_ref
 from oncall.channels.sms import fit, parse_reply
 from oncall.core.promisetext import sms_contacted_code
 from oncall.web.inbound import (
-    REFUSAL,
     SNOOZE,
     channel_of,
     clock,
@@ -36,7 +35,10 @@ from oncall.web.inbound import (
     find_person,
     first_time,
     help_allowed,
+    lang_of,
     normalise_phone,
+    refusal,
+    say,
     service_of,
 )
 
@@ -44,10 +46,6 @@ log = logging.getLogger("oncall.twilio")
 
 router = APIRouter(tags=["paging"])
 
-HELP = (
-    "oncall: reply 1a to ack incident 1, 1r to resolve, 1s to snooze 30m, 1c once its customer"
-    " is contacted; ack = newest incident."
-)
 STOP_WORDS = {"stop", "start", "unstop", "stopall", "unsubscribe", "cancel", "end", "quit", "help", "info"}
 FAILED = ("undelivered", "failed")
 
@@ -100,17 +98,20 @@ async def sms(request: Request) -> Response:
     number = normalise_phone(sender)
     if body.strip().lower() in STOP_WORDS:
         return twiml(None)
-    actor = find_person(config_of(request), phone=number)
+    config = config_of(request)
+    actor = find_person(config, phone=number)
     if actor is None:
-        return twiml(REFUSAL if await help_allowed(db, number, now) else None)
+        return twiml(refusal(config) if await help_allowed(db, number, now) else None)
     parsed = parse_reply(body)
     if parsed is None:
-        return twiml(HELP if await help_allowed(db, number, now) else None)
+        # The help text in the sender's language (worded to fit one GSM-7 segment).
+        return twiml(say(config, actor, "sms.help") if await help_allowed(db, number, now) else None)
     verb, incident_id = parsed
     result = await service.act(incident_id, actor, verb, "sms", now, SNOOZE if verb == "snooze" else None)
     text = str(result.text)
     if getattr(result, "awaiting_contact", False) and result.incident_id is not None:
-        text = f"{text} {sms_contacted_code(result.incident_id)}"  # as the confirmation says it
+        # as the confirmation says it
+        text = f"{text} {sms_contacted_code(result.incident_id, lang_of(config, actor))}"
     if result.ok:
         # This reply is the sender's confirmation; the service's follow-up SMS would repeat it.
         sms_channel = channel_of(request, "sms")

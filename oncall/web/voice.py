@@ -33,7 +33,7 @@ from oncall.channels.base import sms_ref
 from oncall.channels.voice import STATUS_PATH, VOICE_PATH
 from oncall.core import voicetext
 from oncall.core.incident import Incident
-from oncall.core.models import Config, Person
+from oncall.core.models import Config, Person, person_language
 from oncall.store import incidents as store
 from oncall.store.connection import Connection
 from oncall.web.inbound import SNOOZE, ServiceLike, clock, config_of, find_person, normalise_phone, service_of
@@ -97,11 +97,9 @@ async def _incidents(request: Request, ids: Sequence[int]) -> list[Incident]:
     return result
 
 
-def _language(person: Person | None, config: Config | None) -> str | None:
+def _language(person: Person | None, config: Config | None) -> str:
     """The person's language, else the shop's (SPEC §5)."""
-    if person is not None and person.language:
-        return person.language
-    return config.rules.shop.language if config is not None else None
+    return person_language(person, config.rules.shop if config is not None else None)
 
 
 @router.post(VOICE_PATH)
