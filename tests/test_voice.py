@@ -11,12 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from twilio.rest import Client
 
 from oncall.channels.delivery import WINDOW
+from oncall.channels.sms import _TwilioHttp
 from oncall.cli import main
 from oncall.core.models import Config, Person, Policy, Step, Target, Ticket
 from oncall.settings import Settings
-from tests.fakes.paging_shop import PUBLIC, TWILIO_FROM, PagingShop, open_shop
+from tests.fakes.paging_shop import PUBLIC, TWILIO_FROM, TWILIO_TOKEN, PagingShop, open_shop
 from tests.fakes.twilio import FakeTwilio, PlacedCall
 from tests.recording import PEOPLE, event, madrid, shop_config
 
@@ -59,6 +61,12 @@ class TestTheCall:
             assert call.status_callback == f"{PUBLIC}/twilio/voice/status"
             assert call.machine_detection == "Enable"
             assert len(shop.twilio.placed) == 1 and not shop.twilio.sent()  # a call, not a text
+            await shop.twilio.pick_up(shop.client, call)
+            # The fake's Calls resource answers the SDK's fetch as Twilio does.
+            sdk = Client("AC" + "1" * 32, TWILIO_TOKEN, http_client=_TwilioHttp(5.0))
+            sdk.api.base_url = shop.twilio.api_url
+            fetched = await sdk.calls(call.sid).fetch_async()
+            assert (fetched.sid, fetched.to, fetched.status) == (call.sid, ANA.phone, "completed")
 
     async def test_onCALL_TWILIO_VOICE_FROM_is_the_caller_id(self, tmp_path: Path) -> None:
         async with open_shop(tmp_path, voice_config(), twilio_voice_from="+15550002222") as shop:
