@@ -45,7 +45,7 @@ RULES = """
 [shop]
 name = "Tienda Ejemplo"
 timezone = "Europe/Madrid"
-language = "es"
+language = "en"                      # the status page reads English here (Spanish: test_i18n)
 fallback = "person:ana"
 
 [business_hours]                     # never open: the night never ends for this test
@@ -66,6 +66,7 @@ reassure = "payment_failed"
 
 [message.payment_failed]
 es = "Hola {customer_name}, te escribimos en menos de {response_time}."
+en = "Hi {customer_name}, we will write within {response_time}."
 """
 
 

@@ -73,8 +73,9 @@ WITH_DROP = (DROP_TESTS, *RULES)
                 (
                     "PostToTeam",
                     "in hours",
-                    "slack:#soporte: Tienda Ejemplo: payment failed from stripe — payment_failed for order"
-                    " 1001 (order 1001, 37.98 EUR) [rule: in hours]",
+                    # the team channel is the shop's: in its language (Spanish)
+                    "slack:#soporte: Tienda Ejemplo: fallo de pago desde stripe — payment_failed for order"
+                    " 1001 (pedido 1001, 37,98 €) [regla: in hours]",
                 )
             ],
         ),

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from oncall import i18n
+from oncall.channels.delivery import WINDOW
 from oncall.core import pagetext
 from oncall.core.gsm7 import BASIC, EXTENDED, segments
 from oncall.core.incident import Incident, Joined, make_world, open_incident, step
-from oncall.core.models import Person, Policy, Step, Target, person_language
+from oncall.core.models import Person, Policy, Step, Target, Ticket, person_language
 from tests.fakes.paging_shop import PagingShop, open_shop
 from tests.recording import MADRID, PEOPLE, RULES, event, madrid, shop_config
 
@@ -141,8 +142,9 @@ class TestThePageText:
     def test_an_old_incident_names_its_day_as_spanish_writes_it(self) -> None:
         inc = self._incident("2026-11-28 23:10", n=1, amount=189.90)
         shop = shop_config().rules.shop
-        body = pagetext.page_text(inc, shop, madrid("2026-11-29 12:00"), "https://x/ack/t", "es").body
-        assert "1 fallo de pago desde el sábado 28 nov, 23:10, 189,90 €" in body
+        text = pagetext.page_text(inc, shop, madrid("2026-11-29 12:00"), "https://x/ack/t", "es")
+        assert "1 fallo de pago desde el sábado 28 nov, 23:10, 189,90 €" in text.body
+        assert text.title == "Tienda Ejemplo: 1 fallo de pago desde el sábado 28 nov, 23:10"  # uncut
 
     def test_a_long_spanish_sms_keeps_two_segments_gsm7_and_its_tail(self) -> None:
         inc = self._incident("2026-11-28 22:41", n=12)
@@ -300,6 +302,35 @@ class TestASpanishPersonReadsSpanish:
                       "Incidentes abiertos", "De guardia ahora", "1 fallo de pago desde las 23:10, 189,90 €",
                       "Historial", "Las últimas 8 semanas", "Incidentes por semana"):  # fmt: skip
             assert words in page.text, words
+        refused = await shop.client.get("/")
+        assert refused.status_code == 401
+        assert "Entra con el token de administración (ONCALL_ADMIN_TOKEN)." in refused.text
+        assert "<button type=submit>Entrar</button>" in refused.text
+
+
+async def test_a_spanish_bundle_through_telegram(tmp_path: Path) -> None:
+    """Three urgent tickets at once page Ana as one Telegram message: its head, its lines, its
+    buttons and the answer to "Reconocer todos" are Spanish."""
+    async with open_shop(tmp_path, shop_config(people=SPANISH), bundle_window=WINDOW) as shop:
+        for n in range(3):
+            t = event("ticket_created", madrid("2026-11-28 23:10"), source="zendesk", amount=None)
+            await shop.receive(replace(t, ticket=Ticket(str(500 + n), "urgent", "open", "Cobro doble")))
+        await shop.at("2026-11-28 23:10")
+        [message] = shop.telegram.sent()
+        text = message.params["text"]
+        assert text.startswith("Tienda Ejemplo: 3 incidentes\n\n#1 ticket 500 (urgent): Cobro doble")
+        assert "Reconocer / Resolver / Aplazar 30m, los 3: https://oncall.example/ack/" in text
+        rows = json.loads(message.params["reply_markup"])["inline_keyboard"]
+        assert [b["text"] for b in rows[0]] == ["Reconocer #1", "Resolver #1"]
+        assert [b["text"] for b in rows[-1]] == ["Reconocer todos", "Resolver todos", "Aplazar todos 30m"]
+        [(_, mid)] = list(shop.telegram.texts)
+        await shop.press(ANA.telegram or 0, "ack:all", message_id=mid)
+        answer = shop.telegram.called("answerCallbackQuery")[-1].params["text"]
+        assert answer == "3 incidentes reconocidos: #1, #2, #3"
+        [edit] = shop.telegram.called("editMessageText")
+        assert edit.params["text"].startswith(
+            "Los 3 incidentes de este mensaje están atendidos. Último: Reconocido"
+        )
 
 
 class TestOthersOnTheSameShopReadEnglish:

@@ -129,14 +129,15 @@ async def test_the_status_page_button_is_guarded_like_ack(shop: PagingShop) -> N
     found = re.search(r"name=form_token value=([A-Za-z0-9_-]+)", page.text)
     assert found is not None
     fields = {"form_token": found.group(1), "incident": "1", "verb": "contacted"}
-    assert "value=contacted>Customer contacted</button>" not in page.text  # until acknowledged
+    # The status page is in the shop's language (Spanish), its answers too.
+    assert "value=contacted>Cliente contactado</button>" not in page.text  # until acknowledged
     await shop.client.post("/", data=fields | {"verb": "ack"}, headers=cookie | SAME_SITE)
     page = await shop.client.get("/", headers=cookie)
-    assert "value=contacted>Customer contacted</button>" in page.text
+    assert "value=contacted>Cliente contactado</button>" in page.text
     refused = await shop.client.post("/", data=fields, headers=cookie | {"Origin": "https://evil.example"})
     assert refused.status_code == 403 and await promises(shop) == ["open"]
     done = await shop.client.post("/", data=fields, headers=cookie | SAME_SITE)
-    assert "Incident 1: Laura Pérez contacted, promise kept" in done.text
+    assert "Incidente 1: Laura Pérez contactado, promesa cumplida" in done.text
     assert (
         "Promise to Laura Pérez kept: customer contacted by the owner (status page) via status" in done.text
     )

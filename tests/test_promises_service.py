@@ -369,11 +369,13 @@ class TestTheNightReported:
         assert team_posts(shop) == []
         await shop.at("2026-11-30 09:00")
         [digest] = team_posts(shop)
+        # The team channel is the shop's: the report is in its language (Spanish); `oncall
+        # report` words the same figures in English (tests/test_report_cli.py).
         assert digest.splitlines() == [
-            "Closed-hours report, Fri 27 Nov 15:00 to Mon 30 Nov 09:00:",
-            "- 1 incident, 2 pages",
-            "- time to acknowledge: median 5 min, worst 5 min (1 acknowledged)",
-            "- 1 customer reassured: 1 promise kept, 0 broken",
+            "Informe fuera de horario, viernes 27 nov, 15:00 a lunes 30 nov, 09:00:",
+            "- 1 incidente, 2 avisos",
+            "- tiempo hasta reconocer: mediana 5 min, peor 5 min (reconocidos: 1)",
+            "- clientes tranquilizados: 1; promesas cumplidas: 1, incumplidas: 0",
         ]
 
     async def test_metrics_count_promises_and_time_to_acknowledge(self, shop: PagingShop) -> None:

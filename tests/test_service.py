@@ -182,7 +182,7 @@ class TestInHoursAndDigest:
         await shop.at("2026-11-25 10:00")
         posts = shop.channels["slack"].sent
         assert [(m.person.slack, m.channel) for m in posts] == [("#soporte", "slack")]
-        assert "payment failed from stripe" in posts[0].body
+        assert "fallo de pago desde stripe" in posts[0].body  # the team channel: the shop's language
         assert await shop.service.incidents(open_only=False) == []
 
     async def test_deferred_tickets_are_released_into_one_digest_when_business_hours_open(

@@ -33,7 +33,7 @@ RULES = """
 [shop]
 name = "Tienda Ejemplo"
 timezone = "Europe/Madrid"
-language = "es"
+language = "en"                      # the status page reads English here (Spanish: test_i18n)
 fallback = "person:owner"
 
 [business_hours]                     # never open: every event is after hours
@@ -55,6 +55,7 @@ reassure = "payment_failed"
 
 [message.payment_failed]
 es = "Hola {customer_name}, tu pago del pedido {order_number} no se ha completado."
+en = "Hi {customer_name}, the payment for order {order_number} did not go through."
 """
 
 PEOPLE = """

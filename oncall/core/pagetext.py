@@ -53,7 +53,7 @@ def page_text(incident: Incident, shop: Shop, now: datetime, ack_url: str, lang:
     what = what_happened(incident.live_events or incident.events, tz, now, lang)
     customers = customer_names(incident.live_events or incident.events)
     waited = waiting(now - incident.first_at, lang)
-    title = f"{shop.name}: {what.split(', ')[0]}"
+    title = f"{shop.name}: {_what_since(incident.live_events or incident.events, tz, now, lang)}"
     lines = [t(lang, "page.head", shop=shop.name, id=incident.id), what]
     if customers:
         lines.append(t(lang, "page.customers", names=", ".join(customers)))
@@ -85,6 +85,15 @@ def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime, lang: La
     """ "3 payment failures since 22:41, 189.90 EUR"; a single ticket names itself."""
     if not events:
         return i18n.text(lang, "page.no_events")
+    amount = amounts(events, lang)
+    return _what_since(events, tz, now, lang) + (f", {amount}" if amount else "")
+
+
+def _what_since(events: Sequence[Event], tz: ZoneInfo, now: datetime, lang: Lang) -> str:
+    """ "3 payment failures since 22:41" (no amount; a day may hold a comma in some languages:
+    "desde el sábado 28 nov, 23:10")."""
+    if not events:
+        return i18n.text(lang, "page.no_events")
     first = min(events, key=_time)
     kinds = {e.kind for e in events}
     n = len(events)
@@ -95,9 +104,7 @@ def what_happened(events: Sequence[Event], tz: ZoneInfo, now: datetime, lang: La
     else:
         word = kind_word(first.kind, n, lang) if len(kinds) == 1 else i18n.plural(lang, "kind.mixed", n)
         what = f"{n} {word}"
-    text = _since(what, _time(first), tz, now, lang)
-    amount = amounts(events, lang)
-    return text + (f", {amount}" if amount else "")
+    return _since(what, _time(first), tz, now, lang)
 
 
 def _ticket_name(e: Event, lang: Lang) -> str:
@@ -145,19 +152,23 @@ def waiting(d: timedelta, lang: Lang = None) -> str:
 
 
 def post_text(event: Event, shop: Shop, rule: str) -> str:
-    """An in-hours post to the team channel: one event, nobody paged."""
-    bits = [f"{shop.name}: {event.kind.replace('_', ' ')} from {event.source}"]
+    """An in-hours post to the team channel: one event, nobody paged; in the shop's language
+    (the team channel is the shop's, as the digest)."""
+    lang = shop.language
+    t = i18n.text
+    bits = [t(lang, "post.head", shop=shop.name, kind=kind_word(event.kind, 1, lang), source=event.source)]
     if event.summary:
         bits.append(event.summary)
+    order = event.order.number or event.order.id
     extra = [
-        f"order {event.order.number or event.order.id}" if event.order.number or event.order.id else "",
-        amounts([event]),
+        f"{i18n.plural(lang, 'page.order', 1)} {order}" if order else "",
+        amounts([event], lang),
         ", ".join(customer_names([event])),
-        f"ticket {event.ticket.id}" if event.ticket.id else "",
+        t(lang, "page.ticket", id=event.ticket.id) if event.ticket.id else "",
     ]
     text = " — ".join(bits)
     details = ", ".join(x for x in extra if x)
-    return text + (f" ({details})" if details else "") + f" [rule: {rule}]"
+    return text + (f" ({details})" if details else "") + " " + t(lang, "post.rule", rule=rule)
 
 
 def digest_text(incidents: Sequence[Incident], shop: Shop, now: datetime) -> str:
@@ -202,7 +213,7 @@ def line_facts(incident: Incident, tz: ZoneInfo, now: datetime, lang: Lang = Non
     if len(events) == 1 and first is not None:
         what = kind_word(first.kind, 1, lang)
     else:
-        what = what_happened(events, tz, now, lang).split(", ")[0]
+        what = _what_since(events, tz, now, lang)
     orders = list(dict.fromkeys(o for e in events if (o := e.order.number or e.order.id)))
     tickets = list(dict.fromkeys(n for e in events if (n := e.ticket.id)))
     if orders:

@@ -105,34 +105,31 @@ def _document(
     return HTMLResponse(doc, status_code=status, headers=_HEADERS)
 
 
-def _refused(message: str, *, form: bool, status: int = 401) -> HTMLResponse:
-    """A refusal; with `form`, the sign-in form under it."""
+def _refused(request: Request, key: str, *, form: bool, status: int = 401, **fields: object) -> HTMLResponse:
+    """A refusal (the catalogue's `key`, in the shop's language); with `form`, the sign-in
+    form under it."""
+    lang = lang_of(getattr(request.app.state, "config", None))
     login = ""
     if form:
         login = (
             "<form method=post action=/login class=card>"
-            "<label for=token>Admin token (ONCALL_ADMIN_TOKEN)</label>"
+            f"<label for=token>{_e(i18n.text(lang, 'status.token_label'))}</label>"
             "<input id=token name=token type=password autocomplete=current-password required autofocus>"
-            "<button type=submit>Sign in</button></form>"
+            f"<button type=submit>{_e(i18n.text(lang, 'status.sign_in_button'))}</button></form>"
         )
-    page = _document(
-        "oncall: sign in", f'<h1>oncall</h1><p class="card bad">{_e(message)}</p>{login}', status=status
-    )
+    message = i18n.text(lang, key, **fields)
+    body = f'<h1>oncall</h1><p class="card bad">{_e(message)}</p>{login}'
+    page = _document(i18n.text(lang, "status.sign_in_title"), body, status=status, lang=lang)
     if form:
         # Bearer, not Basic: a Basic challenge makes browsers hide this form behind a prompt.
         page.headers["WWW-Authenticate"] = 'Bearer realm="oncall"'
     return page
 
 
-SIGN_IN = "Sign in with the admin token (ONCALL_ADMIN_TOKEN)."
-OFF = (
-    "The status page is off: set ONCALL_ADMIN_TOKEN (in the environment or .env) and restart"
-    " oncall, then open this page again and sign in with the token."
-)
-CROSS_SITE = (
-    "This form did not come from this status page (or the page was too old), so nothing was done."
-    " Open the status page and try again."
-)
+# Refusals: keys of the catalogue
+SIGN_IN = "status.sign_in"
+OFF = "status.off"
+CROSS_SITE = "status.cross_site"
 
 
 def _basic_password(header: str) -> bytes | None:
@@ -165,13 +162,13 @@ async def _viewer(request: Request) -> session.Session | HTMLResponse | None:
     """Who may see the page: a signed-in browser (its session), a script with the token in
     a header (None), or nobody (the refusal to answer)."""
     if request.app.state.settings.admin_token is None:
-        return _refused(OFF, form=False)
+        return _refused(request, OFF, form=False)
     found = await session.find(request, clock(request))
     if found is not None:
         return found
     if _token_in_header(request):
         return None
-    return _refused(SIGN_IN, form=True)
+    return _refused(request, SIGN_IN, form=True)
 
 
 def _html(lang: str, key: str, markup: dict[str, str], **fields: object) -> str:
@@ -373,12 +370,12 @@ async def _form(request: Request) -> dict[str, str]:
 async def login(request: Request) -> Response:
     settings = request.app.state.settings
     if not session.same_site(request):
-        return _refused(CROSS_SITE, form=False, status=403)
+        return _refused(request, CROSS_SITE, form=False, status=403)
     if settings.admin_token is None:
-        return _refused(OFF, form=False)
+        return _refused(request, OFF, form=False)
     given = (await _form(request)).get("token", "").strip()
     if not hmac.compare_digest(given.encode(), settings.admin_token.get_secret_value().encode()):
-        return _refused("That is not the admin token. " + SIGN_IN, form=True)
+        return _refused(request, "status.wrong_token", form=True)
     started = await session.start(
         request.app.state.db, settings.admin_token.get_secret_value(), clock(request)
     )
@@ -390,15 +387,15 @@ async def login(request: Request) -> Response:
 async def _guarded(request: Request) -> tuple[session.Session, dict[str, str]] | HTMLResponse:
     """The session and form of a POST from the signed-in page itself; else the refusal."""
     if not session.same_site(request):
-        return _refused(CROSS_SITE, form=False, status=403)
+        return _refused(request, CROSS_SITE, form=False, status=403)
     viewer = await _viewer(request)
     if isinstance(viewer, HTMLResponse):
         return viewer
     if viewer is None:  # a header token: scripts act through /api, never through these forms
-        return _refused(CROSS_SITE, form=False, status=403)
+        return _refused(request, CROSS_SITE, form=False, status=403)
     form = await _form(request)
     if not session.form_token_ok(viewer, form.get("form_token", "")):
-        return _refused(CROSS_SITE, form=False, status=403)
+        return _refused(request, CROSS_SITE, form=False, status=403)
     return viewer, form
 
 
@@ -426,12 +423,10 @@ async def act(request: Request) -> HTMLResponse:
     if verb not in VERBS or incident is None:
         lang = lang_of(getattr(request.app.state, "config", None))
         labels = i18n.text(lang, "status.or").join(i18n.text(lang, f"button.{v}") for v in VERBS)
-        return _refused(i18n.text(lang, "status.choose", verbs=labels), form=False, status=400)
+        return _refused(request, "status.choose", form=False, status=400, verbs=labels)
     service = getattr(request.app.state, "service", None)
     if service is None:
-        return _refused(
-            "The escalation service is not running; try again in a moment.", form=False, status=503
-        )
+        return _refused(request, "status.try_again", form=False, status=503)
     result = await service.act(incident, STATUS_ACTOR, verb, "status", clock(request))
     note = f"<p class='card {'ok' if result.ok else 'bad'}'>{_e(result.text)}</p>"
     return await _page(request, viewer, note)
