@@ -226,7 +226,9 @@ def post_event(
 
 # --- what reached the providers -----------------------------------------------------------------
 
-_SMS_CODE = re.compile(r"Reply (\d+)a\b")
+# The reply code of an SMS page in the languages the product writes (the fault shops are Spanish):
+# "Reply 4a to ack" / "Responde 4a para reconocer".
+_SMS_CODE = re.compile(r"(?:Reply|Responde) (\d+)a\b")
 
 
 def _json(value: Any) -> Any:

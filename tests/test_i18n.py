@@ -78,6 +78,7 @@ class TestTheCatalogue:
         assert not path.exists()
         path.write_text('[button]\nack = "Conferma"\n', encoding="utf-8")
         i18n._catalogue.cache_clear()
+        i18n._locale.cache_clear()  # which locale a language writes in depends on its file
         try:
             assert i18n.text("it", "button.ack") == "Conferma"
             assert i18n.text("it", "button.resolve") == "Resolve"  # not in the file: English
@@ -86,7 +87,9 @@ class TestTheCatalogue:
         finally:
             path.unlink()
             i18n._catalogue.cache_clear()
+            i18n._locale.cache_clear()
         assert i18n.text("it", "button.ack") == "Ack"
+        assert i18n.money(189.9, "EUR", "it") == "189.90 EUR"  # no file: English, amounts too
 
     def test_a_language_without_a_catalogue_reads_english(self) -> None:
         assert i18n.text("fr", "button.ack") == "Ack"
