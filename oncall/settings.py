@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    # The number page calls come from; unset: ONCALL_TWILIO_FROM, unless that is a WhatsApp sender.
+    twilio_voice_from: str | None = None
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -90,6 +92,16 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         # Links are built as f"{public_url}/ack/…"; a trailing slash would double it.
         return value.rstrip("/")
+
+    @property
+    def voice_from(self) -> str | None:
+        """The caller id of page calls (SPEC §3: `ONCALL_TWILIO_VOICE_FROM`, else `ONCALL_TWILIO_FROM`
+        unless that is `whatsapp:`, which cannot place a call)."""
+        if self.twilio_voice_from:
+            return self.twilio_voice_from
+        if self.twilio_from and not self.twilio_from.startswith("whatsapp:"):
+            return self.twilio_from
+        return None
 
     def secrets_for(self, source: str) -> list[bytes]:
         """The accepted secrets of a webhook source; empty when none is configured (→ 401)."""

@@ -37,6 +37,8 @@ def test_the_shipped_example_passes(shop_env: Path, capsys: pytest.CaptureFixtur
         "warning: channel slack is off (set ONCALL_SLACK_BOT_TOKEN): its messages go to the console log",
         "warning: channel sms is off (set ONCALL_TWILIO_ACCOUNT_SID, ONCALL_TWILIO_AUTH_TOKEN, "
         "ONCALL_TWILIO_FROM): its messages go to the console log",
+        "warning: channel voice is off (set ONCALL_TWILIO_ACCOUNT_SID, ONCALL_TWILIO_AUTH_TOKEN, "
+        "ONCALL_TWILIO_FROM): its messages go to the console log",
     ]
 
 
@@ -292,7 +294,7 @@ def test_missing_contact_details(shop_dir: Path) -> None:
     config = load_config(shop_dir / "escalation_rules.toml", shop_dir / "rotas")
     assert contact_warnings(config) == [
         "policy weekend step 2 pages luis by sms but rotas/people.toml has no phone for luis",
-        "policy weekend step 3 pages luis by sms but rotas/people.toml has no phone for luis",
+        "policy weekend step 3 pages luis by voice but rotas/people.toml has no phone for luis",
     ]
 
 

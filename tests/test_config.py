@@ -97,7 +97,7 @@ class TestExample:
         assert list(config.rules.policies) == ["weekend", "owner-only"]
         weekend = config.rules.policies["weekend"]
         assert weekend.repeat == 1
-        assert [s.via for s in weekend.steps] == [("telegram", "slack"), ("sms",), ("sms", "telegram")]
+        assert [s.via for s in weekend.steps] == [("telegram", "slack"), ("sms",), ("voice", "telegram")]
         assert weekend.steps[2].notify == (Target("rota", "weekend-backup"), Target("person", "owner"))
         assert [r.name for r in config.rules.rules][:4] == [
             "payment failures while closed",
@@ -242,7 +242,7 @@ BROKEN = [
         "escalation_rules.toml",
         'via = ["sms"]',
         'via = ["sms", "whatsapp"]',
-        'escalation_rules.toml: policy[1].step[2].via[2]: unknown channel "whatsapp" (known: telegram, slack, sms)',
+        'escalation_rules.toml: policy[1].step[2].via[2]: unknown channel "whatsapp" (known: telegram, slack, sms, voice)',
         id="unknown-channel",
     ),
     pytest.param(

@@ -53,17 +53,23 @@ FAILED = Page("ana", "telegram", 1, 1, "1:1:1:ana:telegram")
             [("slack", "1:1:1:ana:telegram:failover:slack"), ("sms", "1:1:1:ana:telegram:failover:sms")],
             "Ana García not reached by telegram: paging by slack, sms instead",
         ),
+        (  # every written channel she has failed: a phone call, the loudest, last
+            MARTA,
+            [Row("telegram", "failed"), Row("sms", "failed")],
+            [("voice", "1:1:1:ana:telegram:failover:voice")],
+            "Marta Ruiz not reached by sms, telegram: paging by voice instead",
+        ),
         (  # a page that went to the log instead counts as tried by the log
             MARTA,
-            [Row("telegram", "failed", "console"), Row("sms", "failed")],
+            [Row("telegram", "failed", "console"), Row("sms", "failed"), Row("voice", "failed")],
             [],
             "Marta Ruiz could not be reached by any channel",
         ),
         (  # every channel she has failed: the log
             MARTA,
-            [Row("telegram", "failed"), Row("sms", "failed")],
+            [Row("telegram", "failed"), Row("sms", "failed"), Row("voice", "failed")],
             [("console", "1:1:1:ana:telegram:failover:console")],
-            "Marta Ruiz not reached by sms, telegram: paging by console instead",
+            "Marta Ruiz not reached by sms, telegram, voice: paging by console instead",
         ),
         (  # no details at all and the log already tried: nobody left
             NOBODY,

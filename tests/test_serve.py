@@ -74,11 +74,13 @@ def test_the_start_up_log_calls_sms_off_without_a_sender_number_as_the_channel_d
         }
     )
     assert (
-        "channels on: none; off (pages go to the console log): telegram, slack, sms, email"
+        "channels on: none; off (pages go to the console log): telegram, slack, sms, voice, email"
         in describe_setup(half)
     )
     full = half.model_copy(update={"twilio_from": "+34900000000", "smtp_from": "shop@example.com"})
-    assert "channels on: sms, email;" in describe_setup(full)
+    assert "channels on: sms, voice, email;" in describe_setup(full)
+    whatsapp = full.model_copy(update={"twilio_from": "whatsapp:+34900000000"})
+    assert "channels on: sms, email;" in describe_setup(whatsapp)  # a WhatsApp sender cannot call
 
 
 def test_migrate_then_serve_without_migrating(tmp_path: Path) -> None:

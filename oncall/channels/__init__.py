@@ -20,10 +20,11 @@ def _secret(value: object) -> str | None:
 
 
 def build_channels(settings: Settings, *, timeout: float = 10.0) -> dict[str, Channel]:
-    # Imported here: `from oncall.channels.base import …` must not pay for three SDKs.
+    # Imported here: `from oncall.channels.base import …` must not pay for the SDKs.
     from oncall.channels.slack import SlackChannel
     from oncall.channels.sms import SmsChannel
     from oncall.channels.telegram import TelegramChannel
+    from oncall.channels.voice import VoiceChannel
 
     return {
         "telegram": TelegramChannel(
@@ -34,6 +35,14 @@ def build_channels(settings: Settings, *, timeout: float = 10.0) -> dict[str, Ch
             settings.twilio_account_sid,
             _secret(settings.twilio_auth_token),
             settings.twilio_from,
+            api_url=settings.twilio_api_url,
+            public_url=settings.public_url,
+            timeout=timeout,
+        ),
+        "voice": VoiceChannel(
+            settings.twilio_account_sid,
+            _secret(settings.twilio_auth_token),
+            settings.voice_from,
             api_url=settings.twilio_api_url,
             public_url=settings.public_url,
             timeout=timeout,

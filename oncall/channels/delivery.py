@@ -104,17 +104,19 @@ def limit_keys(channel: str, target: str | int | None, sender: str | None = None
         return [(f"slack:{target}", PER_CHAT)]
     if channel == "sms":
         return [(f"sms:{sender or ''}", PER_CHAT)]
+    if channel == "voice":  # Twilio places 1 call a second per account unless raised
+        return [("voice", PER_CHAT)]
     return []
 
 
 def message_target(message: PageMessage) -> str | int | None:
     p = message.person
-    return {"telegram": p.telegram, "slack": p.slack, "sms": p.phone}.get(message.channel)
+    return {"telegram": p.telegram, "slack": p.slack, "sms": p.phone, "voice": p.phone}.get(message.channel)
 
 
 def ref_target(channel: str, ref: str) -> str:
     """The chat / channel / number inside a delivery ref ("chat:msg", "channel:ts", "SID|to")."""
-    return sms_ref_number(ref) if channel == "sms" else ref.partition(":")[0]
+    return sms_ref_number(ref) if channel in ("sms", "voice") else ref.partition(":")[0]
 
 
 def fits_for(channel: str) -> Fits | None:
@@ -132,6 +134,10 @@ def fits_for(channel: str) -> Fits | None:
         from oncall.channels import sms
 
         return sms.fits
+    if channel == "voice":
+        from oncall.channels import voice
+
+        return voice.fits
     return None
 
 

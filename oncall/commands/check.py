@@ -40,7 +40,7 @@ from oncall.settings import Settings
 DASH = "\N{EN DASH}"  # between the ends of a span, as the SPEC writes them
 
 # What `Person` lacks, in the owner's words, per channel.
-_DETAIL = {"telegram": "telegram id", "slack": "slack member id", "sms": "phone"}
+_DETAIL = {"telegram": "telegram id", "slack": "slack member id", "sms": "phone", "voice": "phone"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -204,6 +204,14 @@ def enabled_channels(settings: Settings) -> dict[str, list[str]]:
             "ONCALL_TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
             "ONCALL_TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
             "ONCALL_TWILIO_FROM": settings.twilio_from,
+        },
+        "voice": {
+            "ONCALL_TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+            "ONCALL_TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+            # A WhatsApp sender cannot place a call: then the caller id must be set on its own.
+            ("ONCALL_TWILIO_VOICE_FROM" if settings.twilio_from else "ONCALL_TWILIO_FROM"): (
+                settings.voice_from
+            ),
         },
     }
     return {channel: [k for k, v in env.items() if not v] for channel, env in needs.items()}

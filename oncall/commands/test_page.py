@@ -22,6 +22,7 @@ PROVIDERS = {
     "telegram": ("Telegram", "telegram_api_url"),
     "slack": ("Slack", "slack_api_url"),
     "sms": ("Twilio", "twilio_api_url"),
+    "voice": ("Twilio", "twilio_api_url"),
 }
 # How the channels report a provider that did not answer at all (no connection, time-out), as
 # opposed to one that answered with a refusal.
@@ -35,7 +36,7 @@ _NO_ANSWER = (
     "ServerDisconnectedError",
     "ServerTimeoutError",
 )
-_PREFIX = re.compile(r"(?:telegram|slack|twilio|sms|[\w.]*[A-Z][\w.]*): ")
+_PREFIX = re.compile(r"(?:telegram|slack|twilio|sms|voice|[\w.]*[A-Z][\w.]*): ")
 
 
 def unreachable(channel: str, error: str, settings: Settings) -> str | None:
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     channels = build_channels(settings)
     missing = enabled_channels(settings)
-    wanted = [args.via] if args.via else [c for c in CHANNELS if person.has(c)]
+    # A phone call only when asked for: a check of the credentials should not ring at night.
+    wanted = [args.via] if args.via else [c for c in CHANNELS if c != "voice" and person.has(c)]
     problems = [c for c in wanted if not person.has(c) or not channels[c].configured()]
     for c in problems:
         if not person.has(c):
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     todo = [c for c in wanted if c not in problems]
     if not todo:
         if not wanted:
-            print(f"error: {person.name} has no contact details for telegram, slack or sms", file=sys.stderr)
+            none = "has no contact details for telegram, slack, sms or voice"
+            print(f"error: {person.name} {none}", file=sys.stderr)
         return 1
     now = system_clock()
     shop = config.rules.shop.name

@@ -19,14 +19,19 @@ from oncall.core.models import CHANNELS, Person
 # Pages of a step in these states may still reach the person (or may have): no fail-over yet.
 STILL_TRYING = frozenset({"pending", "queued", "sending", "sent", "unknown"})
 _FAILOVER = ":failover:"
+CALLS = frozenset({"voice"})
 
 
 def other_channels(
     person: Person, tried: Collection[str] = (), usable: Callable[[str], bool] | None = None
 ) -> list[str]:
     """The channels `person` has details for, in fail-over order, but `tried` and any not
-    `usable` (e.g. without credentials)."""
-    return [c for c in CHANNELS if c not in tried and person.has(c) and (usable is None or usable(c))]
+    `usable` (e.g. without credentials). A phone call only when no written channel is left:
+    the owner's steps say when a page becomes a call (it wakes, and costs per try), so a
+    Telegram outage does not ring everybody's phone at the first step."""
+    found = [c for c in CHANNELS if c not in tried and person.has(c) and (usable is None or usable(c))]
+    written = [c for c in found if c not in CALLS]
+    return written or found
 
 
 def channels_for(person: Person, via: Sequence[str]) -> tuple[list[str], str | None]:

@@ -19,8 +19,9 @@ DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Hours = Literal["open", "closed", "any"]
 Action = Literal["page", "post", "defer", "drop"]
-ChannelName = Literal["telegram", "slack", "sms", "email", "console"]
-CHANNELS: tuple[str, ...] = ("telegram", "slack", "sms")
+ChannelName = Literal["telegram", "slack", "sms", "voice", "email", "console"]
+# In fail-over order: a phone call last, as the loudest (and the only one that costs per try).
+CHANNELS: tuple[str, ...] = ("telegram", "slack", "sms", "voice")
 
 EVENT_KINDS: tuple[str, ...] = (
     "payment_failed",
@@ -168,6 +169,7 @@ class Person:
             "telegram": self.telegram is not None,
             "slack": self.slack is not None,
             "sms": self.phone is not None,
+            "voice": self.phone is not None,
             "email": self.email is not None,
             "console": True,
         }.get(channel, False)

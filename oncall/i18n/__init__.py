@@ -111,6 +111,15 @@ def money(amount: float, currency: str | None, lang: str | None) -> str:
     return out.replace("\u00a0", " ").replace("\u202f", " ")
 
 
+def spoken_money(amount: float, currency: str | None, lang: str | None) -> str:
+    """An amount as a page call says it: the language's own CLDR currency format ("€189.90",
+    "189,90 €"), which text-to-speech reads as money, not "189.90 E U R"."""
+    if not currency:
+        return money(amount, currency, lang)
+    out = format_currency(amount, currency.upper(), locale=_locale(lang), currency_digits=True)
+    return out.replace("\u00a0", " ").replace("\u202f", " ")
+
+
 def when(t: datetime, lang: str | None, tz: ZoneInfo, now: datetime, within: timedelta | None = None) -> str:
     """A time as pages and answers give it: "23:10" on the same day (or, given `within`, no
     longer than that before `now`), else with its day ("Sat 28 Nov 23:10", "sábado 28 nov,

@@ -31,6 +31,7 @@ V = TypeVar("V")
 Render = Callable[[str | None], str]  # a text in a reader's language
 
 EDITED = ("telegram", "slack")  # channels whose `update` rewrites the page (SMS sends a new one)
+UNTOUCHED = ("voice",)  # a call cannot be edited, and a second call to say so would wake someone
 
 
 class Edits:
@@ -87,7 +88,7 @@ class Edits:
         for p in pages:
             if p.state != "sent" or not p.ref or p.ref in seen or not p.sent_via:
                 continue
-            if channels is not None and p.sent_via not in channels:
+            if (channels is not None and p.sent_via not in channels) or p.sent_via in UNTOUCHED:
                 continue
             if p.ref in still_paging:
                 # A bundle that also pages for incidents still triggered: editing it would erase

@@ -279,17 +279,27 @@ class Paging:
         store.add_pages(conn, page.incident_id, plan.pages, now)
         self.plumbing.append(conn, page.incident_id, Entry(now, plan.note))
 
-    async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int:
+    async def page_undelivered(
+        self, ref: str, reason: str, now: datetime, *, channel: str = "sms", noted: bool = False
+    ) -> int:
         """A provider reported after the fact that the message `ref` never reached the phone
-        (Twilio's status callback): its pages are recorded as failed and each person is paged by
-        their other channels, unless the incident was acted on since. Returns how many."""
+        (Twilio's status callback; a call not answered, busy or taken by a voicemail): its
+        pages are recorded as failed and each person is paged by their other channels, unless
+        the incident was acted on since. `noted`: the timeline says why ("voice call to Ana
+        García was not answered"). Returns how many pages fail over. Only pages still `sent`
+        change, so a second report of the same call (its AMD answer, then its status) acts once."""
         config = self.plumbing.config()
 
         def tx(conn: Connection) -> int:
             n = 0
-            for page in page_store.fail_delivered(conn, ref, f"sms {reason}"):
+            for page in page_store.fail_delivered(conn, ref, f"{channel} {reason}"):
                 inc = store.get_incident(conn, page.incident_id)
                 person = config.people.get(page.person) if config is not None else None
+                if noted:
+                    what = "voice call" if channel == "voice" else f"{channel} page"
+                    name = person.name if person is not None else page.person
+                    note = f"{what} to {name} {reason}: not reached"
+                    self.plumbing.append(conn, page.incident_id, Entry(now, note))
                 if inc is None or inc.state != "triggered" or person is None:
                     continue
                 self.failover(conn, page, person, now)

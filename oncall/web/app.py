@@ -32,7 +32,7 @@ from oncall.clock import Clock, system_clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.settings import Settings
 from oncall.store import StoreError, StoreUnavailable, open_database
-from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, wiring
+from oncall.web import ack, api, health, metrics, slack, status, telegram, twilio, voice, wiring
 from oncall.web.bodyguard import BodyGuard, BodyRefused
 from oncall.web.inbound import now_of
 from oncall.web.webhooks import WebhookIntake, add_openapi
@@ -109,6 +109,7 @@ def describe_setup(settings: Settings) -> str:
         "slack": settings.slack_bot_token is not None,
         # As each channel's own `configured()`: SMS needs a sender, e-mail a From address.
         "sms": bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from),
+        "voice": bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.voice_from),
         "email": bool(settings.smtp_host and settings.smtp_from),
     }
     on = ", ".join(c for c, ok in channels.items() if ok) or "none"
@@ -197,6 +198,7 @@ def create_app(
     app.include_router(telegram.router)  # /telegram/webhook
     app.include_router(slack.router)  # /slack/actions, /slack/commands
     app.include_router(twilio.router)  # /twilio/sms, /twilio/status
+    app.include_router(voice.router)  # /twilio/voice, /twilio/voice/status: page calls
     app.include_router(status.router)  # GET /: the owner's status page
     app.include_router(metrics.router)  # GET /metrics: Prometheus
     # The ack-link key loads before the service starts: the first pages carry the shared key.

@@ -43,7 +43,9 @@ class ServiceLike(Protocol):
 
     def who(self, now: datetime) -> list[Any]: ...
 
-    async def page_undelivered(self, ref: str, reason: str, now: datetime) -> int: ...
+    async def page_undelivered(
+        self, ref: str, reason: str, now: datetime, *, channel: str = "sms", noted: bool = False
+    ) -> int: ...
 
 
 def now_of(app: FastAPI) -> datetime:

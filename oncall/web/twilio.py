@@ -61,7 +61,7 @@ def twiml(text: str | None) -> Response:
     return Response(str(reply), media_type="application/xml")
 
 
-async def _verified(request: Request, path: str) -> dict[str, str] | JSONResponse:
+async def verified(request: Request, path: str) -> dict[str, str] | JSONResponse:
     settings = request.app.state.settings
     body = await request.body()
     if len(body) > settings.max_body_bytes:
@@ -81,7 +81,7 @@ async def _verified(request: Request, path: str) -> dict[str, str] | JSONRespons
 
 @router.post("/twilio/sms")
 async def sms(request: Request) -> Response:
-    got = await _verified(request, "/twilio/sms")
+    got = await verified(request, "/twilio/sms")
     if isinstance(got, JSONResponse):
         return got
     form = got
@@ -123,7 +123,7 @@ async def sms(request: Request) -> Response:
 
 @router.post("/twilio/status")
 async def status(request: Request) -> Response:
-    got = await _verified(request, "/twilio/status")
+    got = await verified(request, "/twilio/status")
     if isinstance(got, JSONResponse):
         return got
     form = got

@@ -259,7 +259,11 @@ async def open_shop(
     reassurer (e.g. on the settings' SMTP and helpdesk); by default customers are not written to."""
     reassurer: Callable[[Database, Settings], Reassurer] | None = settings.pop("reassurer", None)
     vt = VirtualTime()
-    tg, sl, tw = FakeTelegram(vt.clock).start(), FakeSlack(vt.clock).start(), FakeTwilio(vt.clock).start()
+    tg, sl, tw = (
+        FakeTelegram(vt.clock).start(),
+        FakeSlack(vt.clock).start(),
+        FakeTwilio(vt.clock, auth_token=TWILIO_TOKEN).start(),
+    )
     fakes: tuple[FakeServer, ...] = (tg, sl, tw)
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'oncall.db'}",
