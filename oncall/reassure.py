@@ -35,9 +35,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 
 from oncall.channels.base import Delivery
 from oncall.channels.customer_sms import CustomerSms
-from oncall.channels.delivery import RateLimiter
 from oncall.channels.email import EmailSender
 from oncall.channels.helpdesk import HelpdeskReplier
+from oncall.channels.limits import RateLimiter
 from oncall.clock import Clock, system_clock
 from oncall.core import calendar, promisetext
 from oncall.core.customer_text import CustomerContact, RenderedMessage, customer_message

@@ -46,6 +46,7 @@ PHONE: ViewportSize = {"width": 400, "height": 800}
 # The status page reads English here (Spanish: test_i18n).
 RULES = night_shop("en")
 
+
 def chromium_or_skip() -> None:
     if CHROMIUM.exists():
         return

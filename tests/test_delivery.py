@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import pytest
 from pydantic import SecretStr
 
-from oncall.channels.base import Delivery, PageMessage
+from oncall.channels.base import Claimed, Delivery, PageMessage
+from oncall.channels.bundle import merge
 from oncall.channels.customer_sms import CustomerSms
-from oncall.channels.delivery import Claimed, Dispatcher, RateLimiter, merge
+from oncall.channels.delivery import Dispatcher
+from oncall.channels.limits import RateLimiter
 from oncall.core.gsm7 import segments
 from oncall.core.models import Person
 from oncall.settings import Settings

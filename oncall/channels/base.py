@@ -7,6 +7,7 @@ contract is the model: a channel never decides escalation, it reports what happe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -135,3 +136,26 @@ class OffersContacted(Protocol):
     async def update_offering_contacted(
         self, ref: str, text: str, incident_id: int, lang: str | None = None
     ) -> Delivery: ...
+
+
+# What the dispatcher is given by the service to reach the store and the ack links.
+Relink = Callable[[Person, tuple[int, ...]], str]  # a fresh ack link covering a bundle
+Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an incident
+# Which of these incidents were settled meanwhile (perhaps by another process), and how.
+Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What `claim` answers right before a message goes out: the page keys this process may
+    send, and which incidents were settled meanwhile (the other keys: taken over)."""
+
+    held: set[str]
+    settled: Mapping[int, str]
+    unavailable: str | None = None  # the store could not mark them: none may be sent now
+
+
+Claim = Callable[[Sequence[str], Sequence[int]], Awaitable[Claimed]]
+# The first slot of a rate-limit bucket shared with other instances at or after a time (wall
+# seconds), taken: (bucket, not before, interval) -> when (`oncall.store.slots`).
+Shared = Callable[[str, float, float], Awaitable[float]]

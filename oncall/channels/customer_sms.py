@@ -16,7 +16,7 @@ import aiohttp
 from twilio.base.exceptions import TwilioException
 
 from oncall.channels.base import Delivery, sms_ref
-from oncall.channels.delivery import MAX_WAIT, RateLimiter, limit_keys
+from oncall.channels.limits import MAX_WAIT, RateLimiter, limit_keys
 from oncall.channels.sms import SmsChannel, failure
 from oncall.settings import Settings
 

@@ -1,27 +1,17 @@
-"""Delivery discipline around the channels: bundling, provider rate limits, retries, fail-over.
+"""Delivery discipline around the channels (SPEC §5): bundling, rate limits, retries, fail-over.
 
-    Dispatcher.send(page)                   bundling (SPEC §5), per person and channel:
-      │                                     the first page goes at once and opens a 2 s window;
-      │                                     pages falling due in it wait until it closes and go
-      │                                     as one message; later ones go as they fall due, at
-      │                                     the per-chat limit, coalescing whatever waits.
-      │                                     A message takes what fits (`fits` of the channel:
-      │                                     Telegram's 4,096 characters and 100 buttons, Slack's
-      │                                     50 blocks); the rest goes in the next, one per-chat
-      │                                     slot later. An SMS summarises (a count, one link).
-      └─ _send_part(pages)                  right before the call: `claim` (the pages this
-           │                                process may still send) decides who is named
-           └─ tenacity                      up to `attempts` tries, jittered exponential
-                │                           back-off, `retry_after` honoured, 30 s at most
-                └─ RateLimiter              before every try: ~30/s and 1/s per chat (Telegram),
-                                            1/s per channel (Slack), 1/s per sender (Twilio);
-                                            customer texts from the same sender share it with
-                                            a lower priority (`wait_behind`, CustomerSms); the
-                                            per-chat slot is shared by instances (`shared`)
-    Dispatcher.delivery_failed(ref, reason) a sent page reported undelivered later (Twilio's
-                                            status callback): the person's other channels
-    Dispatcher.settle(incident_id)          after an ack: waiting and retrying pages of that
-                                            incident are dropped, nothing more goes out
+- `Dispatcher.send(page)`: bundling per person and channel. The first page goes at once and
+  opens a 2 s window; pages falling due in it wait until it closes and go as one message;
+  later ones go as they fall due, at the per-chat limit, coalescing whatever waits. A message
+  takes what fits (`channels.bundle`: Telegram's 4,096 characters and 100 buttons, Slack's 50
+  blocks); the rest goes in the next, one per-chat slot later; an SMS summarises. Right
+  before the call, `claim` (the pages this process may still send) decides who is named;
+  each try waits for its rate-limit slot (`channels.limits`, the per-chat slot shared by
+  instances through `shared`) and is retried as `channels.retry` says.
+- `Dispatcher.delivery_failed(ref, reason)`: a sent page reported undelivered later (Twilio's
+  status callback) goes by the person's other channels.
+- `Dispatcher.settle(incident_id)`: after an ack, waiting and retrying pages of that incident
+  are dropped; nothing more goes out.
 
 Why the window opens at the first page and not at the last: a flood that keeps coming must
 not keep its first incidents waiting. Why a full message goes before the window closes: it
@@ -39,212 +29,37 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_result,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-
 from oncall.channels.base import (
     Channel,
+    Check,
+    Claim,
     Delivery,
     OffersContacted,
     PageMessage,
     Prepares,
+    Record,
+    Relink,
+    Shared,
     cancelled,
-    sms_ref_number,
     taken_over,
     unmarked,
 )
-from oncall.core import pagetext
+from oncall.channels.bundle import Fits, fits_for, merge
+from oncall.channels.limits import (
+    MAX_WAIT,
+    Clock,
+    RateLimiter,
+    Sleep,
+    limit_keys,
+    message_target,
+    ref_target,
+)
+from oncall.channels.retry import retrying
 from oncall.core.failover import failover_key, other_channels
-from oncall.core.models import Person
 
 log = logging.getLogger("oncall.delivery")
 
-Clock = Callable[[], float]  # monotonic seconds
-Sleep = Callable[[float], Awaitable[None]]
-Relink = Callable[[Person, tuple[int, ...]], str]  # a fresh ack link covering a bundle
-Record = Callable[[int, str], Awaitable[None]]  # append a timeline entry to an incident
-# Which of these incidents were settled meanwhile (perhaps by another process), and how.
-Check = Callable[[tuple[int, ...]], Awaitable[Mapping[int, str]]]
-Fits = Callable[[PageMessage], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """What `claim` answers right before a message goes out: the page keys this process may
-    send, and which incidents were settled meanwhile (the other keys: taken over)."""
-
-    held: set[str]
-    settled: Mapping[int, str]
-    unavailable: str | None = None  # the store could not mark them: none may be sent now
-
-
-Claim = Callable[[Sequence[str], Sequence[int]], Awaitable[Claimed]]
-# The first slot of a rate-limit bucket shared with other instances at or after a time (wall
-# seconds), taken: (bucket, not before, interval) -> when (`oncall.store.slots`).
-Shared = Callable[[str, float, float], Awaitable[float]]
-
 WINDOW = 2.0  # seconds: pages for one person and channel due this close share a message
-MAX_WAIT = 30.0
-
-# Seconds between two sends sharing a key: the providers' documented limits.
-TELEGRAM_GLOBAL = 0.034  # a hair under 30/s, so rounding never lets a 31st into a second
-PER_CHAT = 1.0
-
-
-def limit_keys(channel: str, target: str | int | None, sender: str | None = None) -> list[tuple[str, float]]:
-    """The rate-limit buckets one send to `target` (chat, Slack user/channel, phone) uses."""
-    if channel == "telegram":
-        return [("telegram", TELEGRAM_GLOBAL), (f"telegram:{target}", PER_CHAT)]
-    if channel == "slack":
-        return [(f"slack:{target}", PER_CHAT)]
-    if channel == "sms":
-        return [(f"sms:{sender or ''}", PER_CHAT)]
-    if channel == "voice":  # Twilio places 1 call a second per account unless raised
-        return [("voice", PER_CHAT)]
-    return []
-
-
-def message_target(message: PageMessage) -> str | int | None:
-    p = message.person
-    return {"telegram": p.telegram, "slack": p.slack, "sms": p.phone, "voice": p.phone}.get(message.channel)
-
-
-def ref_target(channel: str, ref: str) -> str:
-    """The chat / channel / number inside a delivery ref ("chat:msg", "channel:ts", "SID|to")."""
-    return sms_ref_number(ref) if channel in ("sms", "voice") else ref.partition(":")[0]
-
-
-def fits_for(channel: str) -> Fits | None:
-    """What fits in one message of `channel` (None: anything, e.g. the log)."""
-    # Imported here: the channel modules load their SDKs, which `import delivery` must not.
-    if channel == "telegram":
-        from oncall.channels import telegram
-
-        return telegram.fits
-    if channel == "slack":
-        from oncall.channels import slack
-
-        return slack.fits
-    if channel == "sms":
-        from oncall.channels import sms
-
-        return sms.fits
-    if channel == "voice":
-        from oncall.channels import voice
-
-        return voice.fits
-    return None
-
-
-class RateLimiter:
-    """Spaces sends so that no bucket ever sees two sends closer than its interval.
-
-    A send reserves its slot in every bucket it uses before sleeping, so concurrent senders
-    queue up in order instead of racing; after a 429 `hold()` pushes the bucket back."""
-
-    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
-        self._behind = asyncio.Lock()
-
-    def reserve(self, keys: Sequence[tuple[str, float]]) -> float:
-        """Takes the next free slot of every bucket in `keys`; returns when it is."""
-        now = self._clock()
-        at = max([now, *(self._next.get(k, now) for k, _ in keys)])
-        for k, interval in keys:
-            self._next[k] = at + interval
-        return at
-
-    async def wait(self, keys: Sequence[tuple[str, float]]) -> None:
-        if not keys:
-            return
-        at = self.reserve(keys)
-        now = self._clock()
-        if at > now:
-            await self._sleep(at - now)
-
-    async def wait_behind(self, keys: Sequence[tuple[str, float]]) -> None:
-        """`wait` for sends that must never delay a page (customer texts from the paging
-        number): one at a time, each takes a slot only when no page has claimed it, so a page
-        waits behind at most the one such send in flight and never behind a queue of them."""
-        if not keys:
-            return
-        async with self._behind:
-            while True:
-                now = self._clock()
-                at = max([now, *(self._next.get(k, now) for k, _ in keys)])
-                if at <= now:
-                    for k, interval in keys:
-                        self._next[k] = now + interval
-                    return
-                await self._sleep(at - now)
-
-    def push(self, keys: Sequence[tuple[str, float]], at: float) -> None:
-        """A send was given the slot `at` elsewhere (another instance's share of the limit):
-        the next one here comes after it."""
-        for k, interval in keys:
-            self._next[k] = max(self._next.get(k, at + interval), at + interval)
-
-    def hold(self, keys: Sequence[tuple[str, float]], seconds: float) -> None:
-        until = self._clock() + seconds
-        for k, _ in keys:
-            self._next[k] = max(self._next.get(k, until), until)
-
-
-def merge(messages: Sequence[PageMessage], ack_url: str | None = None, more: int = 0) -> PageMessage:
-    """Several pages to one person on one channel as one message: a head, each incident on one
-    line (its `line`), and `ack_url` acting on all; `more` incidents follow in later messages."""
-    if len(messages) == 1 and ack_url is None:
-        return messages[0]
-    key = "+".join(m.key for m in messages)  # a name for logs; the records are `page_keys`
-    page_keys = tuple(k for m in messages for k in m.keys)
-    # The same incident queued twice for one person and channel (the console standing in for
-    # two channels, or a fail-over meeting the next step) is shown once, as its latest page.
-    latest: dict[tuple[int, ...], PageMessage] = {}
-    for m in messages:
-        latest[m.incident_ids] = m
-    if len(latest) == 1:
-        return dataclasses.replace(messages[-1], key=key, page_keys=page_keys)
-    shown = list(latest.values())
-    ids: list[int] = []
-    for m in shown:
-        ids.extend(i for i in m.incident_ids if i not in ids)
-    lines = [line for m in shown for line in _lines(m)]
-    first = shown[0]
-    link = ack_url or shown[-1].ack_url
-    shop = first.shop or _shop_of(first.title)
-    lang = first.lang  # one person and channel: one language
-    head = pagetext.bundle_head(len(ids), shop, more, lang)
-    sms = pagetext.bundle_sms(shop, lines, link, lang)
-    return dataclasses.replace(
-        first,
-        key=key,
-        page_keys=page_keys,
-        incident_ids=tuple(ids),
-        title=head,
-        body=pagetext.bundle_body(head, lines, link, lang),
-        sms=sms.sms,
-        sms_tail=sms.sms_tail,
-        ack_url=link,
-        line="\n".join(lines),
-    )
-
-
-def _lines(m: PageMessage) -> list[str]:
-    if m.line:
-        return m.line.split("\n")
-    # A message made without its line (a test page): its title, after the shop's name.
-    return [f"#{','.join(map(str, m.incident_ids))} {m.title.partition(': ')[2] or m.title}"]
-
-
-def _shop_of(title: str) -> str:
-    return title.partition(":")[0] if ":" in title else ""
 
 
 @dataclass(eq=False)
@@ -544,24 +359,7 @@ class Dispatcher:
         return await self._retrying(attempt)
 
     async def _retrying(self, attempt: Callable[[], Awaitable[Delivery]]) -> Delivery:
-        backoff = wait_random_exponential(multiplier=0.5, max=self.max_wait)
-
-        def wait(state: RetryCallState) -> float:
-            last = state.outcome.result() if state.outcome and not state.outcome.failed else None
-            if isinstance(last, Delivery) and last.retry_after is not None:
-                return min(float(last.retry_after), self.max_wait)
-            return float(backoff(state))
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait,
-            retry=retry_if_result(lambda d: not d.ok and d.retryable),
-            sleep=self.sleep,
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-            reraise=True,
-        )
-        result: Delivery = await retrying(attempt)
-        return result
+        return await retrying(attempt, self.attempts, self.max_wait, self.sleep)
 
     # -- fail-over -------------------------------------------------------------------------
 

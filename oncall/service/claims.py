@@ -19,7 +19,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 
-from oncall.channels.delivery import Claimed
+from oncall.channels.base import Claimed
 from oncall.service.plumbing import Plumbing
 from oncall.store import pages as page_store
 from oncall.store.connection import Connection, StoreUnavailable

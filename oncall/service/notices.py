@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from oncall.channels.base import PageMessage
-from oncall.channels.delivery import Dispatcher, RateLimiter
+from oncall.channels.delivery import Dispatcher
+from oncall.channels.limits import RateLimiter
 from oncall.core import pagetext
 from oncall.core.customer_text import contact_of
 from oncall.core.failover import other_channels
