@@ -54,11 +54,12 @@ def main() -> int:
     parser.add_argument("--shared", default=str(Path.cwd().parent / "shared" / "bench"))
     args = parser.parse_args()
     sys.path.insert(0, args.shared)
-    import bench  # the shared harness: phase_a, its settings and its body files
     import payloads
     import procs
     import systems
     from receiver import Receiver
+
+    import bench  # the shared harness: phase_a, its settings and its body files
 
     class OncallOn(systems.Oncall):  # type: ignore[misc]
         """The shared bench's product, on the database URL given."""
@@ -114,7 +115,7 @@ def main() -> int:
                     run = f"{uuid.uuid4().hex[:4]}{db[0]}{rep + 1}"
                     pg0: list[float] = []
 
-                    def measure(srv: Any, wd: Path, s: Any = system, run: str = run, pg0: list[float] = pg0) -> Any:
+                    def measure(srv: Any, wd: Path, s: Any = system, run: str = run, pg0: list[float] = pg0) -> Any:  # noqa: E501
                         pg0.append(postgres_cpu_seconds())
                         r = bench.phase_a(s, srv, wd, run)
                         r["postgres_cpu_s"] = round(postgres_cpu_seconds() - pg0[0], 2)
@@ -130,8 +131,9 @@ def main() -> int:
                     pg_us = 1e6 * r["postgres_cpu_s"] / r["accepted"] if r["accepted"] else None
                     r["postgres_cpu_us_per_accepted"] = round(pg_us, 1) if pg_us is not None else None
                     print(f"  {'warm-up ' if rep < 0 else ''}{db}: {r['accepted_per_s']:,.0f} accepted/s, "
-                          f"server {r['server_cpu_us_per_accepted']} us, postgres {r['postgres_cpu_us_per_accepted']} us"
-                          f" per accepted, idle {r['host_idle_cpu_s']} s", flush=True)  # fmt: skip
+                          f"server {r['server_cpu_us_per_accepted']} us, "
+                          f"postgres {r['postgres_cpu_us_per_accepted']} us per accepted, "
+                          f"idle {r['host_idle_cpu_s']} s", flush=True)  # fmt: skip
                     if rep >= 0:
                         results[db].append(r)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 
 from oncall import logredact
@@ -49,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=10,
         )
         server = QuietServer(config)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
-        except KeyboardInterrupt:
-            pass
         if not server.started:  # as uvicorn.run: it could not start (e.g. the port is taken)
             raise SystemExit(3)
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (e.g. the port is taken)

@@ -44,16 +44,21 @@ class Intake:
             return 0
         batch = Batch()
 
-        def tx(conn: Connection) -> int:
-            events = routes.claim_unrouted(conn, limit)
+        def route(conn: Connection, events: list[Event], isolate: bool) -> tuple[Batch, list[routes.Route]]:
+            done = Batch()
             records: list[routes.Route] = []  # written together, after the batch
             digests: set[datetime] = set()  # digest times already set in this transaction
             for ev in events:
-                # One event that cannot be routed (a bug) must not hold up the others: its work
-                # is rolled back to a savepoint, it is marked routed and the error recorded.
                 one = Batch()
                 mine: list[routes.Route] = []
                 assert ev.id is not None
+                if not isolate:
+                    self._route_one(conn, ev, world, now, one, mine, digests)
+                    done.add(one)
+                    records += mine
+                    continue
+                # One event that cannot be routed (a bug) must not hold up the others: its work
+                # is rolled back to a savepoint, it is marked routed and the error recorded.
                 try:
                     with conn.savepoint("route_one"):
                         self._route_one(conn, ev, world, now, one, mine, digests)
@@ -61,8 +66,27 @@ class Intake:
                     log.exception("routing event %s failed", ev.id)
                     records.append((ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now))
                 else:
-                    batch.add(one)
+                    done.add(one)
                     records += mine  # its routing records, unless it was rolled back
+            return done, records
+
+        def tx(conn: Connection) -> int:
+            events = routes.claim_unrouted(conn, limit)
+            routed: tuple[Batch, list[routes.Route]] | None = None
+            # Mostly no event fails: the whole batch goes in one savepoint rather than one per
+            # event (two statements each, two round trips on PostgreSQL). If any fails, all of
+            # it is rolled back and routed again one savepoint per event. Ticket updates always
+            # go one by one: routing them counts acknowledgements, which must not count twice.
+            if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
+                try:
+                    with conn.savepoint("route_all"):
+                        routed = route(conn, events, isolate=False)
+                except Exception:
+                    routed = None
+            if routed is None:
+                routed = route(conn, events, isolate=True)
+            done, records = routed
+            batch.add(done)
             routes.record_routes(conn, records)
             routes.mark_routed_many(conn, [ev.id for ev in events if ev.id is not None], now)
             return len(events)
