@@ -149,7 +149,7 @@ class Intake:
         # The incidents just saved are as the store has them: not read back (a flood of new
         # orders made this read return each one's own new incident, decoded for nothing).
         keys = subject_keys(ev)
-        about = store.open_incidents_about(conn, keys, but=touched) if keys else []
+        about = store.open_incidents_about(conn, keys, but=touched, cancel_on=ev.kind) if keys else []
         about += [inc for inc in touched.values() if inc.state in OPEN_STATES]
         for inc in sorted(about, key=lambda i: i.id):
             cancel = cancelling(ev, inc)

@@ -159,9 +159,13 @@ def find_open(conn: Connection, rule: str, group_key: str) -> Incident | None:
     return _from_row(row) if row is not None else None
 
 
-def open_incidents_about(conn: Connection, keys: Iterable[str], but: Iterable[int] = ()) -> list[Incident]:
+def open_incidents_about(
+    conn: Connection, keys: Iterable[str], but: Iterable[int] = (), cancel_on: str | None = None
+) -> list[Incident]:
     """Open incidents holding an event with any of these subject keys (`but` those ids: the
-    caller has them in hand)."""
+    caller has them in hand). `cancel_on`: only those that may cancel on that kind — a text
+    match on the stored document, so a superset the caller still checks; it spares decoding
+    every incident of a customer with a thousand failures for each new one."""
     keys = list(keys)
     if not keys:
         return []
@@ -178,10 +182,15 @@ def open_incidents_about(conn: Connection, keys: Iterable[str], but: Iterable[in
         where = f"id IN ({', '.join(str(i) for i in ids)})"
     else:
         where = f"id IN (SELECT incident_id FROM incident_keys WHERE key IN ({marks}))"
+    params: list[Any] = [] if skip else list(keys)
+    if cancel_on is not None:
+        where += """ AND data LIKE ? ESCAPE '!'"""
+        kind = cancel_on.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params.append(f'%"cancel_on":[%"{kind}"%')
     sql = f"SELECT {_FIELDS} FROM incidents WHERE state IN ({states}) AND {where} ORDER BY id"
     if conn.dialect == "postgresql":
         sql += " FOR UPDATE"  # they are changed from this copy (cancel, ticket solved): no stale write
-    rows = conn.fetchall(sql, [] if skip else keys)
+    rows = conn.fetchall(sql, params)
     return [_from_row(r) for r in rows]
 
 
