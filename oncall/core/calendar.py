@@ -17,7 +17,7 @@ next_close(h, tz, t))`. `next_close` is symmetric. Both return None when nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -83,14 +83,20 @@ def _day_spans(hours: BusinessHours, tz: ZoneInfo, day: date) -> list[tuple[date
     return spans
 
 
-def _open_spans(hours: BusinessHours, tz: ZoneInfo, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+Spans = list[tuple[datetime, datetime]]
+
+
+def _open_spans(
+    hours: BusinessHours, tz: ZoneInfo, start: datetime, spans_of: Callable[[date], Spans] | None = None
+) -> Iterator[tuple[datetime, datetime]]:
     """Maximal open spans (merged across midnight) that end after `start`, in order, for
-    `HORIZON` from `start`; a span still open at the horizon is yielded up to there."""
+    `HORIZON` from `start`; a span still open at the horizon is yielded up to there.
+    `spans_of(day)` is `_day_spans` for these hours (a memo of it, see `Hours`)."""
     day = start.astimezone(tz).date() - timedelta(days=1)
-    last = (start + HORIZON).astimezone(tz).date() + timedelta(days=1)
+    last = _last_day(tz, start)
     current: tuple[datetime, datetime] | None = None
     while day <= last:
-        for a, b in _day_spans(hours, tz, day):
+        for a, b in spans_of(day) if spans_of is not None else _day_spans(hours, tz, day):
             if current is not None and a <= current[1]:
                 current = (current[0], max(current[1], b))
                 continue
@@ -100,6 +106,11 @@ def _open_spans(hours: BusinessHours, tz: ZoneInfo, start: datetime) -> Iterator
         day += timedelta(days=1)
     if current is not None and current[1] > start:
         yield current
+
+
+def _last_day(tz: ZoneInfo, start: datetime) -> date:
+    """The last local day `_open_spans(start)` looks at."""
+    return (start + HORIZON).astimezone(tz).date() + timedelta(days=1)
 
 
 def is_open(hours: BusinessHours, tz: ZoneInfo, t: datetime) -> bool:
@@ -149,3 +160,51 @@ def closed_spans(
     if cursor < end:
         out.append((cursor, end))
     return out
+
+
+class Hours:
+    """`is_open` and `next_open` of one shop's hours, remembering what they worked out.
+
+    Routing a flood asks both for every event, at nearly the same instant; a shop closed for
+    days (or for good) made `next_open` walk up to a year of days each time. The answers are
+    exactly those of the functions above: a day's spans are fixed, and an answer stays true
+    over the interval it covers — `next_open(t0) = a` means closed over [t0, a), so it is `a`
+    for every t there; `None` at t0 means no opening on the days `t0`'s horizon reaches, and
+    so none for a later t whose horizon ends on the same day."""
+
+    _MAX_DAYS = 4096
+
+    def __init__(self, hours: BusinessHours, tz: ZoneInfo) -> None:
+        self.hours, self.tz = hours, tz
+        self._days: dict[date, Spans] = {}
+        # (t0, valid until (a) or None, answer, last horizon day for a None answer)
+        self._next: tuple[datetime, datetime | None, datetime | None, date | None] | None = None
+
+    def spans(self, day: date) -> Spans:
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) >= self._MAX_DAYS:
+                self._days.clear()
+            found = self._days[day] = _day_spans(self.hours, self.tz, day)
+        return found
+
+    def is_open(self, t: datetime) -> bool:
+        return any(a <= t < b for a, b in self.spans(t.astimezone(self.tz).date()))
+
+    def next_open(self, t: datetime) -> datetime | None:
+        memo = self._next  # one read: another thread may replace it meanwhile
+        if memo is not None and t >= memo[0]:
+            _t0, until, answer, last = memo
+            if until is not None and t < until:
+                return answer
+            if answer is None and last is not None and _last_day(self.tz, t) == last:
+                return None
+        answer = None
+        for a, _b in _open_spans(self.hours, self.tz, t, self.spans):
+            answer = max(a, t).astimezone(UTC)
+            break
+        if answer is None:
+            self._next = (t, None, None, _last_day(self.tz, t))
+        elif answer > t:
+            self._next = (t, answer, answer, None)
+        return answer

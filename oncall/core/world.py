@@ -23,7 +23,7 @@ class World:
 
 def make_world(config: Config) -> World:
     """The world of a configuration: its business hours and its rotas."""
-    hours, tz = config.rules.business_hours, config.rules.shop.timezone
+    hours = calendar.Hours(config.rules.business_hours, config.rules.shop.timezone)
 
     def on_call_person(rota: str, t: datetime) -> str | None:
         shift = on_call(config.rotas[rota], t) if rota in config.rotas else None
@@ -31,9 +31,9 @@ def make_world(config: Config) -> World:
 
     return World(
         config=config,
-        is_open=lambda t: calendar.is_open(hours, tz, t),
+        is_open=hours.is_open,
         on_call=on_call_person,
-        next_open=lambda t: calendar.next_open(hours, tz, t),
+        next_open=hours.next_open,
     )
 
 

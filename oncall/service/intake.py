@@ -18,7 +18,7 @@ from oncall.core.dispatch import (
     plan,
     ticket_subject,
 )
-from oncall.core.incident import TicketChanged, World, step, subject_keys
+from oncall.core.incident import OPEN_STATES, Incident, TicketChanged, World, step, subject_keys
 from oncall.core.models import Event
 from oncall.core.report import first_acknowledgement
 from oncall.metrics import METRICS
@@ -44,22 +44,51 @@ class Intake:
             return 0
         batch = Batch()
 
-        def tx(conn: Connection) -> int:
-            events = routes.claim_unrouted(conn, limit)
+        def route(conn: Connection, events: list[Event], isolate: bool) -> tuple[Batch, list[routes.Route]]:
+            done = Batch()
+            records: list[routes.Route] = []  # written together, after the batch
+            digests: set[datetime] = set()  # digest times already set in this transaction
             for ev in events:
+                one = Batch()
+                mine: list[routes.Route] = []
+                assert ev.id is not None
+                if not isolate:
+                    self._route_one(conn, ev, world, now, one, mine, digests)
+                    done.add(one)
+                    records += mine
+                    continue
                 # One event that cannot be routed (a bug) must not hold up the others: its work
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
-                one = Batch()
-                assert ev.id is not None
                 try:
                     with conn.savepoint("route_one"):
-                        self._route_one(conn, ev, world, now, one)
+                        self._route_one(conn, ev, world, now, one, mine, digests)
                 except Exception as exc:
                     log.exception("routing event %s failed", ev.id)
-                    routes.record_route(conn, ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now)
+                    records.append((ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now))
                 else:
-                    batch.add(one)
-                routes.mark_routed(conn, ev.id, now)
+                    done.add(one)
+                    records += mine  # its routing records, unless it was rolled back
+            return done, records
+
+        def tx(conn: Connection) -> int:
+            events = routes.claim_unrouted(conn, limit)
+            routed: tuple[Batch, list[routes.Route]] | None = None
+            # Mostly no event fails: the whole batch goes in one savepoint rather than one per
+            # event (two statements each, two round trips on PostgreSQL). If any fails, all of
+            # it is rolled back and routed again one savepoint per event. Ticket updates always
+            # go one by one: routing them counts acknowledgements, which must not count twice.
+            if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
+                try:
+                    with conn.savepoint("route_all"):
+                        routed = route(conn, events, isolate=False)
+                except Exception:
+                    routed = None
+            if routed is None:
+                routed = route(conn, events, isolate=True)
+            done, records = routed
+            batch.add(done)
+            routes.record_routes(conn, records)
+            routes.mark_routed_many(conn, [ev.id for ev in events if ev.id is not None], now)
             return len(events)
 
         n = await self.plumbing.db.transaction(tx)
@@ -68,17 +97,27 @@ class Intake:
             self.plumbing.wake()
         return n
 
-    def _route_one(self, conn: Connection, ev: Event, world: World, now: datetime, batch: Batch) -> None:
+    def _route_one(
+        self,
+        conn: Connection,
+        ev: Event,
+        world: World,
+        now: datetime,
+        batch: Batch,
+        records: list[routes.Route],
+        digests: set[datetime],
+    ) -> None:
         at = ev.received_at
         assert ev.id is not None
+        touched: dict[int, Incident] = {}  # incidents this event opened or joined, as saved
         for s in plan(ev, world, at):
             if isinstance(s, Drop):
-                routes.record_route(conn, ev.id, s.rule.name, "drop", None, None, now)
+                records.append((ev.id, s.rule.name, "drop", None, None, now))
             elif isinstance(s, PostToTeam):
                 batch.effects.append(s.post)
-                routes.record_route(conn, ev.id, s.rule.name, "post", None, s.target, now)
+                records.append((ev.id, s.rule.name, "post", None, s.target, now))
             elif isinstance(s, InMaintenance):
-                routes.record_route(conn, ev.id, s.rule.name, "maintenance", None, s.note, now)
+                records.append((ev.id, s.rule.name, "maintenance", None, s.note, now))
             else:
                 rule, key = s.rule.name, s.group_key
                 existing = store.find_open(conn, rule, key)
@@ -90,10 +129,12 @@ class Intake:
                 if digest_at is None and iid is not None and not world.is_open(at):
                     # Opened while closed: the opening digest's report counts it.
                     digest_at = digest_due(world, at)
-                if digest_at is not None:
+                if digest_at is not None and digest_at not in digests:
                     timers.set_timer(conn, DIGEST, digest_at)
+                    digests.add(digest_at)  # setting it again in this transaction changes nothing
                 self.effects.apply(conn, done.outcome, now, batch, index=True)
-                routes.record_route(conn, ev.id, rule, s.action, done.outcome.incident.id, None, now)
+                touched[done.outcome.incident.id] = done.outcome.incident
+                records.append((ev.id, rule, s.action, done.outcome.incident.id, None, now))
         # Later events that close the loop on earlier incidents.
         ticket = ticket_subject(ev)
         if ticket is not None:
@@ -104,7 +145,13 @@ class Intake:
                 out = step(inc, TicketChanged(ev), at, world)
                 self.effects.apply(conn, out, now, batch)
                 METRICS.acknowledged(first_acknowledgement(inc, out.incident))
-        for inc in store.open_incidents_about(conn, subject_keys(ev)):
+            touched = {}  # the ticket may have changed them: read them all again
+        # The incidents just saved are as the store has them: not read back (a flood of new
+        # orders made this read return each one's own new incident, decoded for nothing).
+        keys = subject_keys(ev)
+        about = store.open_incidents_about(conn, keys, but=touched, cancel_on=ev.kind) if keys else []
+        about += [inc for inc in touched.values() if inc.state in OPEN_STATES]
+        for inc in sorted(about, key=lambda i: i.id):
             cancel = cancelling(ev, inc)
             if cancel is not None:
                 self.effects.apply(conn, step(inc, cancel, at, world), now, batch)

@@ -136,10 +136,13 @@ def _kind(event_type: str, obj: Mapping[str, Any]) -> str:
 def normalise(
     payload: Any, headers: Mapping[str, str] | None = None, *, received_at: datetime, body: bytes = b""
 ) -> Event:
+    # The hot path of a flood: each field is the first non-empty of its candidates, read in
+    # order and only as far as needed (`text(a) or text(b)` is `first(a, b)`, lazily).
     if not isinstance(payload, dict):
         raise PayloadError("a Stripe event is a JSON object")
     event_type = text(payload.get("type")) or ""
-    obj = dig(payload, "data", "object")
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         obj = {}
     # Plugins put the order in the object's metadata; invoices carry the subscription's.
@@ -148,43 +151,36 @@ def normalise(
         or section(section(section(obj, "parent"), "subscription_details"), "metadata")
         or section(section(obj, "subscription_details"), "metadata")
     )
-    billing = first_mapping(
-        obj.get("billing_details"),
-        dig(obj, "last_payment_error", "payment_method", "billing_details"),
-        dig(obj, "payment_method_details", "billing_details"),
-        dig(obj, "latest_charge", "billing_details"),
-    )
+    billing = _billing(obj)
     details = section(obj, "customer_details")
     customer = Customer(
-        name=first(
-            billing.get("name"), details.get("name"), obj.get("customer_name"),
-            dig(obj, "shipping", "name"), dig(obj, "evidence", "customer_name"),
-            meta.get("customer_name"), meta.get("name"),
-        ),
-        email=first(
-            billing.get("email"), details.get("email"), obj.get("receipt_email"), obj.get("customer_email"),
-            dig(obj, "evidence", "customer_email_address"), meta.get("customer_email"), meta.get("email"),
-        ),
-        phone=first(
-            billing.get("phone"), details.get("phone"), obj.get("customer_phone"),
-            dig(obj, "shipping", "phone"), meta.get("customer_phone"), meta.get("phone"),
-        ),
+        name=text(billing.get("name")) or text(details.get("name")) or text(obj.get("customer_name"))
+        or text(dig(obj, "shipping", "name")) or text(dig(obj, "evidence", "customer_name"))
+        or text(meta.get("customer_name")) or text(meta.get("name")),
+        email=text(billing.get("email")) or text(details.get("email")) or text(obj.get("receipt_email"))
+        or text(obj.get("customer_email")) or text(dig(obj, "evidence", "customer_email_address"))
+        or text(meta.get("customer_email")) or text(meta.get("email")),
+        phone=text(billing.get("phone")) or text(details.get("phone")) or text(obj.get("customer_phone"))
+        or text(dig(obj, "shipping", "phone")) or text(meta.get("customer_phone")) or text(meta.get("phone")),
         language=language_code(first(meta.get("language"), meta.get("locale"), obj.get("locale"))),
     )  # fmt: skip
     currency = lower(obj.get("currency"))
     raw_amount = next(
         (obj.get(k) for k in ("amount", "amount_total", "amount_due") if obj.get(k) is not None), None
     )
+    order_id = text(meta.get("order_id"))
+    number = text(meta.get("order_number")) or order_id
+    reference = None if order_id and number else text(obj.get("client_reference_id"))
     order = Order(
-        id=first(meta.get("order_id"), obj.get("client_reference_id")),
-        number=first(meta.get("order_number"), meta.get("order_id"), obj.get("client_reference_id")),
+        id=order_id or reference,
+        number=number or reference,
         amount=_amount(raw_amount, currency),
         currency=currency.upper() if currency else None,
     )
     kind = _kind(event_type, obj)
-    reason = first(
-        dig(obj, "last_payment_error", "message"), obj.get("failure_message"),
-        dig(obj, "outcome", "seller_message"), obj.get("reason"),
+    reason = (
+        text(dig(obj, "last_payment_error", "message")) or text(obj.get("failure_message"))
+        or text(dig(obj, "outcome", "seller_message")) or text(obj.get("reason"))
     )  # fmt: skip
     what = {
         "payment_failed": "Stripe payment failed",
@@ -192,7 +188,7 @@ def normalise(
         "dispute_opened": "Stripe dispute opened",
     }.get(kind, f"Stripe {event_type or 'event'}")
     event_id = text(payload.get("id"))
-    charge = first(obj.get("charge"), dig(obj, "charge", "id"))
+    charge = (text(obj.get("charge")) or text(dig(obj, "charge", "id"))) if kind == "dispute_opened" else None
     return Event(
         source=NAME,
         kind=kind,
@@ -214,6 +210,19 @@ def normalise(
         external_type=event_type or None,
         tags=("livemode",) if payload.get("livemode") is True else (),
     )
+
+
+def _billing(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first billing details with a value, looked up only as far as needed."""
+    found = first_mapping(obj.get("billing_details"))
+    if not found:
+        found = first_mapping(dig(obj, "last_payment_error", "payment_method", "billing_details"))
+    if not found:
+        found = first_mapping(
+            dig(obj, "payment_method_details", "billing_details"),
+            dig(obj, "latest_charge", "billing_details"),
+        )
+    return found
 
 
 def first_mapping(*values: Any) -> Mapping[str, Any]:

@@ -8,9 +8,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from oncall.core.incident import Entry, Incident, Paged
 from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store.connection import Row
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON, non-ASCII as is: `json.dumps(ensure_ascii=False, separators=(",", ":"))`,
+    by orjson (the same text for what incidents hold); whatever orjson cannot write (an integer
+    over 64 bits) goes the standard library's way."""
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -61,7 +80,7 @@ def _event_from(d: dict[str, Any]) -> Event:
 
 
 def incident_to_json(inc: Incident) -> str:
-    return json.dumps(
+    return _dumps(
         {
             "rule": inc.rule,
             "group_key": inc.group_key,
@@ -83,25 +102,23 @@ def incident_to_json(inc: Incident) -> str:
             "acknowledged_by": inc.acknowledged_by,
             "resolved_by": inc.resolved_by,
             "acknowledged_at": _dt(inc.acknowledged_at),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+        }
     )
 
 
 def append_entries(data: str, entries: Sequence[Entry]) -> str:
     """The `data` document with `entries` added to its timeline, nothing else rewritten."""
-    d = json.loads(data)
+    d = _loads(data)
     d["timeline"] += [[_dt(e.at), e.what, e.actor] for e in entries]
-    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(d)
 
 
 def events_to_json(events: Sequence[Event]) -> str:
-    return json.dumps([_event_json(e) for e in events], ensure_ascii=False, separators=(",", ":"))
+    return _dumps([_event_json(e) for e in events])
 
 
 def incident_from_json(incident_id: int, text: str, events: str) -> Incident:
-    d = json.loads(text)
+    d = _loads(text)
     created, updated = _pdt(d["created_at"]), _pdt(d["updated_at"])
     assert created is not None and updated is not None
     return Incident(
@@ -116,7 +133,7 @@ def incident_from_json(incident_id: int, text: str, events: str) -> Incident:
         cancel_on=tuple(d["cancel_on"]),
         auto_resolve=d["auto_resolve"],
         reassure=d["reassure"],
-        events=tuple(_event_from(e) for e in json.loads(events)),
+        events=tuple(_event_from(e) for e in _loads(events)),
         cancelled=frozenset(d["cancelled"]),
         wake_at=_pdt(d["wake_at"]),
         round=d["round"],

@@ -23,6 +23,27 @@ def mark_routed(conn: Connection, event_id: int, now: datetime) -> None:
     conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, event_id))
 
 
+def mark_routed_many(conn: Connection, event_ids: list[int], now: datetime) -> None:
+    """`mark_routed` for a batch of events, in one statement per 500."""
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(f"UPDATE events SET routed_at = ? WHERE id IN ({marks})", (now, *chunk))
+
+
+Route = tuple[int, str, str, int | None, str | None, datetime]  # record_route's arguments
+
+
+def record_routes(conn: Connection, records: list[Route]) -> None:
+    """`record_route` for many, in one statement."""
+    if records:
+        conn.executemany(
+            "INSERT INTO event_routes (event_id, rule, action, incident_id, note, routed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            records,
+        )
+
+
 def record_route(
     conn: Connection,
     event_id: int,
