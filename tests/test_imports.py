@@ -128,7 +128,10 @@ def test_no_import_circle_in_oncall() -> None:
 
 # What may import what: a layer never reaches above itself.
 FORBIDDEN = [
-    ("oncall.i18n", ("oncall.core", "oncall.store", "oncall.service", "oncall.web", "oncall.channels", "oncall.config")),
+    (
+        "oncall.i18n",
+        ("oncall.core", "oncall.store", "oncall.service", "oncall.web", "oncall.channels", "oncall.config"),
+    ),
     ("oncall.core", ("oncall.store", "oncall.service", "oncall.web", "oncall.channels", "oncall.config")),
     ("oncall.store", ("oncall.service", "oncall.web", "oncall.scheduler", "oncall.channels")),
     ("oncall.channels", ("oncall.service", "oncall.web", "oncall.store", "oncall.scheduler")),
