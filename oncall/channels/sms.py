@@ -156,6 +156,14 @@ class _TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
             return Response(res.status, text, res.headers)
 
 
+def twilio_client(sid: str | None, token: str | None, api_url: str, timeout: float) -> Client:
+    """The SDK's client on our aiohttp transport (time-out, Retry-After), sending to `api_url`
+    (ONCALL_TWILIO_API_URL: the fake in tests); shared by SMS and voice pages."""
+    client = Client(sid, token, http_client=_TwilioHttp(timeout))
+    client.api.base_url = api_url
+    return client
+
+
 def failure(exc: BaseException) -> Delivery:
     if isinstance(exc, TwilioRestException):
         status = int(exc.status)
@@ -200,9 +208,7 @@ class SmsChannel:
         if self._client is None:
             if not self.configured():
                 raise RuntimeError("ONCALL_TWILIO_ACCOUNT_SID / _AUTH_TOKEN / _FROM are not set")
-            client = Client(self._sid, self._token, http_client=_TwilioHttp(self._timeout))
-            client.api.base_url = self._api_url  # ONCALL_TWILIO_API_URL: the fake in tests
-            self._client = client
+            self._client = twilio_client(self._sid, self._token, self._api_url, self._timeout)
         return self._client
 
     async def prepare(self, message: PageMessage) -> None:

@@ -22,7 +22,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from oncall import i18n
 from oncall.channels.base import Delivery, PageMessage, sms_ref
-from oncall.channels.sms import _TwilioHttp, failure
+from oncall.channels.sms import failure, twilio_client
 from oncall.core import voicetext
 
 VOICE_PATH = "/twilio/voice"
@@ -70,9 +70,7 @@ class VoiceChannel:
         if self._client is None:
             if not self.configured():
                 raise RuntimeError("ONCALL_TWILIO_ACCOUNT_SID / _AUTH_TOKEN / _VOICE_FROM are not set")
-            client = Client(self._sid, self._token, http_client=_TwilioHttp(self._timeout))
-            client.api.base_url = self._api_url  # ONCALL_TWILIO_API_URL: the fake in tests
-            self._client = client
+            self._client = twilio_client(self._sid, self._token, self._api_url, self._timeout)
         return self._client
 
     async def prepare(self, message: PageMessage) -> None:
