@@ -27,7 +27,9 @@ class Database(Writer):
 
     async def store_event(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
         """Stores a normalised event once per (source, dedup_key): (event id, duplicate)."""
-        return await self.transaction(lambda conn: insert_event(conn, event, raw_body), savepoint=False)
+        return await self.transaction(
+            lambda conn: insert_event(conn, event, raw_body), savepoint=False, urgent=True
+        )
 
     def store_event_sync(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
         return self.transaction_sync(lambda conn: insert_event(conn, event, raw_body))

@@ -49,6 +49,7 @@ class _Job:
     future: asyncio.Future[Any] | concurrent.futures.Future[Any]
     savepoint: bool = True  # False for work that cannot fail on its own (saves two statements)
     raw: bool = False  # runs outside any transaction (migrations)
+    urgent: bool = False  # someone waits to answer (a webhook): committed before other work
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -209,6 +210,12 @@ class Writer:
             if batch and batch[0].raw:
                 self._run_raw(batch[0])
                 batch = batch[1:]
+            urgent = [job for job in batch if job.urgent]
+            if urgent and len(urgent) < len(batch):
+                # Webhooks waiting for their 2xx are not held up by routing or the scheduler:
+                # their own commit first (one more fsync), then the rest.
+                self._run_batch(urgent)
+                batch = [job for job in batch if not job.urgent]
             if batch:
                 self._run_batch(batch)
             if stop:
@@ -302,12 +309,20 @@ class Writer:
         self._ensure_writer()
         self._queue.put(job)
 
-    async def transaction(self, fn: Callable[[Connection], T], *, savepoint: bool = True) -> T:
-        """Runs `fn(conn)` in a transaction on the writer thread; returns once it committed."""
+    async def transaction(
+        self, fn: Callable[[Connection], T], *, savepoint: bool = True, urgent: bool = False
+    ) -> T:
+        """Runs `fn(conn)` in a transaction on the writer thread; returns once it committed.
+        `urgent` work (a webhook waiting for its answer) is committed ahead of other work."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._submit(_Job(fn, loop, fut, savepoint=savepoint))
+        self._submit(_Job(fn, loop, fut, savepoint=savepoint, urgent=urgent))
         return await fut
+
+    def others_waiting(self) -> bool:
+        """Whether work is queued behind the transaction running now: long work (routing a
+        backlog) commits what it did and lets it go first."""
+        return not self._queue.empty()
 
     def transaction_sync(self, fn: Callable[[Connection], T]) -> T:
         """`transaction` for code outside the event loop (CLI, other threads)."""
