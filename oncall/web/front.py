@@ -71,7 +71,8 @@ class Proxy:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":  # nobody to answer; as `OncallApp` says it
-                log.info("client went away before sending the whole body: %s %r", scope["method"], scope["path"])
+                method, path = scope["method"], scope["path"]
+                log.info("client went away before sending the whole body: %s %r", method, path)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
