@@ -156,7 +156,8 @@ def serve(app: FastAPI, host: str, port: int, count: int, *, proxy_headers: bool
     try:
         sock = listen(host, port)
     except OSError as exc:
-        log.error("oncall serve cannot listen on %s:%d: %s", host, port, (exc.strerror or str(exc)).lower())
+        reason = (exc.strerror or str(exc)).lower()
+        log.error("oncall serve could not start: cannot listen on %s:%d: %s", host, port, reason)
         return 1
     # The writer thread routes in Python while the event loop hands webhooks to it and their
     # answers back: with the default 5 ms switch interval each hand-over could wait that long.
