@@ -26,7 +26,7 @@ import logging
 import pickle
 import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from oncall.core.models import Event
 from oncall.metrics import METRICS
@@ -66,9 +66,13 @@ class _Framed(asyncio.Protocol):
             start += 4 + size
             self.frame_received(frame)
         del buf[:start]
+        self.frames_done()
 
     def frame_received(self, frame: Any) -> None:
         raise NotImplementedError
+
+    def frames_done(self) -> None:
+        """Every whole frame of what arrived has been handed to `frame_received`."""
 
     def send(self, frame: Any) -> None:
         data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
@@ -85,30 +89,58 @@ class _Framed(asyncio.Protocol):
 # -- the main process ----------------------------------------------------------------------------
 
 
+class Store(Protocol):
+    async def store_event(self, event: Event, raw_body: bytes) -> tuple[int, bool]: ...
+
+    async def store_events(self, events: list[tuple[Event, bytes]]) -> list[tuple[int, bool]]: ...
+
+
 class _MainSide(_Framed):
-    def __init__(self, store: Callable[[Event, bytes], Any], on_stored: Callable[[int], None]) -> None:
+    def __init__(self, store: Store, on_stored: Callable[[int], None]) -> None:
         super().__init__()
         self._store = store
         self._on_stored = on_stored
         self._tasks: set[asyncio.Task[None]] = set()
+        self._arrived: list[tuple[int, Event, bytes]] = []
 
     def frame_received(self, frame: Any) -> None:
         if frame[0] == "S":
-            task = asyncio.ensure_future(self._store_one(frame[1], frame[2], frame[3]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._arrived.append((frame[1], frame[2], frame[3]))
         elif frame[0] == "W":
             METRICS.webhook(frame[1], frame[2], frame[3])
 
-    async def _store_one(self, request: int, event: Event, body: bytes) -> None:
-        try:
-            event_id, duplicate = await self._store(event, body)
-        except StoreUnavailable as exc:
-            self.send((request, 0, False, "unavailable", str(exc)))
-            return
-        except Exception as exc:  # the worker logs it and answers 503: the platform retries
-            self.send((request, 0, False, "error", f"{type(exc).__name__}: {exc}"))
-            return
+    def frames_done(self) -> None:
+        if self._arrived:  # what arrived together is stored together: one unit of work
+            task = asyncio.ensure_future(self._store_all(self._arrived))
+            self._arrived = []
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _store_all(self, arrived: list[tuple[int, Event, bytes]]) -> None:
+        if len(arrived) > 1:
+            try:
+                results = await self._store.store_events([(event, body) for _, event, body in arrived])
+            except StoreUnavailable as exc:
+                for request, _, _ in arrived:
+                    self.send((request, 0, False, "unavailable", str(exc)))
+                return
+            except Exception:  # one of them cannot be stored: each on its own, to say which
+                pass
+            else:
+                for (request, _, _), (event_id, duplicate) in zip(arrived, results, strict=True):
+                    self._stored(request, event_id, duplicate)
+                return
+        for request, event, body in arrived:
+            try:
+                event_id, duplicate = await self._store.store_event(event, body)
+            except StoreUnavailable as exc:
+                self.send((request, 0, False, "unavailable", str(exc)))
+            except Exception as exc:  # the worker logs it and answers 503: the platform retries
+                self.send((request, 0, False, "error", f"{type(exc).__name__}: {exc}"))
+            else:
+                self._stored(request, event_id, duplicate)
+
+    def _stored(self, request: int, event_id: int, duplicate: bool) -> None:
         self.send((request, event_id, duplicate, None, ""))
         if not duplicate:
             self._on_stored(event_id)
@@ -117,19 +149,29 @@ class _MainSide(_Framed):
 class LinkServer:
     """The main process's end: stores what workers send, through the app's `Database`."""
 
-    def __init__(self, store: Callable[[Event, bytes], Any], on_stored: Callable[[int], None]) -> None:
+    def __init__(self, store: Store, on_stored: Callable[[int], None]) -> None:
         self._store = store
         self._on_stored = on_stored
         self._server: asyncio.AbstractServer | None = None
+        self._links: list[_MainSide] = []
+
+    def _link(self) -> _MainSide:
+        link = _MainSide(self._store, self._on_stored)
+        self._links.append(link)
+        return link
 
     async def start(self, path: str) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _MainSide(self._store, self._on_stored), path)
+        self._server = await loop.create_unix_server(self._link, path)
 
     async def close(self) -> None:
+        """Stops taking links and closes those open (their workers stop taking webhooks)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        for link in self._links:
+            if link.transport is not None:
+                link.transport.close()
+        self._links.clear()
 
 
 # -- a worker process ----------------------------------------------------------------------------

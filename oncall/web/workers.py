@@ -3,7 +3,7 @@
 One Python process runs on one core at a time. During a flood of webhooks, checking each
 signature, reading its JSON and answering it cost as much as storing and routing it, so with
 workers (`ONCALL_WORKERS`, `oncall serve --workers N`; by default one fewer than the cores,
-none on one core) the main process:
+at most 4, none on one core) the main process:
 
 1. opens the public port itself (a clear error if it is taken) and never accepts on it;
 2. serves its whole app on a Unix socket in a private directory, plus the store link
@@ -43,10 +43,14 @@ STOP_WITHIN = 15.0  # seconds a worker has to finish its requests (uvicorn's gra
 RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)  # after a worker died, by how many died in a row
 
 
+MAX_DEFAULT = 4  # each worker is a Python process of its own (~40 MB): a big host is not a big box
+
+
 def default_count(cpus: int | None = None) -> int:
-    """Workers when none is set: every core but the main process's; none on one core."""
-    n = cpus if cpus is not None else (os.cpu_count() or 1)
-    return max(0, n - 1)
+    """Workers when none is set: every core but the main process's, up to `MAX_DEFAULT`;
+    none on one core. The cores are those this process may run on (a container's cpuset)."""
+    n = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    return min(MAX_DEFAULT, max(0, n - 1))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -163,7 +167,7 @@ def serve(app: FastAPI, host: str, port: int, count: int, *, proxy_headers: bool
     # answers back: with the default 5 ms switch interval each hand-over could wait that long.
     sys.setswitchinterval(0.0005)
     run_dir = tempfile.mkdtemp(prefix="oncall-")  # 0700: only this user reaches the sockets
-    link = LinkServer(app.state.db.store_event, lambda event_id: _wake(app, event_id))
+    link = LinkServer(app.state.db, lambda event_id: _wake(app, event_id))
 
     async def start_link(app: FastAPI) -> None:
         await link.start(os.path.join(run_dir, STORE_SOCKET))
