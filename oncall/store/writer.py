@@ -21,14 +21,13 @@ import contextlib
 import queue
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import psycopg
 
 from oncall.store.connection import Connection, Dialect, Row, StoreError, StoreUnavailable
 
@@ -57,6 +56,19 @@ class _Job:
 _STOP = object()
 
 
+def _psycopg() -> Any:
+    """psycopg, imported when a PostgreSQL store is opened: a SQLite server (and an intake
+    worker, which has no store) does not carry its ~8 MB."""
+    import psycopg
+
+    return psycopg
+
+
+def _is_pg_error(exc: BaseException, *names: str) -> bool:
+    pg = sys.modules.get("psycopg")  # not imported: no PostgreSQL error can have been raised
+    return pg is not None and isinstance(exc, tuple(getattr(pg, n) for n in names))
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     """Whether an error means "the database cannot take writes now" rather than "this work is wrong"."""
     if isinstance(exc, StoreUnavailable):
@@ -69,7 +81,7 @@ def _is_unavailable(exc: BaseException) -> bool:
         )
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
         return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.DatabaseError))
+    return isinstance(exc, sqlite3.DatabaseError) or _is_pg_error(exc, "OperationalError", "InterfaceError")
 
 
 class Writer:
@@ -138,7 +150,7 @@ class Writer:
             raw.execute("PRAGMA synchronous=FULL")
             raw.execute("PRAGMA foreign_keys=ON")
             return Connection(raw, "sqlite")
-        pg = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
+        pg = _psycopg().connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
         pg.row_factory = _pg_row_factory
         return Connection(pg, "postgresql")
 
@@ -148,7 +160,9 @@ class Writer:
                 self._conn = self._connect()
             except StoreError:
                 raise
-            except (sqlite3.Error, psycopg.Error, OSError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (sqlite3.Error, OSError)) and not _is_pg_error(exc, "Error"):
+                    raise
                 raise StoreUnavailable(
                     f"cannot open the {self.dialect} database: {exc}{self._disk()}"
                 ) from exc

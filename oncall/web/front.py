@@ -21,6 +21,7 @@ left listening on the port.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -31,7 +32,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import h11
 from starlette.types import Message, Receive, Scope, Send
 
 from oncall import logredact
@@ -56,15 +57,18 @@ _HOP = frozenset(
 )  # fmt: skip
 _HOP_BACK = frozenset((b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"trailer"))
 _JSON = [(b"content-type", b"application/json")]
+PROXY_TIMEOUT = 60.0  # seconds: the slowest page of the app (an API page, a Slack interaction)
 
 
 class Proxy:
-    """Passes a request to the main process's app and its answer back, whole."""
+    """Passes a request to the main process's app over its Unix socket, and the answer back.
+
+    One connection per request, spoken with h11 (uvicorn's own HTTP/1.1 library): these are
+    the few requests that are not webhooks, and an HTTP client library would double the
+    worker's memory for them."""
 
     def __init__(self, app_socket: str) -> None:
-        transport = httpx.AsyncHTTPTransport(uds=app_socket)
-        # Long enough for the slowest page of the app (an API page, a Slack interaction).
-        self.client = httpx.AsyncClient(transport=transport, base_url="http://oncall", timeout=60.0)
+        self.app_socket = app_socket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
@@ -77,31 +81,56 @@ class Proxy:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP]
+        if not any(k.lower() == b"host" for k, _ in headers):
+            headers.append((b"host", b"oncall"))  # HTTP/1.1 wants one; an HTTP/1.0 client sent none
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+        headers.append((b"content-length", str(len(body)).encode()))
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        request = self.client.build_request(
-            scope["method"], target.decode("latin-1"), headers=headers, content=b"".join(chunks)
-        )
+        started = False
+        writer: asyncio.StreamWriter | None = None
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(PROXY_TIMEOUT):
+                reader, writer = await asyncio.open_unix_connection(self.app_socket)
+                conn = h11.Connection(h11.CLIENT)
+                request = h11.Request(method=scope["method"], target=target, headers=headers)
+                writer.write(
+                    conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+                )
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await reader.read(65536))
+                    elif isinstance(event, h11.Response):
+                        back = [(k, v) for k, v in event.headers if k not in _HOP_BACK]
+                        await send(
+                            {"type": "http.response.start", "status": event.status_code, "headers": back}
+                        )
+                        started = True
+                    elif isinstance(event, h11.Data):
+                        await send(
+                            {"type": "http.response.body", "body": bytes(event.data), "more_body": True}
+                        )
+                    elif isinstance(event, h11.EndOfMessage):
+                        await send({"type": "http.response.body", "body": b""})
+                        return
+                    elif isinstance(event, h11.ConnectionClosed):
+                        raise ConnectionError("the main process closed the connection mid-answer")
+        except (OSError, TimeoutError, h11.ProtocolError) as exc:
             log.warning("%s %s: the main process did not answer: %s", scope["method"], scope["path"], exc)
-            await _answer(send, 503, b'{"error":"the server is restarting; retry later"}')
-            return
-        try:
-            back = [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP_BACK]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": back})
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+            if not started:
+                await _answer(send, 503, b'{"error":"the server is restarting; retry later"}')
+            else:  # the answer is cut: the client sees the connection end
+                raise
         finally:
-            await response.aclose()
+            if writer is not None:
+                writer.close()
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
@@ -152,7 +181,6 @@ class FrontApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.store.close()
-                await self.proxy.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -185,7 +213,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # the main process died before we could follow it
     settings = Settings()
     logredact.configure(settings)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     sock = socket.socket(fileno=args.fd)
