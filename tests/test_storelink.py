@@ -5,13 +5,15 @@ cannot be stored does not refuse the others, and a link that closes fails what w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from oncall.core.models import Event
+from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store import Database, StoreError, StoreUnavailable, open_database
+from oncall.store.events import get_event, get_raw_body
 from oncall.web.storelink import LinkServer, RemoteStore
 
 AT = datetime(2026, 11, 28, 22, 10, tzinfo=UTC)
@@ -65,6 +67,26 @@ async def test_deliveries_sent_together_are_committed_together_and_each_gets_its
     again = await client.store_event(event(3), b"{}")
     assert again == (answers[3][0], True)
     assert len(woken) == 20  # not for a duplicate
+    client.close()
+    await server.close()
+    db.close()
+
+
+async def test_every_field_of_an_event_reaches_the_store(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'oncall.db'}")
+    db.migrate()
+    server, client, _, _ = await linked(tmp_path, db)
+    full = Event(
+        source="stripe", kind="payment_failed", dedup_key="evt_1", received_at=AT, summary="Card declined",
+        occurred_at=AT.replace(minute=9), severity="high",
+        customer=Customer("Marta López", "marta@example.com", "+34600000001", "es"),
+        order=Order("o-1", "#1001", 189.9, "EUR"), ticket=Ticket("t-1", "urgent", "open", "Cobro doble"),
+        tags=("vip", "es"), external_type="payment_intent.payment_failed",
+    )  # fmt: skip
+    event_id, _ = await client.store_event(full, b'{"raw": true}')
+    stored = await db.transaction(lambda conn: get_event(conn, event_id))
+    assert stored == dataclasses.replace(full, id=event_id)
+    assert await db.transaction(lambda conn: get_raw_body(conn, event_id)) == b'{"raw": true}'
     client.close()
     await server.close()
     db.close()
