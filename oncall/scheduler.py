@@ -33,9 +33,12 @@ log = logging.getLogger("oncall.scheduler")
 MAX_SLEEP = 300.0
 # How long before a timer falls due its incidents are read ahead (see `Scheduler._sleep`).
 READ_AHEAD = 0.1
-# How long after the first file event the files are re-read: an editor's save is a few
-# events (write a temporary file, rename it, change its mode) that one re-read covers.
-SETTLE = 0.2
+# How long after the last file event the files are re-read: an editor's save is a few events
+# (move the old file aside, write the new one, change its mode) that one re-read covers, after
+# the save rather than halfway. SETTLE_MAX bounds the wait for saves that never go quiet
+# (SPEC §2.2: a change is in force within 5 s).
+SETTLE = 0.25
+SETTLE_MAX = 2.0
 
 
 class Scheduler:
@@ -67,6 +70,7 @@ class Scheduler:
         self._last_idle = time.monotonic()
         self._notifier: DirNotifier | None = None
         self._settling: asyncio.TimerHandle | None = None
+        self._settle_from: float | None = None  # loop time of the first event not yet read
 
     @property
     def notified(self) -> bool:
@@ -144,8 +148,8 @@ class Scheduler:
             notifier.close()
 
     def _on_file_event(self) -> None:
-        """The inotify descriptor is readable: re-read the files a little later (once for a
-        burst of events)."""
+        """The inotify descriptor is readable: re-read the files once the events stop for
+        `settle` seconds (one re-read for a burst of them), or SETTLE_MAX after the first."""
         notifier = self._notifier
         if notifier is None:
             return
@@ -156,11 +160,19 @@ class Scheduler:
             self._stop_notifier()
             self.service.wake()  # sleep again, now with the re-check interval
             return
-        if relevant and self._settling is None:
-            self._settling = asyncio.get_running_loop().call_later(self.settle, self._files_settled)
+        if not relevant:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._settle_from is None:
+            self._settle_from = now
+        if self._settling is not None:
+            self._settling.cancel()
+        at = min(now + self.settle, self._settle_from + SETTLE_MAX)
+        self._settling = loop.call_at(at, self._files_settled)
 
     def _files_settled(self) -> None:
-        self._settling = None
+        self._settling = self._settle_from = None
         notifier = self._notifier
         if notifier is None:
             return
