@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
 
     from oncall.web.app import create_app
     from oncall.web.quietserver import QuietServer
+    from oncall.web.workers import default_count
+    from oncall.web.workers import serve as serve_with_workers
 
     settings = Settings()
     logredact.configure(settings)  # before anything logs; the app re-checks uvicorn's handlers
@@ -37,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     app = create_app(settings, migrate=False, clock=system_clock)
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers is None:
+        workers = default_count()
+    if workers > 0:
+        return serve_with_workers(app, args.host, args.port, workers)
     try:
         config = uvicorn.Config(
             app,
