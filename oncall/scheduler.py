@@ -4,10 +4,13 @@
             routed, holds that ended while oncall was down, steps due) runs once, at once
     loop:   route new events → fire due timers → send recorded pages
             sleep until min(next wake_at, next named timer), or until woken by
-            `service.wake()` (a webhook stored, an ack), or the config re-check interval
+            `service.wake()` (a webhook stored, an ack) or by a change to the config files
 
-No polling of the database while idle: a single indexed MIN query after each round of work
-says how long to sleep. Timers are rows in the store, so a restart loses none.
+No polling while idle: a single indexed MIN query after each round of work says how long to
+sleep, and the configuration is re-checked when the kernel says its files changed (inotify,
+oncall.config.notify); only where that is unavailable is it re-checked on a timer. An idle
+server with nothing due thus wakes once per MAX_SLEEP. Timers are rows in the store, so a
+restart loses none.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+from oncall.config.notify import DirNotifier, Target
 from oncall.service import Service
 
 log = logging.getLogger("oncall.scheduler")
@@ -28,6 +33,12 @@ log = logging.getLogger("oncall.scheduler")
 MAX_SLEEP = 300.0
 # How long before a timer falls due its incidents are read ahead (see `Scheduler._sleep`).
 READ_AHEAD = 0.1
+# How long after the last file event the files are re-read: an editor's save is a few events
+# (move the old file aside, write the new one, change its mode) that one re-read covers, after
+# the save rather than halfway. SETTLE_MAX bounds the wait for saves that never go quiet
+# (SPEC §2.2: a change is in force within 5 s).
+SETTLE = 0.25
+SETTLE_MAX = 2.0
 
 
 class Scheduler:
@@ -38,18 +49,40 @@ class Scheduler:
         clock: Callable[[], datetime] | None = None,
         on_idle: Callable[[], object] | None = None,
         idle_every: float | None = None,
+        watch: Callable[[], list[Target]] | None = None,
     ) -> None:
-        """`on_idle` (e.g. the config watcher's poll) runs about every `idle_every` seconds and
-        returns something true when it changed anything (a new configuration: look again).
-        `clock` defaults to the service's."""
+        """`on_idle` (the config watcher's poll) returns something true when it changed
+        anything (a new configuration: look again). It runs when a directory of `watch()`
+        reports a change, and also every MAX_SLEEP in case the file system does not report
+        them (a network mount); where there is no notification at all, or not for every
+        directory, it runs about every `idle_every` seconds instead. `watch` defaults to the
+        service's rules file and rotas/. `clock` defaults to the service's."""
         self.service = service
         self.clock = clock or service.clock
         self.on_idle = on_idle
         self.idle_every = idle_every
+        self.watch = watch if watch is not None else _service_files(service)
+        self.settle = SETTLE
         self.rounds = 0  # work rounds run: for tests and the benchmark
+        self.idle_runs = 0  # times the idle hook ran: for tests
         self.healthy = False
         self._task: asyncio.Task[None] | None = None
         self._last_idle = time.monotonic()
+        self._notifier: DirNotifier | None = None
+        self._settling: asyncio.TimerHandle | None = None
+        self._settle_from: float | None = None  # loop time of the first event not yet read
+
+    @property
+    def notified(self) -> bool:
+        """Whether file changes are reported by the kernel (no re-check on a timer needed)."""
+        return self._notifier is not None and self._notifier.complete
+
+    @property
+    def _poll_every(self) -> float | None:
+        """How often the idle hook must run on a timer: None while notifications cover it."""
+        if self.on_idle is None or self.notified:
+            return None
+        return self.idle_every
 
     async def run_once(self) -> None:
         """One round: route, fire what is due, send. Repeats while work keeps appearing."""
@@ -70,27 +103,92 @@ class Scheduler:
 
     async def run(self) -> None:
         wake = self.service.wake_event()
+        self._start_notifier()
         recovered = False
-        while True:
-            wake.clear()
-            try:
-                if not recovered:  # the store may be down at start: recover once it answers
-                    await self.service.recover(self.clock())
-                    recovered = True
-                await self.run_once()
-                self.healthy = True
-                await self._sleep(wake)  # it reads the store too (next due time, read-ahead)
-            except Exception:
-                # A store outage: keep the timers (they are in the store) and try again soon.
-                self.healthy = False
-                log.exception("escalation round failed; retrying in 5 s")
-                await _sleep_or_wake(wake, 5.0)
+        try:
+            while True:
+                wake.clear()
+                try:
+                    if not recovered:  # the store may be down at start: recover once it answers
+                        await self.service.recover(self.clock())
+                        recovered = True
+                    await self.run_once()
+                    self.healthy = True
+                    await self._sleep(wake)  # it reads the store too (next due time, read-ahead)
+                except Exception:
+                    # A store outage: keep the timers (they are in the store) and try again soon.
+                    self.healthy = False
+                    log.exception("escalation round failed; retrying in 5 s")
+                    await _sleep_or_wake(wake, 5.0)
+        finally:
+            self._stop_notifier()
+
+    # -- file-change notification ------------------------------------------------------------
+
+    def _start_notifier(self) -> None:
+        if self.on_idle is None or self.watch is None or self._notifier is not None:
+            return
+        notifier = DirNotifier.open(self.watch)
+        if notifier is None:
+            return
+        self._notifier = notifier
+        asyncio.get_running_loop().add_reader(notifier.fileno(), self._on_file_event)
+        # The files may have changed between the hook's first run and the watches being set.
+        if self._run_idle():
+            self.service.wake()
+
+    def _stop_notifier(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(notifier.fileno())
+            notifier.close()
+
+    def _on_file_event(self) -> None:
+        """The inotify descriptor is readable: re-read the files once the events stop for
+        `settle` seconds (one re-read for a burst of them), or SETTLE_MAX after the first."""
+        notifier = self._notifier
+        if notifier is None:
+            return
+        try:
+            relevant = notifier.drain()
+        except OSError:
+            log.exception("file-change notification failed; polling the configuration")
+            self._stop_notifier()
+            self.service.wake()  # sleep again, now with the re-check interval
+            return
+        if not relevant:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._settle_from is None:
+            self._settle_from = now
+        if self._settling is not None:
+            self._settling.cancel()
+        at = min(now + self.settle, self._settle_from + SETTLE_MAX)
+        self._settling = loop.call_at(at, self._files_settled)
+
+    def _files_settled(self) -> None:
+        self._settling = self._settle_from = None
+        notifier = self._notifier
+        if notifier is None:
+            return
+        was_complete = notifier.complete
+        notifier.rewatch()  # a swapped symlink points at other directories now
+        changed = self._run_idle()
+        if changed or notifier.complete != was_complete:
+            # A new configuration (timers may move), or the re-check interval changed.
+            self.service.wake()
 
     async def _sleep(self, wake: asyncio.Event) -> None:
-        """Sleeps until the next due time or a wake-up. The idle hook (config re-check) runs
-        every `idle_every` seconds meanwhile without touching the store; a configuration change
-        ends the sleep. Just before a timer falls due, the incidents due then are read ahead,
-        so that when it comes only the escalation step itself is left to do."""
+        """Sleeps until the next due time or a wake-up. Without file-change notification the
+        idle hook (config re-check) runs every `idle_every` seconds meanwhile without touching
+        the store; a configuration change ends the sleep. Just before a timer falls due, the
+        incidents due then are read ahead, so that when it comes only the escalation step
+        itself is left to do."""
         delay, due = await self._next()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
@@ -98,7 +196,8 @@ class Scheduler:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            span = remaining if self.idle_every is None else min(remaining, self.idle_every)
+            every = self._poll_every
+            span = remaining if every is None else min(remaining, every)
             if due is not None and span == remaining and span > READ_AHEAD:
                 # The due time falls within this span: stop a little early to read ahead.
                 if await _sleep_or_wake(wake, span - READ_AHEAD):
@@ -117,10 +216,16 @@ class Scheduler:
         """Runs the idle hook if its interval has passed; True when it reports a change."""
         if self.on_idle is None or self.idle_every is None:
             return False
-        now = time.monotonic()
-        if now - self._last_idle < self.idle_every * 0.9:
+        if time.monotonic() - self._last_idle < self.idle_every * 0.9:
             return False
-        self._last_idle = now
+        return self._run_idle()
+
+    def _run_idle(self) -> bool:
+        """Runs the idle hook now; True when it reports a change."""
+        if self.on_idle is None:
+            return False
+        self._last_idle = time.monotonic()
+        self.idle_runs += 1
         try:
             return bool(self.on_idle())
         except Exception:
@@ -132,7 +237,7 @@ class Scheduler:
         if self.service.config() is None:
             # No valid configuration yet: timers cannot run, so do not spin on them; the
             # config re-check (idle hook) or a new event wakes us.
-            return self.idle_every or MAX_SLEEP, None
+            return self._poll_every or MAX_SLEEP, None
         due = await self.service.next_due()
         if due is None:
             return MAX_SLEEP, None
@@ -149,6 +254,18 @@ class Scheduler:
         await _cancel(self._task)
         self._task = None
         await self.service.aclose()
+
+
+def _service_files(service: Service) -> Callable[[], list[Target]] | None:
+    """The directories to watch for the service's configuration files, from its settings."""
+    settings = getattr(service, "settings", None)
+    rules_file = getattr(settings, "rules_file", None)
+    rotas_dir = getattr(settings, "rotas_dir", None)
+    if not isinstance(rules_file, Path) or not isinstance(rotas_dir, Path):
+        return None
+    from oncall.config.watch import watch_targets
+
+    return lambda: watch_targets(rules_file, rotas_dir)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

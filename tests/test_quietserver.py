@@ -47,3 +47,23 @@ def test_an_idle_server_sleeps_answers_with_a_fresh_date_and_stops_on_a_signal()
     server.handle_exit(signal.SIGTERM, None)  # what the signal handler calls
     thread.join(timeout=15)
     assert not thread.is_alive()
+
+
+def test_an_idle_server_stops_at_once_when_told_to_by_hand() -> None:
+    """Setting `should_exit` (as uvicorn does on a failed lifespan, or an embedding program
+    does) wakes the idle loop: it does not wait for a bound on its sleep."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    server = QuietServer(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started and server.idle_sleeps:
+            break
+        time.sleep(0.05)
+    assert server.started and server.idle_sleeps
+    server.should_exit = True  # from another thread than the server's loop
+    thread.join(timeout=15)  # far below the idle bound (an hour)
+    assert not thread.is_alive()

@@ -1,9 +1,10 @@
 """Reload the configuration when its files change, keeping the last good one on a bad edit.
 
-The server calls `poll()` every second or so (SPEC §2.2: a change is in force within 5 s).
-A poll costs one `stat` per file plus one directory listing; files are parsed only when
-something changed. No threads and no clock here: the caller decides when to poll, so tests
-just edit files and call `poll()`.
+The server calls `poll()` when the files may have changed (SPEC §2.2: a change is in force
+within 5 s): when the directories of `watch_targets()` report a change (oncall.config.notify),
+or every second or so where that is unavailable. A poll costs one `stat` per file plus one
+directory listing; files are parsed only when something changed. No threads and no clock here:
+the caller decides when to poll, so tests just edit files and call `poll()`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from oncall.config.errors import ConfigError
 from oncall.config.loader import load_config
+from oncall.config.notify import Target, targets_for
 from oncall.config.rotas import PEOPLE_FILE, rota_files
 from oncall.core.models import Config
 
@@ -71,9 +73,20 @@ class ConfigWatcher:
             self.config, self.problems = config, ()
         return Change(self.config, self.problems)
 
+    def targets(self) -> list[Target]:
+        """The directories whose changes may change what `poll()` reads."""
+        return watch_targets(self.rules_file, self.rotas_dir)
+
     def snapshot(self) -> Snapshot:
         files = [self.rules_file, self.rotas_dir / PEOPLE_FILE, *rota_files(self.rotas_dir).values()]
         return tuple(_stat(path) for path in files)
+
+
+def watch_targets(rules_file: Path, rotas_dir: Path) -> list[Target]:
+    """What to watch for the rules file and rotas/ (its people.toml and every rota file,
+    each possibly a symlink, and new files in it)."""
+    files = [rules_file, rotas_dir / PEOPLE_FILE, *rota_files(rotas_dir).values()]
+    return targets_for(files, [(rotas_dir, ".toml")])
 
 
 def _stat(path: Path) -> tuple[str, int, int, int]:
