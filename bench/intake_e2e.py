@@ -31,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest import SECRET, cpu_seconds, drive, free_port, rss_mib
+from ingest import SECRET, cpu_seconds, drive, free_port, rss_mib, thread_cpu
 
 from oncall.sources import stripe as stripe_source
 from oncall.sources.samples import SAMPLES
@@ -159,6 +159,7 @@ def main() -> int:
             return 1
         batch = requests(args.events - args.events % args.connections, port)  # as many per connection
         sent = len(batch)
+        threads0 = thread_cpu(server.pid)
         cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
         clients = asyncio.run(drive(port, batch, args.connections, 3600))
         answered = time.perf_counter() - t0
@@ -169,6 +170,7 @@ def main() -> int:
             time.sleep(0.02)
         routed = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(server.pid).items()}
         rss = rss_mib(server.pid)
     finally:
         server.terminate()
@@ -187,6 +189,9 @@ def main() -> int:
     print(f"to the incident:      {accepted / routed:,.0f} webhooks/s ({routed:.1f} s, all routed)")
     print(f"latency p50 / p99:    {q[49] * 1000:.2f} ms / {q[98] * 1000:.2f} ms")
     print(f"server CPU per event: {cpu / max(accepted, 1) * 1e6:.0f} µs (HTTP, signature, store, routing)")
+    for name, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
+        if seconds > 0:
+            print(f"  thread {name + ':':<17} {seconds / max(accepted, 1) * 1e6:.0f} µs per event")
     print(f"server RSS:           {rss:.0f} MiB")
     print(f"incidents:            {incidents} for {accepted} accepted (one each: {incidents == accepted})")
     tmp.cleanup()

@@ -6,6 +6,7 @@ a `cancel_on` event)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from oncall.core.digest import DIGEST, digest_due
@@ -32,6 +33,14 @@ from oncall.store.connection import Connection
 log = logging.getLogger("oncall.escalation")
 
 
+@dataclass(slots=True)
+class _Routing:
+    """What one routing transaction knows beyond the store, as it goes."""
+
+    digests: set[datetime] = field(default_factory=set)  # digest times already set in it
+    next_id: int | None = None  # SQLite: the id of its next new incident; None: not read yet
+
+
 class Intake:
     def __init__(self, plumbing: Plumbing, effects: Effects, promises: Promises | None = None) -> None:
         self.plumbing = plumbing
@@ -47,13 +56,13 @@ class Intake:
         def route(conn: Connection, events: list[Event], isolate: bool) -> tuple[Batch, list[routes.Route]]:
             done = Batch()
             records: list[routes.Route] = []  # written together, after the batch
-            digests: set[datetime] = set()  # digest times already set in this transaction
+            known = _Routing()
             for ev in events:
                 one = Batch()
                 mine: list[routes.Route] = []
                 assert ev.id is not None
                 if not isolate:
-                    self._route_one(conn, ev, world, now, one, mine, digests)
+                    self._route_one(conn, ev, world, now, one, mine, known)
                     done.add(one)
                     records += mine
                     continue
@@ -61,9 +70,10 @@ class Intake:
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
                 try:
                     with conn.savepoint("route_one"):
-                        self._route_one(conn, ev, world, now, one, mine, digests)
+                        self._route_one(conn, ev, world, now, one, mine, known)
                 except Exception as exc:
                     log.exception("routing event %s failed", ev.id)
+                    known.next_id = None  # its incident, if any, was rolled back
                     records.append((ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now))
                 else:
                     done.add(one)
@@ -105,7 +115,7 @@ class Intake:
         now: datetime,
         batch: Batch,
         records: list[routes.Route],
-        digests: set[datetime],
+        known: _Routing,
     ) -> None:
         at = ev.received_at
         assert ev.id is not None
@@ -121,18 +131,35 @@ class Intake:
             else:
                 rule, key = s.rule.name, s.group_key
                 existing = store.find_open(conn, rule, key)
-                iid = None if existing is not None else store.new_incident_id(conn, rule, key, now)
-                if iid is None and existing is None:  # another instance opened it meanwhile
-                    existing = store.find_open(conn, rule, key)
-                done = escalate(s, existing, iid, ev, at, world)
+                saved = False
+                if existing is None and conn.dialect == "sqlite":
+                    # One statement: the new incident is opened with the id SQLite will give
+                    # it, then written whole (not reserved first, then filled in).
+                    if known.next_id is None:
+                        known.next_id = store.next_incident_id(conn)
+                    done = escalate(s, None, known.next_id, ev, at, world)
+                    iid = store.insert_incident(conn, done.outcome.incident, now)
+                    if iid is None:  # cannot happen with one writer; as on PostgreSQL, then
+                        existing = store.find_open(conn, rule, key)
+                        done = escalate(s, existing, None, ev, at, world)
+                    else:
+                        known.next_id = iid + 1
+                        saved = iid == done.outcome.incident.id
+                        if not saved:  # another id after all: opened again with it
+                            done = escalate(s, None, iid, ev, at, world)
+                else:
+                    iid = None if existing is not None else store.new_incident_id(conn, rule, key, now)
+                    if iid is None and existing is None:  # another instance opened it meanwhile
+                        existing = store.find_open(conn, rule, key)
+                    done = escalate(s, existing, iid, ev, at, world)
                 digest_at = done.digest_at
                 if digest_at is None and iid is not None and not world.is_open(at):
                     # Opened while closed: the opening digest's report counts it.
                     digest_at = digest_due(world, at)
-                if digest_at is not None and digest_at not in digests:
+                if digest_at is not None and digest_at not in known.digests:
                     timers.set_timer(conn, DIGEST, digest_at)
-                    digests.add(digest_at)  # setting it again in this transaction changes nothing
-                self.effects.apply(conn, done.outcome, now, batch, index=True)
+                    known.digests.add(digest_at)  # setting it again in this transaction changes nothing
+                self.effects.apply(conn, done.outcome, now, batch, index=True, saved=saved)
                 touched[done.outcome.incident.id] = done.outcome.incident
                 records.append((ev.id, rule, s.action, done.outcome.incident.id, None, now))
         # Later events that close the loop on earlier incidents.

@@ -38,10 +38,12 @@ __all__ = [
     "due_incidents",
     "find_open",
     "get_incident",
+    "insert_incident",
     "list_incidents",
     "maintenance_routes",
     "mark_sending",
     "new_incident_id",
+    "next_incident_id",
     "open_incidents_about",
     "pages_of",
     "read_due",
@@ -68,6 +70,40 @@ def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) 
         (rule, group_key, open_key(rule, group_key), now, now),
     )
     return int(row[0]) if row is not None else None
+
+
+def next_incident_id(conn: Connection) -> int:
+    """SQLite: the id its next new incident gets (ids come from a sequence, never reused), as
+    long as this transaction, which holds the only write lock, inserts none meanwhile."""
+    row = conn.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'incidents'")
+    return int(row[0]) + 1 if row is not None else 1
+
+
+_INSERT = (
+    "INSERT INTO incidents (rule, group_key, state, open_key, created_at, updated_at, wake_at, data,"
+    " events, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (open_key) DO NOTHING"
+)
+
+
+def insert_incident(conn: Connection, inc: Incident, now: datetime) -> int | None:
+    """SQLite: a new incident written whole, in one statement — the row `new_incident_id` and
+    `save_incident` write together (created at `now`, version 1). Its id is the store's, which
+    `inc` was opened with when it is `next_incident_id`; the caller checks. None when the group
+    has an open incident after all (nothing written)."""
+    key = open_key(inc.rule, inc.group_key) if inc.is_open else None
+    cursor = conn.execute(
+        _INSERT,
+        (
+            inc.rule, inc.group_key, inc.state, key, now, inc.updated_at, inc.wake_at,
+            incident_to_json(inc), events_to_json(inc.events),
+        ),
+    )  # fmt: skip
+    if cursor.rowcount != 1:
+        return None
+    iid = int(cursor.lastrowid)
+    if iid == inc.id and inc.is_open:
+        _index(conn, iid, {k for e in inc.events for k in subject_keys(e)})
+    return iid
 
 
 # The open key is written once, by `new_incident_id`, and only ever cleared (when the incident
@@ -103,13 +139,17 @@ def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> Non
     )
     if not inc.is_open:
         return
-    keys = sorted({k for e in inc.events for k in subject_keys(e)})
+    _index(conn, inc.id, {k for e in inc.events for k in subject_keys(e)})
+
+
+def _index(conn: Connection, incident_id: int, keys: set[str]) -> None:
+    """Records the subject keys of an open incident's events."""
     if keys:
         # One statement for all of them (an executemany is a round trip per row on PostgreSQL).
         values = ", ".join("(?, ?)" for _ in keys)
         conn.execute(
             f"INSERT INTO incident_keys (key, incident_id) VALUES {values} ON CONFLICT DO NOTHING",
-            [v for k in keys for v in (k, inc.id)],
+            [v for k in sorted(keys) for v in (k, incident_id)],
         )
 
 
