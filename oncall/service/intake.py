@@ -12,8 +12,10 @@ from datetime import datetime
 from oncall.core.digest import DIGEST, digest_due
 from oncall.core.dispatch import (
     Drop,
+    Escalate,
     InMaintenance,
     PostToTeam,
+    RouteStep,
     cancelling,
     escalate,
     plan,
@@ -39,6 +41,26 @@ class _Routing:
 
     digests: set[datetime] = field(default_factory=set)  # digest times already set in it
     next_id: int | None = None  # SQLite: the id of its next new incident; None: not read yet
+    batch: _Known | None = None  # SQLite, a batch in one savepoint: what the store holds for it
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the store holds for a batch's groups and subject keys, read for the whole batch at
+    once and kept up to date as it is routed, instead of asked event by event (SQLite: this
+    transaction is the only writer; a batch is all or nothing, a failure routes it again one
+    savepoint per event, without this)."""
+
+    open_groups: set[str]  # open keys that may have an open incident (others surely have none)
+    by_key: dict[str, set[int]]  # subject key -> incidents holding an event with it
+    new_keys: list[tuple[str, int]] = field(default_factory=list)  # of new incidents, to write
+
+    @classmethod
+    def read(cls, conn: Connection, plans: list[list[RouteStep]], keys: list[frozenset[str]]) -> _Known:
+        groups = {
+            store.open_key(s.rule.name, s.group_key) for p in plans for s in p if isinstance(s, Escalate)
+        }
+        return cls(store.open_groups(conn, groups), store.key_index(conn, set().union(*keys)))
 
 
 class Intake:
@@ -57,15 +79,20 @@ class Intake:
             done = Batch()
             records: list[routes.Route] = []  # written together, after the batch
             known = _Routing()
+            if not isolate:
+                plans = [plan(ev, world, ev.received_at) for ev in events]
+                keys = [subject_keys(ev) for ev in events]
+                if conn.dialect == "sqlite":
+                    known.batch = _Known.read(conn, plans, keys)
+                for ev, steps, its_keys in zip(events, plans, keys, strict=True):
+                    self._route_one(conn, ev, world, now, done, records, known, steps, its_keys)
+                if known.batch is not None:
+                    store.index_keys(conn, known.batch.new_keys)
+                return done, records
             for ev in events:
                 one = Batch()
                 mine: list[routes.Route] = []
                 assert ev.id is not None
-                if not isolate:
-                    self._route_one(conn, ev, world, now, one, mine, known)
-                    done.add(one)
-                    records += mine
-                    continue
                 # One event that cannot be routed (a bug) must not hold up the others: its work
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
                 try:
@@ -116,11 +143,17 @@ class Intake:
         batch: Batch,
         records: list[routes.Route],
         known: _Routing,
+        steps: list[RouteStep] | None = None,
+        keys: frozenset[str] | None = None,
     ) -> None:
+        """`steps` and `keys`: the event's `plan` and `subject_keys`, when the caller has them."""
         at = ev.received_at
         assert ev.id is not None
+        b = known.batch
         touched: dict[int, Incident] = {}  # incidents this event opened or joined, as saved
-        for s in plan(ev, world, at):
+        if keys is None:
+            keys = subject_keys(ev)
+        for s in plan(ev, world, at) if steps is None else steps:
             if isinstance(s, Drop):
                 records.append((ev.id, s.rule.name, "drop", None, None, now))
             elif isinstance(s, PostToTeam):
@@ -130,7 +163,10 @@ class Intake:
                 records.append((ev.id, s.rule.name, "maintenance", None, s.note, now))
             else:
                 rule, key = s.rule.name, s.group_key
-                existing = store.find_open(conn, rule, key)
+                group = store.open_key(rule, key)
+                existing = (
+                    None if b is not None and group not in b.open_groups else store.find_open(conn, rule, key)
+                )
                 saved = False
                 if existing is None and conn.dialect == "sqlite":
                     # One statement: the new incident is opened with the id SQLite will give
@@ -138,7 +174,7 @@ class Intake:
                     if known.next_id is None:
                         known.next_id = store.next_incident_id(conn)
                     done = escalate(s, None, known.next_id, ev, at, world)
-                    iid = store.insert_incident(conn, done.outcome.incident, now)
+                    iid = store.insert_incident(conn, done.outcome.incident, now, index=b is None)
                     if iid is None:  # cannot happen with one writer; as on PostgreSQL, then
                         existing = store.find_open(conn, rule, key)
                         done = escalate(s, existing, None, ev, at, world)
@@ -159,8 +195,15 @@ class Intake:
                 if digest_at is not None and digest_at not in known.digests:
                     timers.set_timer(conn, DIGEST, digest_at)
                     known.digests.add(digest_at)  # setting it again in this transaction changes nothing
+                inc = done.outcome.incident
                 self.effects.apply(conn, done.outcome, now, batch, index=True, saved=saved)
-                touched[done.outcome.incident.id] = done.outcome.incident
+                touched[inc.id] = inc
+                if b is not None and inc.is_open:  # as the store has it now
+                    b.open_groups.add(group)
+                    for k in keys:
+                        b.by_key.setdefault(k, set()).add(inc.id)
+                    if saved:  # written without its keys: they are written after the batch
+                        b.new_keys += [(k, inc.id) for k in sorted(keys)]
                 records.append((ev.id, rule, s.action, done.outcome.incident.id, None, now))
         # Later events that close the loop on earlier incidents.
         ticket = ticket_subject(ev)
@@ -175,8 +218,11 @@ class Intake:
             touched = {}  # the ticket may have changed them: read them all again
         # The incidents just saved are as the store has them: not read back (a flood of new
         # orders made this read return each one's own new incident, decoded for nothing).
-        keys = subject_keys(ev)
-        about = store.open_incidents_about(conn, keys, but=touched, cancel_on=ev.kind) if keys else []
+        if b is not None:
+            ids = {i for k in keys for i in b.by_key.get(k, ())} - touched.keys()
+            about = store.open_incidents_in(conn, ids, cancel_on=ev.kind) if ids else []
+        else:
+            about = store.open_incidents_about(conn, keys, but=touched, cancel_on=ev.kind) if keys else []
         about += [inc for inc in touched.values() if inc.state in OPEN_STATES]
         for inc in sorted(about, key=lambda i: i.id):
             cancel = cancelling(ev, inc)

@@ -38,13 +38,17 @@ __all__ = [
     "due_incidents",
     "find_open",
     "get_incident",
+    "index_keys",
     "insert_incident",
+    "key_index",
     "list_incidents",
     "maintenance_routes",
     "mark_sending",
     "new_incident_id",
     "next_incident_id",
+    "open_groups",
     "open_incidents_about",
+    "open_incidents_in",
     "pages_of",
     "read_due",
     "save_incident",
@@ -85,11 +89,12 @@ _INSERT = (
 )
 
 
-def insert_incident(conn: Connection, inc: Incident, now: datetime) -> int | None:
+def insert_incident(conn: Connection, inc: Incident, now: datetime, *, index: bool = True) -> int | None:
     """SQLite: a new incident written whole, in one statement — the row `new_incident_id` and
     `save_incident` write together (created at `now`, version 1). Its id is the store's, which
     `inc` was opened with when it is `next_incident_id`; the caller checks. None when the group
-    has an open incident after all (nothing written)."""
+    has an open incident after all (nothing written). Not `index`: the caller records its
+    subject keys (`index_keys`, with others)."""
     key = open_key(inc.rule, inc.group_key) if inc.is_open else None
     cursor = conn.execute(
         _INSERT,
@@ -101,7 +106,7 @@ def insert_incident(conn: Connection, inc: Incident, now: datetime) -> int | Non
     if cursor.rowcount != 1:
         return None
     iid = int(cursor.lastrowid)
-    if iid == inc.id and inc.is_open:
+    if index and iid == inc.id and inc.is_open:
         _index(conn, iid, {k for e in inc.events for k in subject_keys(e)})
     return iid
 
@@ -151,6 +156,39 @@ def _index(conn: Connection, incident_id: int, keys: set[str]) -> None:
             f"INSERT INTO incident_keys (key, incident_id) VALUES {values} ON CONFLICT DO NOTHING",
             [v for k in sorted(keys) for v in (k, incident_id)],
         )
+
+
+def index_keys(conn: Connection, rows: Sequence[tuple[str, int]]) -> None:
+    """Records (subject key, incident id) rows, as `save_incident` does for one incident."""
+    if rows:
+        conn.executemany(
+            "INSERT INTO incident_keys (key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
+        )
+
+
+def open_groups(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """Which of these open keys (`open_key(rule, group)`) an open incident holds."""
+    keys = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            r[0] for r in conn.fetchall(f"SELECT open_key FROM incidents WHERE open_key IN ({marks})", chunk)
+        )
+    return found
+
+
+def key_index(conn: Connection, keys: Iterable[str]) -> dict[str, set[int]]:
+    """The incidents holding an event with each of these subject keys (open or not)."""
+    keys = list(keys)
+    found: dict[str, set[int]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.fetchall(f"SELECT key, incident_id FROM incident_keys WHERE key IN ({marks})", chunk):
+            found.setdefault(r[0], set()).add(int(r[1]))
+    return found
 
 
 def save_incidents(conn: Connection, incidents: Sequence[Incident]) -> None:
@@ -210,7 +248,6 @@ def open_incidents_about(
     if not keys:
         return []
     marks = ", ".join("?" * len(keys))
-    states = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
     skip = set(but)
     if skip:
         # Which incidents first (an index read), and the incidents themselves only when there
@@ -219,15 +256,26 @@ def open_incidents_about(
         ids = sorted({int(r[0]) for r in found} - skip)
         if not ids:
             return []
-        where = f"id IN ({', '.join(str(i) for i in ids)})"
-    else:
-        where = f"id IN (SELECT incident_id FROM incident_keys WHERE key IN ({marks}))"
-    params: list[Any] = [] if skip else list(keys)
+        return open_incidents_in(conn, ids, cancel_on)
+    where = f"id IN (SELECT incident_id FROM incident_keys WHERE key IN ({marks}))"
+    return _open_where(conn, where, list(keys), cancel_on)
+
+
+def open_incidents_in(conn: Connection, ids: Iterable[int], cancel_on: str | None = None) -> list[Incident]:
+    """`open_incidents_about` for the incidents holding the keys, when the caller knows them."""
+    where = f"id IN ({', '.join(str(int(i)) for i in sorted(ids))})"
+    return _open_where(conn, where, [], cancel_on)
+
+
+_OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
+
+
+def _open_where(conn: Connection, where: str, params: list[Any], cancel_on: str | None) -> list[Incident]:
     if cancel_on is not None:
         where += """ AND data LIKE ? ESCAPE '!'"""
         kind = cancel_on.replace("!", "!!").replace("%", "!%").replace("_", "!_")
         params.append(f'%"cancel_on":[%"{kind}"%')
-    sql = f"SELECT {_FIELDS} FROM incidents WHERE state IN ({states}) AND {where} ORDER BY id"
+    sql = f"SELECT {_FIELDS} FROM incidents WHERE state IN ({_OPEN}) AND {where} ORDER BY id"
     if conn.dialect == "postgresql":
         sql += " FOR UPDATE"  # they are changed from this copy (cancel, ticket solved): no stale write
     rows = conn.fetchall(sql, params)
