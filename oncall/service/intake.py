@@ -51,16 +51,25 @@ class _Known:
     transaction is the only writer; a batch is all or nothing, a failure routes it again one
     savepoint per event, without this)."""
 
+    plans: dict[int, list[RouteStep]]  # event id -> its `plan`, made to know its groups
+    keys: dict[int, frozenset[str]]  # event id -> its `subject_keys`
     open_groups: set[str]  # open keys that may have an open incident (others surely have none)
     by_key: dict[str, set[int]]  # subject key -> incidents holding an event with it
     new_keys: list[tuple[str, int]] = field(default_factory=list)  # of new incidents, to write
 
     @classmethod
-    def read(cls, conn: Connection, plans: list[list[RouteStep]], keys: list[frozenset[str]]) -> _Known:
+    def read(cls, conn: Connection, events: list[Event], world: World) -> _Known:
+        plans = {ev.id: plan(ev, world, ev.received_at) for ev in events if ev.id is not None}
+        keys = {ev.id: subject_keys(ev) for ev in events if ev.id is not None}
         groups = {
-            store.open_key(s.rule.name, s.group_key) for p in plans for s in p if isinstance(s, Escalate)
+            store.open_key(s.rule.name, s.group_key)
+            for steps in plans.values()
+            for s in steps
+            if isinstance(s, Escalate)
         }
-        return cls(store.open_groups(conn, groups), store.key_index(conn, set().union(*keys)))
+        return cls(
+            plans, keys, store.open_groups(conn, groups), store.key_index(conn, set().union(*keys.values()))
+        )
 
 
 class Intake:
@@ -79,20 +88,17 @@ class Intake:
             done = Batch()
             records: list[routes.Route] = []  # written together, after the batch
             known = _Routing()
-            if not isolate:
-                plans = [plan(ev, world, ev.received_at) for ev in events]
-                keys = [subject_keys(ev) for ev in events]
-                if conn.dialect == "sqlite":
-                    known.batch = _Known.read(conn, plans, keys)
-                for ev, steps, its_keys in zip(events, plans, keys, strict=True):
-                    self._route_one(conn, ev, world, now, done, records, known, steps, its_keys)
-                if known.batch is not None:
-                    store.index_keys(conn, known.batch.new_keys)
-                return done, records
+            if not isolate and conn.dialect == "sqlite":
+                known.batch = _Known.read(conn, events, world)
             for ev in events:
                 one = Batch()
                 mine: list[routes.Route] = []
                 assert ev.id is not None
+                if not isolate:
+                    self._route_one(conn, ev, world, now, one, mine, known)
+                    done.add(one)
+                    records += mine
+                    continue
                 # One event that cannot be routed (a bug) must not hold up the others: its work
                 # is rolled back to a savepoint, it is marked routed and the error recorded.
                 try:
@@ -105,6 +111,8 @@ class Intake:
                 else:
                     done.add(one)
                     records += mine  # its routing records, unless it was rolled back
+            if known.batch is not None:
+                store.index_keys(conn, known.batch.new_keys)
             return done, records
 
         def tx(conn: Connection) -> int:
@@ -143,17 +151,14 @@ class Intake:
         batch: Batch,
         records: list[routes.Route],
         known: _Routing,
-        steps: list[RouteStep] | None = None,
-        keys: frozenset[str] | None = None,
     ) -> None:
-        """`steps` and `keys`: the event's `plan` and `subject_keys`, when the caller has them."""
         at = ev.received_at
         assert ev.id is not None
         b = known.batch
         touched: dict[int, Incident] = {}  # incidents this event opened or joined, as saved
-        if keys is None:
-            keys = subject_keys(ev)
-        for s in plan(ev, world, at) if steps is None else steps:
+        steps = b.plans[ev.id] if b is not None else plan(ev, world, at)
+        keys = b.keys[ev.id] if b is not None else subject_keys(ev)
+        for s in steps:
             if isinstance(s, Drop):
                 records.append((ev.id, s.rule.name, "drop", None, None, now))
             elif isinstance(s, PostToTeam):
