@@ -114,6 +114,14 @@ def progress(url: str) -> tuple[int, int]:
         return int(row[0]), int(row[1])
 
 
+def routing_rounds(url: str) -> int:
+    """How many routing transactions routed events (each stamps its own `routed_at`)."""
+    if not url.startswith("sqlite:///"):
+        return 0
+    with sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COUNT(DISTINCT routed_at) FROM events").fetchone()[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
@@ -172,6 +180,7 @@ def main() -> int:
         cpu = cpu_seconds(server.pid) - cpu0
         threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(server.pid).items()}
         rss = rss_mib(server.pid)
+        rounds = routing_rounds(url)
     finally:
         server.terminate()
         server.wait(10)
@@ -192,6 +201,8 @@ def main() -> int:
     for name, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
         if seconds > 0:
             print(f"  thread {name + ':':<17} {seconds / max(accepted, 1) * 1e6:.0f} µs per event")
+    if rounds:
+        print(f"routing transactions: {rounds} ({accepted / rounds:.1f} events each)")
     print(f"server RSS:           {rss:.0f} MiB")
     print(f"incidents:            {incidents} for {accepted} accepted (one each: {incidents == accepted})")
     tmp.cleanup()

@@ -3,8 +3,8 @@
     .venv/bin/python bench/route_writer.py [--events 10000] [--database-url URL] [--profile]
 
 The events of `bench/intake_e2e.py` (distinct Stripe payment failures, each its own order and
-customer; closed all day; hold 1 h, so nothing is paged) are stored 64 at a time (the writer
-batches them), then routed: half as a backlog, half a scheduler round per 64 stored. Prints the
+customer; closed all day; hold 1 h, so nothing is paged) are stored `--step` (64) at a time (the
+writer batches them), then routed: half as a backlog, half a scheduler round per step stored. Prints the
 CPU of the writer thread per event for each phase (it runs the SQL, SQLite's C time included).
 No HTTP, no signature: `bench/intake_e2e.py` measures the whole server.
 """
@@ -43,7 +43,7 @@ def writer_cpu(db: Database) -> float:
     return (int(fields[11]) + int(fields[12])) / 100
 
 
-async def run(url: str, count: int, root: Path) -> tuple[float, float, float]:
+async def run(url: str, count: int, root: Path, step: int) -> tuple[float, float, float]:
     cfg = load_config(root / "escalation_rules.toml", root / "rotas")
     db = open_database(url)
     db.migrate()
@@ -63,15 +63,15 @@ async def run(url: str, count: int, root: Path) -> tuple[float, float, float]:
     await db.ping()
     half = count // 2
     cpu0 = writer_cpu(db)
-    for start in range(0, half, 64):  # 64 webhooks in flight, as 16 connections keep about
-        await asyncio.gather(*(db.store_event(e, b) for e, b in events[start : start + 64]))
+    for start in range(0, half, step):
+        await asyncio.gather(*(db.store_event(e, b) for e, b in events[start : start + step]))
     cpu1 = writer_cpu(db)
     scheduler = Scheduler(service)
     await scheduler.run_once()  # the first half's backlog, in full batches
     cpu2 = writer_cpu(db)
-    for start in range(half, count, 64):
+    for start in range(half, count, step):
         # The flood: each wake-up finds the events stored since the last round.
-        await asyncio.gather(*(db.store_event(e, b) for e, b in events[start : start + 64]))
+        await asyncio.gather(*(db.store_event(e, b) for e, b in events[start : start + step]))
         await scheduler.run_once()
     cpu3 = writer_cpu(db)
     incidents = await db.transaction(lambda conn: conn.fetchone("SELECT COUNT(*) FROM incidents")[0])  # type: ignore[index]
@@ -85,6 +85,7 @@ async def run(url: str, count: int, root: Path) -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--step", type=int, default=64, help="webhooks stored per transaction and round")
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="oncall-rw-")
@@ -95,12 +96,12 @@ def main() -> int:
     (root / "rotas" / "weekend.toml").write_text(ROTA)
     url = args.database_url or f"sqlite:///{root / 'bench.db'}"
     t0 = time.perf_counter()
-    store, backlog, flood = asyncio.run(run(url, args.events, root))
+    store, backlog, flood = asyncio.run(run(url, args.events, root, args.step))
     wall = time.perf_counter() - t0
     print(f"database:               {url.split('://')[0]}, {args.events} events, {wall:.1f} s")
-    print(f"writer CPU, store:      {store * 1e6:.0f} µs per event (64 at a time: one transaction)")
+    print(f"writer CPU, store:      {store * 1e6:.0f} µs per event ({args.step} at a time: one transaction)")
     print(f"writer CPU, routing:    {backlog * 1e6:.0f} µs per event (a backlog, 200 per batch)")
-    print(f"             in a flood: {flood * 1e6:.0f} µs per event (a round per 64 stored)")
+    print(f"             in a flood: {flood * 1e6:.0f} µs per event (a round per {args.step} stored)")
     print(f"writer CPU, flood total: {(store + flood) * 1e6:.0f} µs per event")
     tmp.cleanup()
     return 0
