@@ -69,11 +69,13 @@ async def run(url: str, count: int, root: Path, step: int) -> tuple[float, float
     scheduler = Scheduler(service)
     await scheduler.run_once()  # the first half's backlog, in full batches
     cpu2 = writer_cpu(db)
+    tx0 = db.transactions
     for start in range(half, count, step):
         # The flood: each wake-up finds the events stored since the last round.
         await asyncio.gather(*(db.store_event(e, b) for e, b in events[start : start + step]))
         await scheduler.run_once()
     cpu3 = writer_cpu(db)
+    print(f"transactions in the flood: {db.transactions - tx0} for {count - half} events")
     incidents = await db.transaction(lambda conn: conn.fetchone("SELECT COUNT(*) FROM incidents")[0])  # type: ignore[index]
     await service.aclose()
     await db.aclose()
