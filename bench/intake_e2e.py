@@ -31,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest import SECRET, cpu_seconds, drive, free_port, rss_mib
+from ingest import SECRET, cpu_seconds, drive, free_port, rss_mib, thread_cpu
 
 from oncall.sources import stripe as stripe_source
 from oncall.sources.samples import SAMPLES
@@ -114,6 +114,14 @@ def progress(url: str) -> tuple[int, int]:
         return int(row[0]), int(row[1])
 
 
+def routing_rounds(url: str) -> int:
+    """How many routing transactions routed events (each stamps its own `routed_at`)."""
+    if not url.startswith("sqlite:///"):
+        return 0
+    with sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COUNT(DISTINCT routed_at) FROM events").fetchone()[0])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
@@ -159,6 +167,7 @@ def main() -> int:
             return 1
         batch = requests(args.events - args.events % args.connections, port)  # as many per connection
         sent = len(batch)
+        threads0 = thread_cpu(server.pid)
         cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
         clients = asyncio.run(drive(port, batch, args.connections, 3600))
         answered = time.perf_counter() - t0
@@ -169,7 +178,9 @@ def main() -> int:
             time.sleep(0.02)
         routed = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(server.pid).items()}
         rss = rss_mib(server.pid)
+        rounds = routing_rounds(url)
     finally:
         server.terminate()
         server.wait(10)
@@ -187,6 +198,11 @@ def main() -> int:
     print(f"to the incident:      {accepted / routed:,.0f} webhooks/s ({routed:.1f} s, all routed)")
     print(f"latency p50 / p99:    {q[49] * 1000:.2f} ms / {q[98] * 1000:.2f} ms")
     print(f"server CPU per event: {cpu / max(accepted, 1) * 1e6:.0f} µs (HTTP, signature, store, routing)")
+    for name, seconds in sorted(threads.items(), key=lambda kv: -kv[1]):
+        if seconds > 0:
+            print(f"  thread {name + ':':<17} {seconds / max(accepted, 1) * 1e6:.0f} µs per event")
+    if rounds:
+        print(f"routing transactions: {rounds} ({accepted / rounds:.1f} events each)")
     print(f"server RSS:           {rss:.0f} MiB")
     print(f"incidents:            {incidents} for {accepted} accepted (one each: {incidents == accepted})")
     tmp.cleanup()

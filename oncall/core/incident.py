@@ -87,11 +87,20 @@ def open_incident(
 ) -> Outcome:
     """A new incident for the first event of a group. `page` rules hold it (and trigger at
     once when `hold` is zero); `defer` rules set it aside for the digest."""
-    base = Incident(
+    # Built as it ends up in one go, not changed step by step (this runs for every new group).
+    state: State
+    if rule.action == "defer":
+        state, wake_at = "deferred", None
+        entry = Entry(now, f"deferred by rule “{rule.name}” until business hours open", SYSTEM)
+    else:
+        state, wake_at = "held", now + rule.hold
+        what = f"{_describe(event)}: held until {_hm(wake_at, world)} by rule “{rule.name}”"
+        entry = Entry(now, what, event.source)
+    inc = Incident(
         id=incident_id,
         rule=rule.name,
         group_key=key,
-        state="held",
+        state=state,
         created_at=now,
         updated_at=now,
         policy=rule.policy,
@@ -100,17 +109,14 @@ def open_incident(
         auto_resolve=rule.auto_resolve,
         reassure=rule.reassure,
         events=(event,),
+        wake_at=wake_at,
+        timeline=(entry,),
     )
-    if rule.action == "defer":
-        inc = _to(base, "deferred", now, f"deferred by rule “{rule.name}” until business hours open", SYSTEM)
+    if wake_at is None:
         return Outcome(inc, (WakeAt(None),), text="deferred")
-    hold_until = now + rule.hold
-    what = f"{_describe(event)}: held until {_hm(hold_until, world)} by rule “{rule.name}”"
-    inc = _to(base, "held", now, what, event.source)
-    inc = replace(inc, wake_at=hold_until)
     if rule.hold <= timedelta(0):
         return _end_hold(inc, now, world)
-    return Outcome(inc, (WakeAt(hold_until),), text="held")
+    return Outcome(inc, (WakeAt(wake_at),), text="held")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,12 +69,21 @@ class Effects:
         self.promises: KeepsPromises | None = None  # set by `Service`: a resolve keeps the promises
 
     def apply(
-        self, conn: Connection, out: Outcome, now: datetime, batch: Batch, *, index: bool = False
+        self,
+        conn: Connection,
+        out: Outcome,
+        now: datetime,
+        batch: Batch,
+        *,
+        index: bool = False,
+        saved: bool = False,
     ) -> None:
         """Writes an outcome of the core and queues its effects for after the commit; `index`
-        when the outcome added events."""
+        when the outcome added events; `saved` when the incident is written already (a new one,
+        `store.insert_incident`)."""
         inc = out.incident
-        store.save_incident(conn, inc, index=index)
+        if not saved:
+            store.save_incident(conn, inc, index=index)
         pages = [a for a in out.actions if isinstance(a, Page)]
         if pages:
             store.add_pages(conn, inc.id, pages, now)

@@ -38,6 +38,8 @@ class MigrationError(StoreError):
 
 def _adapt_datetime(value: datetime) -> str:
     # Stored in UTC so that text order is time order; naive values are taken as UTC.
+    if value.tzinfo is UTC:  # mostly: read from the store, or the clock's (a quick way, same text)
+        return value.isoformat()
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()

@@ -66,7 +66,7 @@ def event_from_row(row: Row) -> Event:
         customer=Customer(c_name, c_email, c_phone, c_language),
         order=Order(o_id, o_number, o_amount, o_currency),
         ticket=Ticket(t_id, t_priority, t_status, t_subject),
-        tags=tuple(json.loads(tags or "[]")),
+        tags=tuple(json.loads(tags)) if tags and tags != "[]" else (),  # mostly none: no parsing
     )
 
 

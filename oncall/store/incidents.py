@@ -38,11 +38,17 @@ __all__ = [
     "due_incidents",
     "find_open",
     "get_incident",
+    "index_keys",
+    "insert_incident",
+    "key_index",
     "list_incidents",
     "maintenance_routes",
     "mark_sending",
     "new_incident_id",
+    "next_incident_id",
+    "open_groups",
     "open_incidents_about",
+    "open_incidents_in",
     "pages_of",
     "read_due",
     "save_incident",
@@ -68,6 +74,41 @@ def new_incident_id(conn: Connection, rule: str, group_key: str, now: datetime) 
         (rule, group_key, open_key(rule, group_key), now, now),
     )
     return int(row[0]) if row is not None else None
+
+
+def next_incident_id(conn: Connection) -> int:
+    """SQLite: the id its next new incident gets (ids come from a sequence, never reused), as
+    long as this transaction, which holds the only write lock, inserts none meanwhile."""
+    row = conn.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'incidents'")
+    return int(row[0]) + 1 if row is not None else 1
+
+
+_INSERT = (
+    "INSERT INTO incidents (rule, group_key, state, open_key, created_at, updated_at, wake_at, data,"
+    " events, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (open_key) DO NOTHING"
+)
+
+
+def insert_incident(conn: Connection, inc: Incident, now: datetime, *, index: bool = True) -> int | None:
+    """SQLite: a new incident written whole, in one statement — the row `new_incident_id` and
+    `save_incident` write together (created at `now`, version 1). Its id is the store's, which
+    `inc` was opened with when it is `next_incident_id`; the caller checks. None when the group
+    has an open incident after all (nothing written). Not `index`: the caller records its
+    subject keys (`index_keys`, with others)."""
+    key = open_key(inc.rule, inc.group_key) if inc.is_open else None
+    cursor = conn.execute(
+        _INSERT,
+        (
+            inc.rule, inc.group_key, inc.state, key, now, inc.updated_at, inc.wake_at,
+            incident_to_json(inc), events_to_json(inc.events),
+        ),
+    )  # fmt: skip
+    if cursor.rowcount != 1:
+        return None
+    iid = int(cursor.lastrowid)
+    if index and iid == inc.id and inc.is_open:
+        _index(conn, iid, {k for e in inc.events for k in subject_keys(e)})
+    return iid
 
 
 # The open key is written once, by `new_incident_id`, and only ever cleared (when the incident
@@ -103,14 +144,51 @@ def save_incident(conn: Connection, inc: Incident, *, index: bool = True) -> Non
     )
     if not inc.is_open:
         return
-    keys = sorted({k for e in inc.events for k in subject_keys(e)})
+    _index(conn, inc.id, {k for e in inc.events for k in subject_keys(e)})
+
+
+def _index(conn: Connection, incident_id: int, keys: set[str]) -> None:
+    """Records the subject keys of an open incident's events."""
     if keys:
         # One statement for all of them (an executemany is a round trip per row on PostgreSQL).
         values = ", ".join("(?, ?)" for _ in keys)
         conn.execute(
             f"INSERT INTO incident_keys (key, incident_id) VALUES {values} ON CONFLICT DO NOTHING",
-            [v for k in keys for v in (k, inc.id)],
+            [v for k in sorted(keys) for v in (k, incident_id)],
         )
+
+
+def index_keys(conn: Connection, rows: Sequence[tuple[str, int]]) -> None:
+    """Records (subject key, incident id) rows, as `save_incident` does for one incident."""
+    if rows:
+        conn.executemany(
+            "INSERT INTO incident_keys (key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING", rows
+        )
+
+
+def open_groups(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """Which of these open keys (`open_key(rule, group)`) an open incident holds."""
+    keys = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            r[0] for r in conn.fetchall(f"SELECT open_key FROM incidents WHERE open_key IN ({marks})", chunk)
+        )
+    return found
+
+
+def key_index(conn: Connection, keys: Iterable[str]) -> dict[str, set[int]]:
+    """The incidents holding an event with each of these subject keys (open or not)."""
+    keys = list(keys)
+    found: dict[str, set[int]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.fetchall(f"SELECT key, incident_id FROM incident_keys WHERE key IN ({marks})", chunk):
+            found.setdefault(r[0], set()).add(int(r[1]))
+    return found
 
 
 def save_incidents(conn: Connection, incidents: Sequence[Incident]) -> None:
@@ -170,7 +248,6 @@ def open_incidents_about(
     if not keys:
         return []
     marks = ", ".join("?" * len(keys))
-    states = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
     skip = set(but)
     if skip:
         # Which incidents first (an index read), and the incidents themselves only when there
@@ -179,15 +256,26 @@ def open_incidents_about(
         ids = sorted({int(r[0]) for r in found} - skip)
         if not ids:
             return []
-        where = f"id IN ({', '.join(str(i) for i in ids)})"
-    else:
-        where = f"id IN (SELECT incident_id FROM incident_keys WHERE key IN ({marks}))"
-    params: list[Any] = [] if skip else list(keys)
+        return open_incidents_in(conn, ids, cancel_on)
+    where = f"id IN (SELECT incident_id FROM incident_keys WHERE key IN ({marks}))"
+    return _open_where(conn, where, list(keys), cancel_on)
+
+
+def open_incidents_in(conn: Connection, ids: Iterable[int], cancel_on: str | None = None) -> list[Incident]:
+    """`open_incidents_about` for the incidents holding the keys, when the caller knows them."""
+    where = f"id IN ({', '.join(str(int(i)) for i in sorted(ids))})"
+    return _open_where(conn, where, [], cancel_on)
+
+
+_OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN_STATES))
+
+
+def _open_where(conn: Connection, where: str, params: list[Any], cancel_on: str | None) -> list[Incident]:
     if cancel_on is not None:
         where += """ AND data LIKE ? ESCAPE '!'"""
         kind = cancel_on.replace("!", "!!").replace("%", "!%").replace("_", "!_")
         params.append(f'%"cancel_on":[%"{kind}"%')
-    sql = f"SELECT {_FIELDS} FROM incidents WHERE state IN ({states}) AND {where} ORDER BY id"
+    sql = f"SELECT {_FIELDS} FROM incidents WHERE state IN ({_OPEN}) AND {where} ORDER BY id"
     if conn.dialect == "postgresql":
         sql += " FOR UPDATE"  # they are changed from this copy (cancel, ticket solved): no stale write
     rows = conn.fetchall(sql, params)
