@@ -117,7 +117,9 @@ def main() -> int:
                     run = f"{uuid.uuid4().hex[:4]}{db[0]}{rep + 1}"
                     pg0: list[float] = []
 
-                    def measure(srv: Any, wd: Path, s: Any = system, run: str = run, pg0: list[float] = pg0) -> Any:  # noqa: E501
+                    def measure(
+                        srv: Any, wd: Path, s: Any = system, run: str = run, pg0: list[float] = pg0
+                    ) -> Any:
                         pg0.append(postgres_cpu_seconds())
                         r = bench.phase_a(s, srv, wd, run)
                         r["postgres_cpu_s"] = round(postgres_cpu_seconds() - pg0[0], 2)

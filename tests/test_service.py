@@ -829,3 +829,37 @@ async def test_routing_a_backlog_yields_to_waiting_webhooks_yet_routes_every_eve
     await shop.at("2026-11-28 23:15")
     [page] = shop.channels["telegram"].sent
     assert "5 payment failures since 23:10" in page.body
+
+
+async def test_only_work_that_lets_nothing_leave_is_committed_without_waiting_for_the_disk(
+    db_url: str,
+) -> None:
+    db = open_database(db_url)
+    await asyncio.to_thread(db.migrate)
+
+    def quiet(conn: Connection) -> None:
+        conn.no_flush_needed()
+
+    await db.transaction(quiet)
+    assert db.unflushed == 1
+    gate = threading.Event()
+    held = asyncio.ensure_future(db.transaction(lambda conn: gate.wait(10)))
+    together = [
+        asyncio.ensure_future(db.transaction(quiet)),
+        asyncio.ensure_future(db.transaction(lambda c: None)),
+    ]
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(held, *together)
+    assert db.unflushed == 1  # a commit that holds work which did not say so waits for the disk
+    await db.aclose()
+
+
+async def test_routing_held_events_is_not_flushed_but_what_pages_is(shop: Shop) -> None:
+    await shop.receive(event(at=madrid("2026-11-28 23:10"), customer="Lucia"))
+    await shop.service.route_events(madrid("2026-11-28 23:10"))
+    assert shop.db.unflushed == 1  # held: nothing leaves until the hold ends, from a flushed claim
+    before = shop.db.transactions - shop.db.unflushed
+    await shop.at("2026-11-28 23:15")
+    assert shop.channels["telegram"].sent
+    assert shop.db.transactions - shop.db.unflushed > before  # the page's claim waited for the disk

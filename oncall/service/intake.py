@@ -158,7 +158,15 @@ class Intake:
                     return total, True
             return total, True
 
-        n, more = await db.transaction(tx)
+        def routed(conn: Connection) -> tuple[int, bool]:
+            out = tx(conn)
+            if not batch.effects and not batch.later:
+                # Nothing leaves the process from here (pages are sent from a later, flushed
+                # claim): the events are on disk, and routing them is what a restart redoes.
+                conn.no_flush_needed()
+            return out
+
+        n, more = await db.transaction(routed)
         self.effects.after(batch)
         if more:
             self.plumbing.wake()
