@@ -35,7 +35,8 @@ class PayloadError(WebhookError):
 
 
 def hmac_sha256(secret: bytes, message: bytes) -> bytes:
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    # One-shot, in C (OpenSSL): a third of the cost of building an `hmac.HMAC` object.
+    return hmac.digest(secret, message, "sha256")
 
 
 def hmac_b64(secret: bytes, message: bytes) -> str:

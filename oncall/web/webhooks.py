@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from oncall import logline
 from oncall.clock import Clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.core.models import Event
@@ -130,7 +131,9 @@ class WebhookIntake:
                 "source": source, "kind": kind, "event_id": event_id, "outcome": outcome,
                 "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }  # fmt: skip
-            log.info("webhook %s", _DUMPS(line).decode())
+            text = _DUMPS(line).decode()
+            if not logline.write(log, "webhook " + text):
+                log.info("webhook %s", text)
 
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
         too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
