@@ -79,7 +79,7 @@ def write(logger: logging.Logger, message: str) -> bool:
         raise
     except Exception:
         # As `StreamHandler.emit`: the handler reports its own failure (once, on stderr).
-        handler.handleError(logger.makeRecord(logger.name, _LEVEL, "(unknown file)", 0, message, None, None))
+        handler.handleError(logger.makeRecord(logger.name, _LEVEL, "(unknown file)", 0, message, (), None))
     finally:
         handler.release()
     return True
