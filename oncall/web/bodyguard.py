@@ -60,7 +60,7 @@ class BodyGuard:
             return await self._receive()
         if self.refused is not None:
             raise self.refused
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         if task is None or self._expired:  # not in a task: nothing the watchdog could cancel
             message = await self._late_receive()
         else:

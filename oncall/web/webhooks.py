@@ -136,12 +136,11 @@ class WebhookIntake:
                 log.info("webhook %s", text)
 
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
-        too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
         declared = headers.get("content-length")
         # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
         digits = declared is not None and declared.isascii() and declared.isdigit()
         if digits and declared is not None and (len(declared) > 18 or int(declared) > self.max_body):
-            raise too_big
+            raise self._too_big()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -151,10 +150,13 @@ class WebhookIntake:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise too_big
+                raise self._too_big()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _too_big(self) -> _Refused:
+        return _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
 
     @staticmethod
     def _parse(source: str, module: Source, headers: Mapping[str, str], body: bytes, now: datetime) -> Event:
