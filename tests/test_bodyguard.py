@@ -6,13 +6,11 @@ is a 413. (`tests/test_body_timeout.py` drives a real server with slow sockets.)
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from starlette.types import Message
 
 from oncall.web.bodyguard import BodyGuard, BodyRefused
-
-Message = dict[str, Any]
 
 
 async def never() -> Message:
