@@ -25,6 +25,17 @@ _SOURCES = "shopify, stripe, woocommerce, zendesk, freshdesk or generic"
 MAX_WEEKS = 520  # ten years: further than anyone plans a rota, and far from datetime's limits
 
 
+def _workers(text: str) -> int:
+    """--workers N: 0 to 64 intake worker processes."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of workers") from None
+    if not 0 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{n} workers: use 0 (one process) to 64")
+    return n
+
+
 def _weeks(text: str) -> int:
     """--weeks N: a whole number up to MAX_WEEKS (the commands check their own lower bound)."""
     try:
@@ -57,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations")
+    s.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="intake worker processes beside the main one (default ONCALL_WORKERS, else one fewer"
+        " than the cores; 0: one process)",
+    )
 
     s = cmd("check", "check", "validate every file; list rota gaps and missing contact details")
     s.add_argument(

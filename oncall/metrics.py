@@ -12,7 +12,7 @@ acting): never a secret, a customer or a payload value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,6 +81,9 @@ class Histogram:
 
 class Metrics:
     def __init__(self) -> None:
+        # An intake worker process (`oncall.web.front`) hands every answered webhook on to the
+        # main process, whose /metrics counts them all.
+        self.sink: Callable[[str, str, str | None], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -106,6 +109,8 @@ class Metrics:
         if outcome == "accepted" and kind is not None:
             key = (source, kind)
             self.events[key] = self.events.get(key, 0) + 1
+        if self.sink is not None:
+            self.sink(source, outcome, kind)
 
     def page(self, channel: str, outcome: str) -> None:
         """A page handed to a channel: sent, failed, or cancelled (acknowledged meanwhile)."""

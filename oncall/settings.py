@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # Seconds from a request's headers to the last byte of its body; a slower body is 408.
     body_timeout: float = Field(default=10.0, gt=0)
 
+    # Intake worker processes of `oncall serve` (`oncall.web.workers`); None: one fewer than
+    # the cores, at most 4 (none on one core); 0: everything in one process.
+    workers: int | None = Field(default=None, ge=0, le=64)
+
     # None: INFO for `oncall serve`, WARNING for the other commands (their output is not a log).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = None
 

@@ -32,10 +32,12 @@ class CountedDatabase(Database):
         super().__init__(url)
         self.vt = vt
 
-    async def transaction(self, fn: Callable[[Connection], T], *, savepoint: bool = True) -> T:
+    async def transaction(
+        self, fn: Callable[[Connection], T], *, savepoint: bool = True, urgent: bool = False
+    ) -> T:
         self.vt.in_flight += 1
         try:
-            return await super().transaction(fn, savepoint=savepoint)
+            return await super().transaction(fn, savepoint=savepoint, urgent=urgent)
         finally:
             self.vt.in_flight -= 1
 

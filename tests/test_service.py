@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -790,3 +791,41 @@ async def test_an_ack_of_one_incident_leaves_a_bundle_that_still_pages_for_anoth
             " Last: Incident 3 acknowledged by Ana García at 23:13",
         )
     ]
+
+
+async def test_a_webhook_waiting_for_its_answer_commits_before_work_queued_ahead_of_it(db_url: str) -> None:
+    db = open_database(db_url)
+    await asyncio.to_thread(db.migrate)
+    gate = threading.Event()
+    order: list[str] = []
+
+    def hold(conn: Connection) -> None:
+        gate.wait(10)  # keeps the writer busy while the next two are queued
+
+    def routing(conn: Connection) -> None:
+        order.append("routing")
+
+    def webhook(conn: Connection) -> None:
+        order.append("webhook")
+
+    held = asyncio.ensure_future(db.transaction(hold))
+    queued = [
+        asyncio.ensure_future(db.transaction(routing)),
+        asyncio.ensure_future(db.transaction(webhook, urgent=True)),
+    ]
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(held, *queued)
+    assert order == ["webhook", "routing"]
+    await db.aclose()
+
+
+async def test_routing_a_backlog_yields_to_waiting_webhooks_yet_routes_every_event_once(shop: Shop) -> None:
+    for minute, name in zip(range(10, 15), ["Lucia", "Jordi", "Ines", "Pau", "Marc"], strict=True):
+        await shop.receive(event(at=madrid(f"2026-11-28 23:{minute}"), customer=name))
+    shop.db.others_waiting = lambda: True  # type: ignore[method-assign]  # a flood: always someone waiting
+    routed = [await shop.service.route_events(madrid("2026-11-28 23:14")) for _ in range(6)]
+    assert routed == [1, 1, 1, 1, 1, 0]  # one at a time, never none while some wait
+    await shop.at("2026-11-28 23:15")
+    [page] = shop.channels["telegram"].sent
+    assert "5 payment failures since 23:10" in page.body

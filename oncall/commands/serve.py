@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
 
     from oncall.web.app import create_app
     from oncall.web.quietserver import QuietServer
+    from oncall.web.workers import default_count
+    from oncall.web.workers import serve as serve_with_workers
 
     settings = Settings()
     logredact.configure(settings)  # before anything logs; the app re-checks uvicorn's handlers
@@ -43,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     app = create_app(settings, migrate=False, clock=system_clock)
     app.state.startup_hooks.append(_freeze_long_lived)  # last: after the service has started
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers is None:
+        workers = default_count()
+    if workers > 0:
+        return serve_with_workers(app, args.host, args.port, workers)
     try:
         config = uvicorn.Config(
             app,

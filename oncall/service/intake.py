@@ -31,6 +31,8 @@ from oncall.store.connection import Connection
 
 log = logging.getLogger("oncall.escalation")
 
+_CHUNK = 8  # events claimed at a time: a routing transaction that yields decoded few for nothing
+
 
 class Intake:
     def __init__(self, plumbing: Plumbing, effects: Effects, promises: Promises | None = None) -> None:
@@ -43,12 +45,22 @@ class Intake:
         if world is None:
             return 0
         batch = Batch()
+        db = self.plumbing.db
 
-        def route(conn: Connection, events: list[Event], isolate: bool) -> tuple[Batch, list[routes.Route]]:
+        Routed = tuple[Batch, list[routes.Route], int]
+
+        def route(conn: Connection, events: list[Event], isolate: bool) -> Routed:
+            """Routes events in order; (work, routing records, how many were routed). Stops
+            early, after at least one, when webhooks wait for the writer: they are answered
+            first, and the rest are routed in the next transaction."""
             done = Batch()
             records: list[routes.Route] = []  # written together, after the batch
             digests: set[datetime] = set()  # digest times already set in this transaction
+            n = 0
             for ev in events:
+                if n and db.others_waiting():
+                    break
+                n += 1
                 one = Batch()
                 mine: list[routes.Route] = []
                 assert ev.id is not None
@@ -68,32 +80,42 @@ class Intake:
                 else:
                     done.add(one)
                     records += mine  # its routing records, unless it was rolled back
-            return done, records
+            return done, records, n
 
-        def tx(conn: Connection) -> int:
-            events = routes.claim_unrouted(conn, limit)
-            routed: tuple[Batch, list[routes.Route]] | None = None
-            # Mostly no event fails: the whole batch goes in one savepoint rather than one per
-            # event (two statements each, two round trips on PostgreSQL). If any fails, all of
-            # it is rolled back and routed again one savepoint per event. Ticket updates always
-            # go one by one: routing them counts acknowledgements, which must not count twice.
-            if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
-                try:
-                    with conn.savepoint("route_all"):
-                        routed = route(conn, events, isolate=False)
-                except Exception:
-                    routed = None
-            if routed is None:
-                routed = route(conn, events, isolate=True)
-            done, records = routed
-            batch.add(done)
-            routes.record_routes(conn, records)
-            routes.mark_routed_many(conn, [ev.id for ev in events if ev.id is not None], now)
-            return len(events)
+        def tx(conn: Connection) -> tuple[int, bool]:
+            total = 0
+            while total < limit:
+                # A few at a time: a flood routed in the gaps between webhooks reads no more
+                # events than it routes before it yields.
+                events = routes.claim_unrouted(conn, min(_CHUNK, limit - total))
+                if not events:
+                    return total, False
+                routed: Routed | None = None
+                # Mostly no event fails: the whole chunk goes in one savepoint rather than one
+                # per event (two statements each, two round trips on PostgreSQL). If any fails,
+                # all of it is rolled back and routed again one savepoint per event. Ticket
+                # updates always go one by one: routing them counts acknowledgements, which
+                # must not count twice.
+                if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
+                    try:
+                        with conn.savepoint("route_all"):
+                            routed = route(conn, events, isolate=False)
+                    except Exception:
+                        routed = None
+                if routed is None:
+                    routed = route(conn, events, isolate=True)
+                done, records, n = routed
+                batch.add(done)
+                routes.record_routes(conn, records)
+                routes.mark_routed_many(conn, [ev.id for ev in events[:n] if ev.id is not None], now)
+                total += n
+                if n < len(events) or db.others_waiting():
+                    return total, True
+            return total, True
 
-        n = await self.plumbing.db.transaction(tx)
+        n, more = await db.transaction(tx)
         self.effects.after(batch)
-        if n == limit:
+        if more:
             self.plumbing.wake()
         return n
 

@@ -27,7 +27,18 @@ class Database(Writer):
 
     async def store_event(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
         """Stores a normalised event once per (source, dedup_key): (event id, duplicate)."""
-        return await self.transaction(lambda conn: insert_event(conn, event, raw_body), savepoint=False)
+        return await self.transaction(
+            lambda conn: insert_event(conn, event, raw_body), savepoint=False, urgent=True
+        )
+
+    async def store_events(self, events: list[tuple[Event, bytes]]) -> list[tuple[int, bool]]:
+        """`store_event` for several, in one unit of work (the deliveries an intake worker
+        passed on together): all of them are stored, or none."""
+
+        def insert_all(conn: Connection) -> list[tuple[int, bool]]:
+            return [insert_event(conn, event, raw) for event, raw in events]
+
+        return await self.transaction(insert_all, urgent=True)
 
     def store_event_sync(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
         return self.transaction_sync(lambda conn: insert_event(conn, event, raw_body))

@@ -21,14 +21,13 @@ import contextlib
 import queue
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import psycopg
 
 from oncall.store.connection import Connection, Dialect, Row, StoreError, StoreUnavailable
 
@@ -49,11 +48,25 @@ class _Job:
     future: asyncio.Future[Any] | concurrent.futures.Future[Any]
     savepoint: bool = True  # False for work that cannot fail on its own (saves two statements)
     raw: bool = False  # runs outside any transaction (migrations)
+    urgent: bool = False  # someone waits to answer (a webhook): committed before other work
     result: Any = None
     error: BaseException | None = field(default=None)
 
 
 _STOP = object()
+
+
+def _psycopg() -> Any:
+    """psycopg, imported when a PostgreSQL store is opened: a SQLite server (and an intake
+    worker, which has no store) does not carry its ~8 MB."""
+    import psycopg
+
+    return psycopg
+
+
+def _is_pg_error(exc: BaseException, *names: str) -> bool:
+    pg = sys.modules.get("psycopg")  # not imported: no PostgreSQL error can have been raised
+    return pg is not None and isinstance(exc, tuple(getattr(pg, n) for n in names))
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -68,7 +81,7 @@ def _is_unavailable(exc: BaseException) -> bool:
         )
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
         return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.DatabaseError))
+    return isinstance(exc, sqlite3.DatabaseError) or _is_pg_error(exc, "OperationalError", "InterfaceError")
 
 
 class Writer:
@@ -137,7 +150,7 @@ class Writer:
             raw.execute("PRAGMA synchronous=FULL")
             raw.execute("PRAGMA foreign_keys=ON")
             return Connection(raw, "sqlite")
-        pg = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
+        pg = _psycopg().connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
         pg.row_factory = _pg_row_factory
         return Connection(pg, "postgresql")
 
@@ -147,7 +160,9 @@ class Writer:
                 self._conn = self._connect()
             except StoreError:
                 raise
-            except (sqlite3.Error, psycopg.Error, OSError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (sqlite3.Error, OSError)) and not _is_pg_error(exc, "Error"):
+                    raise
                 raise StoreUnavailable(
                     f"cannot open the {self.dialect} database: {exc}{self._disk()}"
                 ) from exc
@@ -209,6 +224,12 @@ class Writer:
             if batch and batch[0].raw:
                 self._run_raw(batch[0])
                 batch = batch[1:]
+            urgent = [job for job in batch if job.urgent]
+            if urgent and len(urgent) < len(batch):
+                # Webhooks waiting for their 2xx are not held up by routing or the scheduler:
+                # their own commit first (one more fsync), then the rest.
+                self._run_batch(urgent)
+                batch = [job for job in batch if not job.urgent]
             if batch:
                 self._run_batch(batch)
             if stop:
@@ -302,12 +323,20 @@ class Writer:
         self._ensure_writer()
         self._queue.put(job)
 
-    async def transaction(self, fn: Callable[[Connection], T], *, savepoint: bool = True) -> T:
-        """Runs `fn(conn)` in a transaction on the writer thread; returns once it committed."""
+    async def transaction(
+        self, fn: Callable[[Connection], T], *, savepoint: bool = True, urgent: bool = False
+    ) -> T:
+        """Runs `fn(conn)` in a transaction on the writer thread; returns once it committed.
+        `urgent` work (a webhook waiting for its answer) is committed ahead of other work."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._submit(_Job(fn, loop, fut, savepoint=savepoint))
+        self._submit(_Job(fn, loop, fut, savepoint=savepoint, urgent=urgent))
         return await fut
+
+    def others_waiting(self) -> bool:
+        """Whether work is queued behind the transaction running now: long work (routing a
+        backlog) commits what it did and lets it go first."""
+        return not self._queue.empty()
 
     def transaction_sync(self, fn: Callable[[Connection], T]) -> T:
         """`transaction` for code outside the event loop (CLI, other threads)."""

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,7 @@ from oncall.metrics import METRICS
 from oncall.settings import Settings
 from oncall.sources import SOURCES, Source, woocommerce
 from oncall.sources._common import PayloadError, SignatureError, body_hash
-from oncall.store import Database, StoreUnavailable
+from oncall.store import StoreUnavailable
 from oncall.web import jsonbody
 from oncall.web.bodyguard import BodyRefused
 
@@ -36,6 +36,14 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 OnStored = Callable[[int], Any]
+
+
+class EventStore(Protocol):
+    """Where deliveries are stored: the `Database`, or in an intake worker process the link
+    to the main process's (`oncall.web.storelink.RemoteStore`)."""
+
+    async def store_event(self, event: Event, raw_body: bytes) -> tuple[int, bool]: ...
+
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _DUMPS = orjson.dumps  # compact UTF-8, as the answers and the log line have always been
@@ -58,7 +66,7 @@ class WebhookIntake:
     """Everything the six webhook endpoints share; one instance per app."""
 
     def __init__(
-        self, settings: Settings, db: Database, on_stored: Callable[[], OnStored | None], clock: Clock
+        self, settings: Settings, db: EventStore, on_stored: Callable[[], OnStored | None], clock: Clock
     ) -> None:
         self.db = db
         self.clock = clock  # the app's: an event's received_at decides open or closed hours
