@@ -214,6 +214,9 @@ class _Masked:
 
 _FORMATTER = logging.Formatter()
 REDACTOR = Redactor()
+# The formatter of the stderr handler `configure` sets up: `oncall.logline` writes a line
+# itself only to a handler that formats with it (and so writes the same text).
+STDERR_FORMATTER = logging.Formatter(LOG_FORMAT)
 
 
 def install(loggers: Iterable[logging.Logger] | None = None) -> None:
@@ -242,7 +245,7 @@ def configure(settings: Settings, default_level: str = "INFO") -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(STDERR_FORMATTER)
         root.addHandler(handler)
         root.setLevel(settings.log_level or default_level)
         # This process is oncall's own: a traceback nobody caught is masked like a log line.

@@ -79,6 +79,10 @@ class Plumbing:
         call from any thread."""
         if self._wake is None or self._loop is None:
             return
+        if self._wake.is_set():
+            # Already pending (a flood stores many events per round): the scheduler clears the
+            # flag before it looks, so this change is seen by that look anyway.
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

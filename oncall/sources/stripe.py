@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from oncall.core.models import Customer, Event, Order
+from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.sources._common import (
     PayloadError,
     SignatureError,
@@ -121,6 +121,14 @@ def _amount(value: Any, currency: str | None) -> float | None:
     return round(n / 1000, 3) if cur in _THREE_DECIMAL else round(n / 100, 2)
 
 
+_WHAT = {
+    "payment_failed": "Stripe payment failed",
+    "payment_succeeded": "Stripe payment succeeded",
+    "dispute_opened": "Stripe dispute opened",
+}
+_NO_TICKET = Ticket()
+
+
 def _kind(event_type: str, obj: Mapping[str, Any]) -> str:
     if event_type in FAILED:
         return "payment_failed"
@@ -165,9 +173,11 @@ def normalise(
         language=language_code(first(meta.get("language"), meta.get("locale"), obj.get("locale"))),
     )  # fmt: skip
     currency = lower(obj.get("currency"))
-    raw_amount = next(
-        (obj.get(k) for k in ("amount", "amount_total", "amount_due") if obj.get(k) is not None), None
-    )
+    raw_amount = obj.get("amount")
+    if raw_amount is None:
+        raw_amount = obj.get("amount_total")
+        if raw_amount is None:
+            raw_amount = obj.get("amount_due")
     order_id = text(meta.get("order_id"))
     number = text(meta.get("order_number")) or order_id
     reference = None if order_id and number else text(obj.get("client_reference_id"))
@@ -182,11 +192,7 @@ def normalise(
         text(dig(obj, "last_payment_error", "message")) or text(obj.get("failure_message"))
         or text(dig(obj, "outcome", "seller_message")) or text(obj.get("reason"))
     )  # fmt: skip
-    what = {
-        "payment_failed": "Stripe payment failed",
-        "payment_succeeded": "Stripe payment succeeded",
-        "dispute_opened": "Stripe dispute opened",
-    }.get(kind, f"Stripe {event_type or 'event'}")
+    what = _WHAT.get(kind) or f"Stripe {event_type or 'event'}"
     event_id = text(payload.get("id"))
     charge = (text(obj.get("charge")) or text(dig(obj, "charge", "id"))) if kind == "dispute_opened" else None
     return Event(
@@ -209,6 +215,7 @@ def normalise(
         order=order,
         external_type=event_type or None,
         tags=("livemode",) if payload.get("livemode") is True else (),
+        ticket=_NO_TICKET,  # Stripe has none: one shared (frozen) empty ticket, not one per event
     )
 
 
@@ -228,6 +235,8 @@ def _billing(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def first_mapping(*values: Any) -> Mapping[str, Any]:
     """The first mapping with any non-empty value (Stripe sends all-null billing_details)."""
     for value in values:
-        if isinstance(value, dict) and any(v for v in value.values() if not isinstance(v, dict)):
-            return value
+        if isinstance(value, dict):
+            for v in value.values():
+                if v and not isinstance(v, dict):
+                    return value
     return {}

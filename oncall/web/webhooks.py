@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from oncall import logline
 from oncall.clock import Clock
 from oncall.core.models import SOURCES as SOURCE_NAMES
 from oncall.core.models import Event
@@ -138,15 +139,16 @@ class WebhookIntake:
                 "source": source, "kind": kind, "event_id": event_id, "outcome": outcome,
                 "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }  # fmt: skip
-            log.info("webhook %s", _DUMPS(line).decode())
+            text = _DUMPS(line).decode()
+            if not logline.write(log, "webhook " + text):
+                log.info("webhook %s", text)
 
     async def _read_body(self, headers: Mapping[str, str], receive: Receive) -> bytes:
-        too_big = _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
         declared = headers.get("content-length")
         # ASCII digits only: "²".isdigit() is true, yet int("²") fails.
         digits = declared is not None and declared.isascii() and declared.isdigit()
         if digits and declared is not None and (len(declared) > 18 or int(declared) > self.max_body):
-            raise too_big
+            raise self._too_big()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -156,10 +158,13 @@ class WebhookIntake:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise too_big
+                raise self._too_big()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _too_big(self) -> _Refused:
+        return _Refused(413, f"body larger than {self.max_body} bytes", "too_large")
 
     @staticmethod
     def _parse(source: str, module: Source, headers: Mapping[str, str], body: bytes, now: datetime) -> Event:
