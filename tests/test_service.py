@@ -859,6 +859,9 @@ async def test_routing_held_events_is_not_flushed_but_what_pages_is(shop: Shop) 
     await shop.receive(event(at=madrid("2026-11-28 23:10"), customer="Lucia"))
     await shop.service.route_events(madrid("2026-11-28 23:10"))
     assert shop.db.unflushed == 1  # held: nothing leaves until the hold ends, from a flushed claim
+    quiet = shop.db.unflushed
+    await shop.at("2026-11-28 23:11")  # a round with nothing due: timers, pages, next due time
+    assert shop.db.unflushed - quiet >= 3 and shop.channels["telegram"].sent == []
     before = shop.db.transactions - shop.db.unflushed
     await shop.at("2026-11-28 23:15")
     assert shop.channels["telegram"].sent

@@ -136,6 +136,8 @@ class Paging:
 
         def tx(conn: Connection) -> list[tuple[PageRow, Incident | None]]:
             claimed = page_store.claim_pending_pages(conn, now, instance)
+            if not claimed:
+                conn.no_flush_needed()  # nothing to send (a claim to send is on disk first)
             cache: dict[int, Incident | None] = {}
             for p in claimed:
                 if p.incident_id not in cache:

@@ -96,6 +96,8 @@ class Promises:
 
         def tx(conn: Connection) -> int:
             incidents = store.due_incidents(conn, now, limit)
+            if not incidents:
+                conn.no_flush_needed()  # nothing was due: nothing to put on disk first
             for iid in incidents:
                 # The incident first, then its promises: the order an ack or a resolve takes them.
                 inc = incident_store.get_incident(conn, iid, lock=True)

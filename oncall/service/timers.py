@@ -65,6 +65,8 @@ class Timers:
             self.effects.apply_many(conn, outs, now, batch)
             if timers.take_timer(conn, DIGEST, now) is not None:
                 self._digest(conn, world, now, batch)
+            elif not due:
+                conn.no_flush_needed()  # nothing was due: nothing to put on disk first
             return len(due)
 
         n = await self.plumbing.db.transaction(tx)
@@ -93,4 +95,8 @@ class Timers:
             self.effects.apply(conn, out, now, batch)
 
     async def next_due(self) -> datetime | None:
-        return await self.plumbing.db.transaction(timers.next_due)
+        def tx(conn: Connection) -> datetime | None:
+            conn.no_flush_needed()  # a time to sleep until: nobody outside hears of it
+            return timers.next_due(conn)
+
+        return await self.plumbing.db.transaction(tx)

@@ -163,9 +163,6 @@ def serve(app: FastAPI, host: str, port: int, count: int, *, proxy_headers: bool
         reason = (exc.strerror or str(exc)).lower()
         log.error("oncall serve could not start: cannot listen on %s:%d: %s", host, port, reason)
         return 1
-    # The writer thread routes in Python while the event loop hands webhooks to it and their
-    # answers back: with the default 5 ms switch interval each hand-over could wait that long.
-    sys.setswitchinterval(0.0005)
     run_dir = tempfile.mkdtemp(prefix="oncall-")  # 0700: only this user reaches the sockets
     link = LinkServer(app.state.db, lambda event_id: _wake(app, event_id))
 
