@@ -74,20 +74,25 @@ start = "2020-01-06"
 """
 
 
+def failure_body(i: int, tag: str, now: datetime) -> bytes:
+    """Stripe's payment failure number `i`, for an order and a customer of its own, as in a
+    flood of many shoppers' failures (see docs/performance.md)."""
+    payload, _ = SAMPLES["stripe"]["payment_failed"](now)
+    payload["id"] = f"evt_{tag.lower()}_{i:07d}"
+    obj = payload["data"]["object"]
+    order = f"{tag}-{i:07d}"
+    obj["metadata"] = {**obj.get("metadata", {}), "order_id": order, "order_number": order}
+    obj["receipt_email"] = f"{order.lower()}@bench.example"
+    obj.pop("last_payment_error", None)
+    return json.dumps(payload).encode()
+
+
 def requests(count: int, port: int) -> list[bytes]:
     """Distinct signed deliveries, each for an order of its own."""
     now = datetime.now(UTC)
     out = []
     for i in range(count):
-        payload, _ = SAMPLES["stripe"]["payment_failed"](now)
-        payload["id"] = f"evt_e2e_{i:07d}"
-        obj = payload["data"]["object"]
-        order = f"E2E-{i:07d}"
-        obj["metadata"] = {**obj.get("metadata", {}), "order_id": order, "order_number": order}
-        # A customer of its own too, as in a flood of many shoppers' failures (see docs/performance.md).
-        obj["receipt_email"] = f"{order.lower()}@bench.example"
-        obj.pop("last_payment_error", None)
-        body = json.dumps(payload).encode()
+        body = failure_body(i, "E2E", now)
         headers = stripe_source.sign(body, SECRET.encode(), now)
         head = (
             f"POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"

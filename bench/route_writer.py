@@ -23,14 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from intake_e2e import PEOPLE, ROTA, RULES
+from intake_e2e import PEOPLE, ROTA, RULES, failure_body
 
 from oncall.config.loader import load_config
 from oncall.scheduler import Scheduler
 from oncall.service import Service
 from oncall.settings import Settings
 from oncall.sources import stripe as stripe_source
-from oncall.sources.samples import SAMPLES
 from oncall.store.database import Database, open_database
 
 
@@ -51,15 +50,8 @@ async def run(url: str, count: int, root: Path, step: int) -> tuple[float, float
     now = datetime.now(UTC)
     events = []
     for i in range(count):
-        payload, _ = SAMPLES["stripe"]["payment_failed"](now)
-        payload["id"] = f"evt_rw_{i:07d}"
-        obj = payload["data"]["object"]
-        order = f"RW-{i:07d}"
-        obj["metadata"] = {**obj.get("metadata", {}), "order_id": order, "order_number": order}
-        obj["receipt_email"] = f"{order.lower()}@bench.example"
-        obj.pop("last_payment_error", None)
-        body = json.dumps(payload).encode()
-        events.append((stripe_source.normalise(payload, received_at=now, body=body), body))
+        body = failure_body(i, "RW", now)
+        events.append((stripe_source.normalise(json.loads(body), received_at=now, body=body), body))
     await db.ping()
     half = count // 2
     cpu0 = writer_cpu(db)

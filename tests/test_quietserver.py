@@ -23,7 +23,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def test_an_idle_server_sleeps_answers_with_a_fresh_date_and_stops_on_a_signal() -> None:
+def start_quiet() -> tuple[QuietServer, threading.Thread, int]:
+    """A `QuietServer` for `app` on a free port, running in a thread of its own."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -31,6 +32,11 @@ def test_an_idle_server_sleeps_answers_with_a_fresh_date_and_stops_on_a_signal()
     server = QuietServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    return server, thread, port
+
+
+def test_an_idle_server_sleeps_answers_with_a_fresh_date_and_stops_on_a_signal() -> None:
+    server, thread, port = start_quiet()
     for _ in range(200):
         if server.started:
             break
@@ -52,13 +58,7 @@ def test_an_idle_server_sleeps_answers_with_a_fresh_date_and_stops_on_a_signal()
 def test_an_idle_server_stops_at_once_when_told_to_by_hand() -> None:
     """Setting `should_exit` (as uvicorn does on a failed lifespan, or an embedding program
     does) wakes the idle loop: it does not wait for a bound on its sleep."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    server = QuietServer(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server, thread, _port = start_quiet()
     for _ in range(200):
         if server.started and server.idle_sleeps:
             break

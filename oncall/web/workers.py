@@ -36,6 +36,7 @@ from fastapi import FastAPI
 from oncall.web.front import APP_SOCKET, STORE_SOCKET
 from oncall.web.quietserver import QuietServer
 from oncall.web.storelink import LinkServer
+from oncall.web.webhooks import WebhookIntake
 
 log = logging.getLogger("oncall.workers")
 
@@ -213,10 +214,7 @@ def serve(app: FastAPI, host: str, port: int, count: int, *, proxy_headers: bool
 
 
 def _wake(app: FastAPI, event_id: int) -> None:
+    """As the webhook endpoint does in one process: the router is told of a stored event."""
     hook: Any = app.state.on_event_stored
-    if hook is None:
-        return
-    try:
-        hook(event_id)
-    except Exception:  # the event is stored; routing catches up at the next start
-        log.exception("on_event_stored hook failed for event %s", event_id)
+    if hook is not None:
+        WebhookIntake._wake(hook, event_id)
