@@ -100,15 +100,16 @@ class Metrics:
 
     # -- hooks ----------------------------------------------------------------------------------
 
-    def webhook(self, source: str, outcome: str, kind: str | None = None) -> None:
-        """One answered delivery; `kind` of an event newly stored."""
+    def webhook(self, source: str, outcome: str, kind: str | None = None, n: int = 1) -> None:
+        """`n` answered deliveries (an intake worker's of one loop turn); `kind` of events
+        newly stored."""
         by = self.webhooks.get(source)
         if by is None:
             by = self.webhooks[source] = {}
-        by[outcome] = by.get(outcome, 0) + 1
+        by[outcome] = by.get(outcome, 0) + n
         if outcome == "accepted" and kind is not None:
             key = (source, kind)
-            self.events[key] = self.events.get(key, 0) + 1
+            self.events[key] = self.events.get(key, 0) + n
         if self.sink is not None:
             self.sink(source, outcome, kind)
 

@@ -866,3 +866,88 @@ async def test_routing_held_events_is_not_flushed_but_what_pages_is(shop: Shop) 
     await shop.at("2026-11-28 23:15")
     assert shop.channels["telegram"].sent
     assert shop.db.transactions - shop.db.unflushed > before  # the page's claim waited for the disk
+
+
+# -- webhooks routed as they are stored (`Service.store_and_route`) ------------------------------
+
+
+async def _unrouted(db: Database) -> int:
+    row = await db.transaction(lambda c: c.fetchone("SELECT COUNT(*) FROM events WHERE routed_at IS NULL"))
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_flood_stored_by_the_service_is_routed_in_its_own_transaction_and_pages_as_before(
+    shop: Shop,
+) -> None:
+    """Five failures from 23:10 to 23:14, stored as an intake worker passes them on: each
+    delivery's events are stored and routed in one transaction, nothing is left for the router,
+    and Ana is paged once at 23:15 for all five, as when the router took them."""
+    shop.service.plumbing.clock = lambda: shop.now
+    before = shop.db.transactions
+    for minute, name in zip(range(10, 15), ["Lucia", "Jordi", "Ines", "Pau", "Marc"], strict=True):
+        shop.now = madrid(f"2026-11-28 23:{minute}")
+        [(_, duplicate)] = await shop.service.store_and_route([(event(at=shop.now, customer=name), b"{}")])
+        assert not duplicate
+    assert shop.db.transactions - before == 5
+    assert await _unrouted(shop.db) == 0
+    assert await shop.service.route_events(shop.now) == 0  # nothing left for the router
+    await shop.at("2026-11-28 23:15")
+    [page] = shop.channels["telegram"].sent
+    assert "5 payment failures since 23:10" in page.body
+
+
+async def test_a_redelivery_stored_by_the_service_is_a_duplicate_and_opens_nothing(shop: Shop) -> None:
+    shop.service.plumbing.clock = lambda: shop.now
+    ev = event(at=madrid("2026-11-28 23:10"), customer="Lucia")
+    [(first, dup1)] = await shop.service.store_and_route([(ev, b"{}")])
+    [(again, dup2), (_, dup3)] = await shop.service.store_and_route([(ev, b"{}"), (ev, b"{}")])
+    assert (dup1, dup2, dup3) == (False, True, True) and again == first
+    assert len(await shop.service.incidents()) == 1
+
+
+async def test_events_stored_behind_older_unrouted_ones_wait_for_the_router_to_keep_their_order(
+    shop: Shop,
+) -> None:
+    shop.service.plumbing.clock = lambda: shop.now
+    await shop.receive(event(at=madrid("2026-11-28 23:10"), customer="Lucia"))  # stored, not routed
+    await shop.service.store_and_route([(event(at=madrid("2026-11-28 23:11"), customer="Jordi"), b"{}")])
+    assert await _unrouted(shop.db) == 2
+    assert await shop.service.route_events(madrid("2026-11-28 23:11")) == 2
+    assert await _unrouted(shop.db) == 0
+
+
+async def test_a_ticket_update_stored_by_the_service_is_left_to_the_router(shop: Shop) -> None:
+    """Ticket 90 opens an incident as it is stored; its update (solved) goes to the router,
+    which routes ticket updates one by one, and resolves the incident."""
+    shop.service.plumbing.clock = lambda: shop.now
+    await shop.service.store_and_route([(_urgent_ticket("90", "2026-11-28 23:11"), b"{}")])
+    assert await _unrouted(shop.db) == 0
+    [opened] = await shop.service.incidents()
+    solved = replace(_urgent_ticket("90", "2026-11-28 23:12"), kind="ticket_updated", dedup_key="solved")
+    solved = replace(solved, ticket=replace(solved.ticket, status="solved"))
+    await shop.service.store_and_route([(solved, b"{}")])
+    assert await _unrouted(shop.db) == 1
+    assert await shop.service.route_events(madrid("2026-11-28 23:12")) == 1
+    assert await shop.service.incidents() == [] and opened.id
+
+
+async def test_routing_that_fails_as_events_are_stored_leaves_them_stored_for_the_router(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop.service.plumbing.clock = lambda: shop.now
+    intake = shop.service.intake
+    real = intake._route_chunk
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in routing")
+
+    monkeypatch.setattr(intake, "_route_chunk", broken)
+    ev = event(at=madrid("2026-11-28 23:10"), customer="Lucia")
+    [(event_id, duplicate)] = await shop.service.store_and_route([(ev, b"{}")])
+    assert event_id > 0 and not duplicate  # stored: the webhook is answered 2xx
+    assert "as they were stored failed" in caplog.text
+    assert await _unrouted(shop.db) == 1 and await shop.service.incidents() == []
+    monkeypatch.setattr(intake, "_route_chunk", real)
+    assert await shop.service.route_events(madrid("2026-11-28 23:10")) == 1
+    assert len(await shop.service.incidents()) == 1

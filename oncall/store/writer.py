@@ -4,7 +4,9 @@ Every piece of work is a function `fn(conn)` run inside a transaction by one thr
 the connection. Work queued while a commit is in progress is run together in the next
 transaction, each unit in its own savepoint, and all of it is committed at once: one fsync for
 many webhooks, and SQLite never sees two writers ("database is locked" cannot happen between
-our own callers). A caller is answered only after the transaction holding its work committed.
+our own callers). A caller is answered only after the transaction holding its work committed
+and, on SQLite, its log is on disk (fsync'd by a thread of its own while the writer goes on
+with the next transaction).
 
     await db.transaction(fn)     from the event loop; never blocks it
     db.transaction_sync(fn)      from the CLI or any other thread
@@ -85,6 +87,76 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) or _is_pg_error(exc, "OperationalError", "InterfaceError")
 
 
+class _Flusher:
+    """SQLite: puts the log on disk (fsync) after the writer committed, then answers the work
+    of those commits, on a thread of its own. The writer starts its next transaction
+    meanwhile, and one fsync covers every commit made while the last one ran (the log is
+    written in order): what synchronous=FULL does at every commit, without the writer waiting
+    for the disk. Nobody is answered before their commit is on disk."""
+
+    def __init__(self, path: str, writer: Writer) -> None:
+        self._wal = path + "-wal"
+        self._writer = writer
+        self._fd: int | None = None
+        self._queue: queue.SimpleQueue[list[_Job] | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="oncall-db-flush", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: list[_Job]) -> None:
+        """Answers `batch`, committed, once the log is on disk."""
+        self._queue.put(batch)
+
+    def stop(self) -> None:
+        """Flushes and answers what was submitted, then ends the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        _name_os_thread(b"oncall-db-sync")
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        stop = False
+        while not stop:
+            first = get()
+            if first is _STOP:
+                break
+            batches = [cast(list[_Job], first)]
+            while True:
+                try:
+                    nxt = get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batches.append(cast(list[_Job], nxt))
+            try:
+                self._fsync()
+            except StoreUnavailable as exc:  # committed, maybe not on disk: nobody is told it is
+                self._writer.last_error = str(exc)
+                for batch in batches:
+                    for job in batch:
+                        job.result, job.error = None, exc
+            for batch in batches:
+                Writer._deliver(batch)
+        self._close()
+
+    def _fsync(self) -> None:
+        try:
+            inode = os.stat(self._wal).st_ino
+            if self._fd is None or os.fstat(self._fd).st_ino != inode:
+                self._close()
+                self._fd = os.open(self._wal, os.O_RDONLY)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StoreUnavailable(f"the SQLite log could not be flushed to disk: {exc}") from exc
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class Writer:
     """SQLite or PostgreSQL, written by one thread: runs units of work (see the module doc)."""
 
@@ -110,7 +182,7 @@ class Writer:
             )
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._conn: Connection | None = None
-        self._wal_fd: int | None = None  # SQLite's -wal file, to flush it (`_flush`)
+        self._flusher: _Flusher | None = None  # SQLite on disk: flushes the log after commits
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -149,9 +221,9 @@ class Writer:
             )
             raw.row_factory = sqlite3.Row
             raw.execute("PRAGMA journal_mode=WAL")
-            # NORMAL: SQLite itself does not flush at each commit; the writer flushes the WAL
-            # after each commit that anybody waits on (`_flush`), before answering: as FULL,
-            # but a commit that answers nobody (`no_flush_needed`) need not wait for the disk.
+            # NORMAL: SQLite itself does not flush at each commit; the WAL is flushed after each
+            # commit that anybody waits on (`_Flusher`), before answering: as FULL, but a
+            # commit that answers nobody (`no_flush_needed`) need not wait for the disk.
             raw.execute("PRAGMA synchronous=NORMAL")
             raw.execute("PRAGMA foreign_keys=ON")
             return Connection(raw, "sqlite")
@@ -183,30 +255,7 @@ class Writer:
             return ""
         return f" (the disk holding it is full: {free} bytes free)" if free < 1024 * 1024 else ""
 
-    def _flush(self) -> None:
-        """SQLite: the WAL on disk (fsync), and with it every commit before (the log is
-        written in order). What synchronous=FULL does at every commit, here only at those
-        someone waits on. PostgreSQL's COMMIT has flushed already."""
-        if self.dialect != "sqlite" or self._path in ("", ":memory:"):
-            return
-        wal = self._path + "-wal"
-        try:
-            inode = os.stat(wal).st_ino
-            if self._wal_fd is None or os.fstat(self._wal_fd).st_ino != inode:
-                self._close_wal()
-                self._wal_fd = os.open(wal, os.O_RDONLY)
-            os.fsync(self._wal_fd)
-        except OSError as exc:
-            raise StoreUnavailable(f"the SQLite log could not be flushed to disk: {exc}") from exc
-
-    def _close_wal(self) -> None:
-        fd, self._wal_fd = self._wal_fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
     def _drop_connection(self) -> None:
-        self._close_wal()
         conn, self._conn = self._conn, None
         if conn is not None:
             # closing a broken connection may fail too; it is gone either way
@@ -222,6 +271,8 @@ class Writer:
             if self._closed:
                 raise StoreUnavailable("the database is closed")
             if self._thread is None:
+                if self.dialect == "sqlite" and self._path not in ("", ":memory:"):
+                    self._flusher = _Flusher(self._path, self)
                 self._thread = threading.Thread(target=self._writer, name="oncall-db-writer", daemon=True)
                 self._thread.start()
 
@@ -262,6 +313,8 @@ class Writer:
                 self._run_batch(batch)
             if stop:
                 break
+        if self._flusher is not None:
+            self._flusher.stop()  # every commit answered, on disk, before the connection closes
         self._drop_connection()
 
     def _run_raw(self, job: _Job) -> None:
@@ -279,6 +332,7 @@ class Writer:
 
     def _run_batch(self, batch: list[_Job], isolate_all: bool = False) -> None:
         retry = False
+        flush: _Flusher | None = None  # answered by the flusher, once the commit is on disk
         try:
             conn = self._connection()
             raw = conn.raw
@@ -314,7 +368,7 @@ class Writer:
                 self.unflushed += 1
             else:
                 raw.execute("COMMIT")
-                self._flush()
+                flush = self._flusher
             self.transactions += 1
             self.units += len(batch)
             self.last_error = None
@@ -332,7 +386,11 @@ class Writer:
                 return
             for job in batch:
                 job.result, job.error = None, failure
-        self._deliver(batch)
+            flush = None
+        if flush is not None:
+            flush.submit(batch)
+        else:
+            self._deliver(batch)
 
     @staticmethod
     def _deliver(batch: list[_Job]) -> None:

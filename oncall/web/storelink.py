@@ -11,7 +11,7 @@ server's user can enter (`workers.run_dir`), and only the server's own workers c
 pickle is safe here and is the cheapest way to move an `Event` and its raw body.
 
   worker → main   ("S", request id, event, raw body)     store this event (its fields, flat)
-                  ("W", source, outcome, kind)            one webhook answered (for /metrics)
+                  ("W", {(source, outcome, kind): n})     webhooks answered (for /metrics)
   main → worker   (request id, event id, duplicate, None, "")
                   (request id, 0, False, "unavailable" | "error", message)
 
@@ -125,7 +125,8 @@ class _MainSide(_Framed):
         if frame[0] == "S":
             self._arrived.append((frame[1], _event(frame[2]), frame[3]))
         elif frame[0] == "W":
-            METRICS.webhook(frame[1], frame[2], frame[3])
+            for (source, outcome, kind), n in frame[1].items():
+                METRICS.webhook(source, outcome, kind, n)
 
     def frames_done(self) -> None:
         if self._arrived:  # what arrived together is stored together: one unit of work
@@ -230,6 +231,7 @@ class RemoteStore:
         self._link: _WorkerSide | None = None
         self._next = 0
         self._on_lost = on_lost
+        self._counts: dict[tuple[str, str, str | None], int] = {}
 
     async def connect(self, path: str) -> None:
         loop = asyncio.get_running_loop()
@@ -246,9 +248,17 @@ class RemoteStore:
         return await fut
 
     def count(self, source: str, outcome: str, kind: str | None) -> None:
-        """One answered webhook, counted in the main process's /metrics."""
+        """One answered webhook, counted in the main process's /metrics: those of one loop
+        turn go as one frame of counts, not a frame each."""
+        if not self._counts:
+            asyncio.get_running_loop().call_soon(self._send_counts)
+        key = (source, outcome, kind)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _send_counts(self) -> None:
+        counts, self._counts = self._counts, {}
         if self._link is not None and self._link.transport is not None:
-            self._link.send(("W", source, outcome, kind))
+            self._link.send(("W", counts))
 
     def close(self) -> None:
         if self._link is not None and self._link.transport is not None:
