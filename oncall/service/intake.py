@@ -6,7 +6,7 @@ a `cancel_on` event)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from oncall.core.digest import DIGEST, digest_due
@@ -31,7 +31,6 @@ from oncall.service.promises import Promises
 from oncall.store import incidents as store
 from oncall.store import routes, timers
 from oncall.store.connection import Connection
-from oncall.store.events import insert_event
 
 log = logging.getLogger("oncall.escalation")
 
@@ -88,6 +87,46 @@ class Intake:
         batch = Batch()
         db = self.plumbing.db
 
+        Routed = tuple[Batch, list[routes.Route], int]
+
+        def route(conn: Connection, events: list[Event], isolate: bool) -> Routed:
+            """Routes events in order; (work, routing records, how many were routed). Stops
+            early, after at least one, when webhooks wait for the writer: they are answered
+            first, and the rest are routed in the next transaction."""
+            done = Batch()
+            records: list[routes.Route] = []  # written together, after the batch
+            known = _Routing()
+            if not isolate and conn.dialect == "sqlite":
+                known.batch = _Known.read(conn, events, world)
+            n = 0
+            for ev in events:
+                if n and db.others_waiting():
+                    break
+                n += 1
+                one = Batch()
+                mine: list[routes.Route] = []
+                assert ev.id is not None
+                if not isolate:
+                    self._route_one(conn, ev, world, now, one, mine, known)
+                    done.add(one)
+                    records += mine
+                    continue
+                # One event that cannot be routed (a bug) must not hold up the others: its work
+                # is rolled back to a savepoint, it is marked routed and the error recorded.
+                try:
+                    with conn.savepoint("route_one"):
+                        self._route_one(conn, ev, world, now, one, mine, known)
+                except Exception as exc:
+                    log.exception("routing event %s failed", ev.id)
+                    known.next_id = None  # its incident, if any, was rolled back
+                    records.append((ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now))
+                else:
+                    done.add(one)
+                    records += mine  # its routing records, unless it was rolled back
+            if known.batch is not None:
+                store.index_keys(conn, known.batch.new_keys)
+            return done, records, n
+
         def tx(conn: Connection) -> tuple[int, bool]:
             total = 0
             while total < limit:
@@ -96,7 +135,21 @@ class Intake:
                 events = routes.claim_unrouted(conn, min(_CHUNK, limit - total))
                 if not events:
                     return total, False
-                done, records, n = self._route_chunk(conn, events, world, now, may_yield=True)
+                routed: Routed | None = None
+                # Mostly no event fails: the whole chunk goes in one savepoint rather than one
+                # per event (two statements each, two round trips on PostgreSQL). If any fails,
+                # all of it is rolled back and routed again one savepoint per event. Ticket
+                # updates always go one by one: routing them counts acknowledgements, which
+                # must not count twice.
+                if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
+                    try:
+                        with conn.savepoint("route_all"):
+                            routed = route(conn, events, isolate=False)
+                    except Exception:
+                        routed = None
+                if routed is None:
+                    routed = route(conn, events, isolate=True)
+                done, records, n = routed
                 batch.add(done)
                 routes.record_routes(conn, records)
                 routes.mark_routed_many(conn, [ev.id for ev in events[:n] if ev.id is not None], now)
@@ -118,115 +171,6 @@ class Intake:
         if more:
             self.plumbing.wake()
         return n
-
-    async def store_and_route(self, events: list[tuple[Event, bytes]]) -> list[tuple[int, bool]]:
-        """Webhooks' events stored, all or none, as `Database.store_events` does, and routed in
-        the same unit of work: each flood of webhooks costs one transaction, with no claim,
-        no reading the events back and no marking them routed afterwards. (id, duplicate)
-        for each.
-
-        The router (`route_events`) takes them instead, after the commit, when routing now
-        could change their order or their meaning: older events wait unrouted, one is a
-        ticket update (routed one by one, in its own savepoint), no configuration is loaded,
-        or routing them failed (rolled back alone; the events stay stored)."""
-        world = self.plumbing.current_world()
-        now = self.plumbing.clock()
-        db = self.plumbing.db
-
-        def unit(conn: Connection) -> tuple[list[tuple[int, bool]], Batch | None]:
-            routing = (
-                world is not None
-                and all(ticket_subject(ev) is None for ev, _ in events)
-                and not routes.any_unrouted(conn)
-            )
-            at = now if routing else None
-            results = [insert_event(conn, ev, raw, routed_at=at) for ev, raw in events]
-            if world is None or not routing:
-                return results, None
-            new = [replace(ev, id=i) for (ev, _), (i, dup) in zip(events, results, strict=True) if not dup]
-            done = Batch()
-            if new:
-                try:
-                    with conn.savepoint("route_stored"):
-                        done, records, _ = self._route_chunk(conn, new, world, now, may_yield=False)
-                        routes.record_routes(conn, records)
-                except Exception:
-                    log.exception("routing events %s as they were stored failed", [ev.id for ev in new])
-                    routes.unmark_routed(conn, [ev.id for ev in new if ev.id is not None])
-                    return results, None
-            return results, done
-
-        results, done = await db.transaction(unit, urgent=True)
-        if done is not None:
-            self.effects.after(done)
-        # The router takes them, or the scheduler looks at what they opened (its next timer).
-        self.plumbing.wake()
-        return results
-
-    def _route_chunk(
-        self, conn: Connection, events: list[Event], world: World, now: datetime, *, may_yield: bool
-    ) -> tuple[Batch, list[routes.Route], int]:
-        """Routes events in order: (what to carry out after the commit, routing records, how
-        many were routed). Mostly no event fails: the whole chunk goes in one savepoint rather
-        than one per event (two statements each, two round trips on PostgreSQL). If any
-        fails, all of it is rolled back and routed again one savepoint per event. Ticket
-        updates always go one by one: routing them counts acknowledgements, which must not
-        count twice."""
-        if len(events) > 1 and all(ticket_subject(ev) is None for ev in events):
-            try:
-                with conn.savepoint("route_all"):
-                    return self._route_each(conn, events, world, now, isolate=False, may_yield=may_yield)
-            except Exception:
-                pass
-        return self._route_each(conn, events, world, now, isolate=True, may_yield=may_yield)
-
-    def _route_each(
-        self,
-        conn: Connection,
-        events: list[Event],
-        world: World,
-        now: datetime,
-        *,
-        isolate: bool,
-        may_yield: bool,
-    ) -> tuple[Batch, list[routes.Route], int]:
-        """`_route_chunk`'s work, in one savepoint for all or (`isolate`) one per event. With
-        `may_yield`, stops early, after at least one, when webhooks wait for the writer: they
-        are answered first, and the rest are routed in the next transaction."""
-        db = self.plumbing.db
-        done = Batch()
-        records: list[routes.Route] = []  # written together, after the batch
-        known = _Routing()
-        if not isolate and conn.dialect == "sqlite":
-            known.batch = _Known.read(conn, events, world)
-        n = 0
-        for ev in events:
-            if n and may_yield and db.others_waiting():
-                break
-            n += 1
-            one = Batch()
-            mine: list[routes.Route] = []
-            assert ev.id is not None
-            if not isolate:
-                self._route_one(conn, ev, world, now, one, mine, known)
-                done.add(one)
-                records += mine
-                continue
-            # One event that cannot be routed (a bug) must not hold up the others: its work
-            # is rolled back to a savepoint, it is marked routed and the error recorded.
-            try:
-                with conn.savepoint("route_one"):
-                    self._route_one(conn, ev, world, now, one, mine, known)
-            except Exception as exc:
-                log.exception("routing event %s failed", ev.id)
-                known.next_id = None  # its incident, if any, was rolled back
-                records.append((ev.id, "", "error", None, f"{type(exc).__name__}: {exc}", now))
-            else:
-                done.add(one)
-                records += mine  # its routing records, unless it was rolled back
-        if known.batch is not None:
-            store.index_keys(conn, known.batch.new_keys)
-        return done, records, n
 
     def _route_one(
         self,

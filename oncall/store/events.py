@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from oncall.core.models import Customer, Event, Order, Ticket
 from oncall.store.connection import Connection, Row, as_datetime
@@ -15,18 +14,15 @@ COLUMNS = (
     " ticket_id, ticket_priority, ticket_status, ticket_subject, tags"
 )
 _INSERT = (
-    f"INSERT INTO events ({COLUMNS}, raw, routed_at) VALUES ({', '.join('?' * 23)})"
+    f"INSERT INTO events ({COLUMNS}, raw) VALUES ({', '.join('?' * 22)})"
     " ON CONFLICT (source, dedup_key) DO NOTHING RETURNING id"
 )
 _INSERT_SQLITE = _INSERT.removesuffix(" RETURNING id")
 _FIND = "SELECT id FROM events WHERE source = ? AND dedup_key = ?"
 
 
-def insert_event(
-    conn: Connection, event: Event, raw_body: bytes, *, routed_at: datetime | None = None
-) -> tuple[int, bool]:
-    """(id, duplicate): a (source, dedup_key) already stored returns the first one's id.
-    `routed_at`: the event is routed in this same transaction (`Intake.store_and_route`)."""
+def insert_event(conn: Connection, event: Event, raw_body: bytes) -> tuple[int, bool]:
+    """(id, duplicate): a (source, dedup_key) already stored returns the first one's id."""
     c, o, t = event.customer, event.order, event.ticket
     values = (
             event.source, event.dedup_key, event.kind, event.external_type, event.received_at,
@@ -34,7 +30,7 @@ def insert_event(
             c.name, c.email, c.phone, c.language,
             o.id, o.number, o.amount, o.currency,
             t.id, t.priority, t.status, t.subject,
-            json.dumps(list(event.tags)) if event.tags else "[]", raw_body, routed_at,
+            json.dumps(list(event.tags)) if event.tags else "[]", raw_body,
     )  # fmt: skip
     if conn.dialect == "sqlite":
         # Cheaper than RETURNING: rowcount says whether the row was new, lastrowid is its id.

@@ -19,19 +19,6 @@ def claim_unrouted(conn: Connection, limit: int = 200) -> list[Event]:
     return [event_from_row(r) for r in rows]
 
 
-def any_unrouted(conn: Connection) -> bool:
-    """Whether a stored event still waits for the router."""
-    return conn.fetchone("SELECT 1 FROM events WHERE routed_at IS NULL LIMIT 1") is not None
-
-
-def unmark_routed(conn: Connection, event_ids: list[int]) -> None:
-    """Gives events stored as routed back to the router (routing them with the store failed)."""
-    for start in range(0, len(event_ids), 500):
-        chunk = event_ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        conn.execute(f"UPDATE events SET routed_at = NULL WHERE id IN ({marks})", chunk)
-
-
 def mark_routed(conn: Connection, event_id: int, now: datetime) -> None:
     conn.execute("UPDATE events SET routed_at = ? WHERE id = ?", (now, event_id))
 

@@ -187,7 +187,7 @@ def create_app(
     state.migrate_on_start = migrate
     state.clock = clock or system_clock
 
-    intake = WebhookIntake(settings, wiring.AppStore(app), lambda: state.on_event_stored, lambda: now_of(app))
+    intake = WebhookIntake(settings, state.db, lambda: state.on_event_stored, lambda: now_of(app))
     app.webhook_endpoints = {f"/webhooks/{source}": intake.endpoint(source) for source in SOURCE_NAMES}
     for path, endpoint in app.webhook_endpoints.items():
         app.router.routes.append(Route(path, _AsgiEndpoint(endpoint)))

@@ -10,32 +10,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from oncall.channels.base import Channel
-from oncall.core.models import Event
 from oncall.metrics import METRICS
 from oncall.service import Service
 from oncall.settings import Settings
 from oncall.web.inbound import now_of
 
 log = logging.getLogger("oncall.api")
-
-
-class AppStore:
-    """Where the app's webhooks are stored: by the service, which routes them in the same
-    transaction (`Service.store_and_route`), once it runs; before (start-up) and without it,
-    by the database alone, the router taking them later."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.state = app.state
-
-    async def store_event(self, event: Event, raw_body: bytes) -> tuple[int, bool]:
-        return (await self.store_events([(event, raw_body)]))[0]
-
-    async def store_events(self, events: list[tuple[Event, bytes]]) -> list[tuple[int, bool]]:
-        service: Service | None = self.state.service
-        if service is None:
-            results: list[tuple[int, bool]] = await self.state.db.store_events(events)
-            return results
-        return await service.store_and_route(events)
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:

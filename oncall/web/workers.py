@@ -37,7 +37,6 @@ from oncall.web.front import APP_SOCKET, STORE_SOCKET
 from oncall.web.quietserver import QuietServer
 from oncall.web.storelink import LinkServer
 from oncall.web.webhooks import WebhookIntake
-from oncall.web.wiring import AppStore
 
 log = logging.getLogger("oncall.workers")
 
@@ -166,7 +165,7 @@ def serve(app: FastAPI, host: str, port: int, count: int, *, proxy_headers: bool
         log.error("oncall serve could not start: cannot listen on %s:%d: %s", host, port, reason)
         return 1
     run_dir = tempfile.mkdtemp(prefix="oncall-")  # 0700: only this user reaches the sockets
-    link = LinkServer(AppStore(app), lambda event_id: _wake(app, event_id))
+    link = LinkServer(app.state.db, lambda event_id: _wake(app, event_id))
 
     async def start_link(app: FastAPI) -> None:
         await link.start(os.path.join(run_dir, STORE_SOCKET))
