@@ -192,25 +192,32 @@ class FrontApp:
 
 
 class _GatheredTransport:
-    """A connection's transport whose writes in one loop turn leave in one `send`.
+    """A connection's transport on which an answer's head and body leave in one `send`.
 
     uvicorn writes an answer's status line and headers, then its body, as two writes: two
-    system calls and, on loopback, two segments the client reads apart. Gathered, a webhook's
-    202 costs one of each. Everything else is the real transport's."""
+    system calls and, on loopback, two segments the client reads apart. Here the head waits
+    for what comes next: the body, written with it at once (a webhook's 202: one of each),
+    or the end of the loop turn (an answer that streams). Everything else is the real
+    transport's."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._out: list[bytes] = []
+        self._head: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._out:
+        head = self._head
+        if head is None:
+            self._head = bytes(data)
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(bytes(data))
+            return
+        self._head = None
+        if not self._transport.is_closing():
+            self._transport.write(head + bytes(data))
 
     def _flush(self) -> None:
-        out, self._out = self._out, []
-        if out and not self._transport.is_closing():
-            self._transport.write(b"".join(out))
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
 
     def close(self) -> None:
         self._flush()  # what was written goes before the close, as on the real transport
