@@ -10,10 +10,12 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from oncall.core.models import Customer, Event, Order, Ticket
+from oncall.metrics import METRICS
 from oncall.store import Database, StoreError, StoreUnavailable, open_database
 from oncall.store.events import get_event, get_raw_body
 from oncall.web.storelink import LinkServer, RemoteStore
@@ -124,3 +126,30 @@ async def test_a_link_that_closes_fails_what_waits_and_says_so(tmp_path: Path) -
         assert lost == ["lost"]
         with pytest.raises(StoreUnavailable, match="main process is not answering"):
             await client.store_event(event(2), b"{}")
+
+
+async def test_webhook_counts_of_one_loop_turn_reach_the_main_process_metrics_as_one_frame(
+    tmp_path: Path,
+) -> None:
+    async with linked(tmp_path) as (_db, _server, client, _, _):
+        before = dict(METRICS.webhooks.get("stripe", {}))
+        frames: list[Any] = []
+        assert client._link is not None
+        real_send = client._link.send
+
+        def send(frame: Any) -> None:
+            frames.append(frame)
+            real_send(frame)
+
+        client._link.send = send  # type: ignore[method-assign]
+        for outcome in ("accepted", "accepted", "bad_signature"):
+            client.count("stripe", outcome, "payment_failed" if outcome == "accepted" else None)
+        for _ in range(100):
+            now = METRICS.webhooks.get("stripe", {})
+            if now.get("bad_signature", 0) > before.get("bad_signature", 0):
+                break
+            await asyncio.sleep(0.01)
+        now = METRICS.webhooks["stripe"]
+        assert now.get("accepted", 0) - before.get("accepted", 0) == 2
+        assert now.get("bad_signature", 0) - before.get("bad_signature", 0) == 1
+        assert len(frames) == 1 and frames[0][0] == "W"

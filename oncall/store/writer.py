@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import os
 import queue
 import shutil
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from oncall.store.connection import Connection, Dialect, Row, StoreError, StoreUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("oncall.store")
 
 _BATCH_MAX = 512
 
@@ -131,7 +133,10 @@ class _Flusher:
                 batches.append(cast(list[_Job], nxt))
             try:
                 self._fsync()
-            except StoreUnavailable as exc:  # committed, maybe not on disk: nobody is told it is
+            except Exception as exc:  # committed, maybe not on disk: nobody is told it is
+                if not isinstance(exc, StoreUnavailable):  # a bug: this thread must go on
+                    log.exception("flushing the SQLite log failed")
+                    exc = StoreUnavailable(f"the SQLite log could not be flushed to disk: {exc}")
                 self._writer.last_error = str(exc)
                 for batch in batches:
                     for job in batch:
