@@ -83,7 +83,7 @@ class Metrics:
     def __init__(self) -> None:
         # An intake worker process (`oncall.web.front`) hands every answered webhook on to the
         # main process, whose /metrics counts them all.
-        self.sink: Callable[[str, str, str | None], None] | None = None
+        self.sink: Callable[[str, str, str | None, int], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -111,7 +111,7 @@ class Metrics:
             key = (source, kind)
             self.events[key] = self.events.get(key, 0) + n
         if self.sink is not None:
-            self.sink(source, outcome, kind)
+            self.sink(source, outcome, kind, n)
 
     def page(self, channel: str, outcome: str) -> None:
         """A page handed to a channel: sent, failed, or cancelled (acknowledged meanwhile)."""

@@ -89,6 +89,21 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) or _is_pg_error(exc, "OperationalError", "InterfaceError")
 
 
+def _take_waiting(q: queue.SimpleQueue[Any], first: Any, limit: int = sys.maxsize) -> tuple[list[Any], bool]:
+    """`first` and what waits behind it in `q`, up to `limit` items; and whether `_STOP` was
+    among them (the caller finishes these, then stops)."""
+    items = [first]
+    while len(items) < limit:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is _STOP:
+            return items, True
+        items.append(nxt)
+    return items, False
+
+
 class _Flusher:
     """SQLite: puts the log on disk (fsync) after the writer committed, then answers the work
     of those commits, on a thread of its own. The writer starts its next transaction
@@ -115,22 +130,13 @@ class _Flusher:
 
     def _run(self) -> None:
         _name_os_thread(b"oncall-db-sync")
-        get, get_nowait = self._queue.get, self._queue.get_nowait
         stop = False
         while not stop:
-            first = get()
+            first = self._queue.get()
             if first is _STOP:
                 break
-            batches = [cast(list[_Job], first)]
-            while True:
-                try:
-                    nxt = get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batches.append(cast(list[_Job], nxt))
+            waiting, stop = _take_waiting(self._queue, first)
+            batches = cast(list[list[_Job]], waiting)
             try:
                 self._fsync()
             except Exception as exc:  # committed, maybe not on disk: nobody is told it is
@@ -283,31 +289,20 @@ class Writer:
 
     def _writer(self) -> None:
         _name_os_thread(b"oncall-db")
-        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            first = get()
+            first = self._queue.get()
             if first is _STOP:
                 break
-            batch = [cast(_Job, first)]
-            stop = False
-            while len(batch) < _BATCH_MAX:
-                try:
-                    nxt = get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                job = cast(_Job, nxt)
+            jobs, stop = _take_waiting(self._queue, first, _BATCH_MAX)
+            batch: list[_Job] = []
+            for job in cast(list[_Job], jobs):
                 if job.raw:  # raw work runs alone, after the batch so far
-                    self._run_batch(batch)
-                    batch = []
+                    if batch:
+                        self._run_batch(batch)
+                        batch = []
                     self._run_raw(job)
-                    continue
-                batch.append(job)
-            if batch and batch[0].raw:
-                self._run_raw(batch[0])
-                batch = batch[1:]
+                else:
+                    batch.append(job)
             urgent = [job for job in batch if job.urgent]
             if urgent and len(urgent) < len(batch):
                 # Webhooks waiting for their 2xx are not held up by routing or the scheduler:

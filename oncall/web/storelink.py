@@ -247,13 +247,13 @@ class RemoteStore:
         link.send(("S", self._next, _flat(event), raw_body))
         return await fut
 
-    def count(self, source: str, outcome: str, kind: str | None) -> None:
+    def count(self, source: str, outcome: str, kind: str | None, n: int = 1) -> None:
         """One answered webhook, counted in the main process's /metrics: those of one loop
         turn go as one frame of counts, not a frame each."""
         if not self._counts:
             asyncio.get_running_loop().call_soon(self._send_counts)
         key = (source, outcome, kind)
-        self._counts[key] = self._counts.get(key, 0) + 1
+        self._counts[key] = self._counts.get(key, 0) + n
 
     def _send_counts(self) -> None:
         counts, self._counts = self._counts, {}
