@@ -85,18 +85,25 @@ class Scheduler:
         return self.idle_every
 
     async def run_once(self) -> None:
-        """One round: route, fire what is due, send. Repeats while work keeps appearing."""
+        """One round: route, fire what is due, send. Repeats while work keeps appearing.
+
+        The routing transaction also reads the earliest due time and whether pages wait: a
+        round of a flood (events keep arriving, nothing falls due) is that one transaction,
+        not one more each to find no timer due and no page to send."""
         s = self.service
         while True:
             now = self.clock()
-            routed = await s.route_events(now)
+            routed, ahead = await s.route_round(now)
             fired = 0
-            while True:  # every due timer before any sending: sends compete for the loop
-                n = await s.fire_due(now)
-                fired += n
-                if n < s.fire_batch:
-                    break
-            sent = await s.send_pages(now)
+            if ahead is None or (ahead.due is not None and ahead.due <= now):
+                while True:  # every due timer before any sending: sends compete for the loop
+                    n = await s.fire_due(now)
+                    fired += n
+                    if n < s.fire_batch:
+                        break
+            sent = 0
+            if ahead is None or ahead.pages or fired:
+                sent = await s.send_pages(now)
             self.rounds += 1
             if not (routed or fired or sent):
                 return

@@ -22,6 +22,7 @@ import oncall.scheduler as scheduler_module
 from oncall.config import ConfigWatcher
 from oncall.config.notify import DirNotifier
 from oncall.scheduler import MAX_SLEEP, READ_AHEAD, Scheduler
+from oncall.service.intake import Ahead
 
 NOW = datetime(2026, 12, 5, 23, 0, tzinfo=UTC)
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
@@ -57,8 +58,8 @@ class IdleService:
     async def recover(self, now: datetime) -> None:
         return None
 
-    async def route_events(self, now: datetime) -> int:
-        return 0
+    async def route_round(self, now: datetime) -> tuple[int, Ahead]:
+        return 0, Ahead(self.due, pages=False)
 
     async def fire_due(self, now: datetime) -> int:
         return 0

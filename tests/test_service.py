@@ -860,9 +860,27 @@ async def test_routing_held_events_is_not_flushed_but_what_pages_is(shop: Shop) 
     await shop.service.route_events(madrid("2026-11-28 23:10"))
     assert shop.db.unflushed == 1  # held: nothing leaves until the hold ends, from a flushed claim
     quiet = shop.db.unflushed
-    await shop.at("2026-11-28 23:11")  # a round with nothing due: timers, pages, next due time
-    assert shop.db.unflushed - quiet >= 3 and shop.channels["telegram"].sent == []
+    await shop.at("2026-11-28 23:11")  # a round with nothing due: routing, which looks ahead
+    assert shop.db.unflushed - quiet == 1 and shop.channels["telegram"].sent == []
     before = shop.db.transactions - shop.db.unflushed
     await shop.at("2026-11-28 23:15")
     assert shop.channels["telegram"].sent
     assert shop.db.transactions - shop.db.unflushed > before  # the page's claim waited for the disk
+
+
+async def test_a_flood_round_is_one_transaction_each_yet_a_hold_ending_meanwhile_pages_at_once(
+    shop: Shop,
+) -> None:
+    await shop.receive(event(at=madrid("2026-11-28 23:10"), customer="Lucia"))
+    await shop.at("2026-11-28 23:10")  # held until 23:15
+    await shop.receive(event(at=madrid("2026-11-28 23:12"), customer="Jordi"))
+    before = shop.db.transactions
+    await shop.at("2026-11-28 23:12")
+    # Routing Jordi's failure, then finding nothing more: two transactions, each of which also
+    # read that no timer is due and no page waits (not three more each to find that out).
+    assert shop.db.transactions - before == 2 and shop.sent() == []
+    await shop.receive(event(at=madrid("2026-11-28 23:15"), customer="Ines"))
+    await shop.at("2026-11-28 23:15")  # events still arriving as the hold ends
+    assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]
+    [page] = shop.channels["telegram"].sent
+    assert "3 payment failures since 23:10" in page.body

@@ -74,6 +74,14 @@ class _Known:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """What waits after a routing round, read in its transaction (`store.timers.ahead`)."""
+
+    due: datetime | None  # the earliest time any timer falls due
+    pages: bool  # pages wait to be claimed
+
+
 class Intake:
     def __init__(self, plumbing: Plumbing, effects: Effects, promises: Promises | None = None) -> None:
         self.plumbing = plumbing
@@ -81,9 +89,14 @@ class Intake:
         self.promises = promises  # a ticket answered keeps its customer's promise
 
     async def route_events(self, now: datetime, limit: int = 200) -> int:
+        return (await self.route_round(now, limit))[0]
+
+    async def route_round(self, now: datetime, limit: int = 200) -> tuple[int, Ahead | None]:
+        """Routes up to `limit` stored events in one transaction, which also reads what waits
+        after them (None: no configuration, nothing was read)."""
         world = self.plumbing.current_world()
         if world is None:
-            return 0
+            return 0, None
         batch = Batch()
         db = self.plumbing.db
 
@@ -158,19 +171,19 @@ class Intake:
                     return total, True
             return total, True
 
-        def routed(conn: Connection) -> tuple[int, bool]:
-            out = tx(conn)
+        def routed(conn: Connection) -> tuple[int, bool, Ahead]:
+            n, more = tx(conn)
             if not batch.effects and not batch.later:
                 # Nothing leaves the process from here (pages are sent from a later, flushed
                 # claim): the events are on disk, and routing them is what a restart redoes.
                 conn.no_flush_needed()
-            return out
+            return n, more, Ahead(*timers.ahead(conn, now))
 
-        n, more = await db.transaction(routed)
+        n, more, ahead = await db.transaction(routed)
         self.effects.after(batch)
         if more:
             self.plumbing.wake()
-        return n
+        return n, ahead
 
     def _route_one(
         self,

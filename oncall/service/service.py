@@ -93,6 +93,7 @@ class Service:
         self.world = self.plumbing.world
         self.recover = self.paging.recover  # at start: interrupted sends become `unknown`
         self.route_events = self.intake.route_events
+        self.route_round = self.intake.route_round
         self.fire_due = self.timers.fire_due
         self.read_ahead = self.timers.read_ahead
         self.next_due = self.timers.next_due
