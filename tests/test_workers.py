@@ -44,12 +44,14 @@ def children(pid: int) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    # The parent may reap the process between any two looks, so /proc is read once
+    # and its absence means gone. A zombie (exited, not yet reaped) is not alive
+    # either; the state follows the name, which is in parentheses and may hold spaces.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    # A zombie (exited, not yet reaped) is not alive either.
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def metric(server: Server, line_start: str) -> float | None:
