@@ -884,3 +884,13 @@ async def test_a_flood_round_is_one_transaction_each_yet_a_hold_ending_meanwhile
     assert shop.sent() == [("ana", "slack"), ("ana", "telegram")]
     [page] = shop.channels["telegram"].sent
     assert "3 payment failures since 23:10" in page.body
+
+
+async def test_sqlite_keeps_its_temporary_data_in_memory_not_in_var_tmp(shop: Shop, db_url: str) -> None:
+    """A statement journal or a sort of the writer's goes in memory: on disk SQLite made, unlinked
+    and wrote a file in /var/tmp about 60 times a second in a flood, and a full or read-only
+    /var/tmp would fail webhooks (which a test run as root cannot make happen)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's temporary files only")
+    row = await shop.db.transaction(lambda conn: conn.fetchone("PRAGMA temp_store"))
+    assert row is not None and row[0] == 2  # MEMORY

@@ -237,6 +237,10 @@ class Writer:
             # commit that answers nobody (`no_flush_needed`) need not wait for the disk.
             raw.execute("PRAGMA synchronous=NORMAL")
             raw.execute("PRAGMA foreign_keys=ON")
+            # Statement journals (a savepoint's, a multi-row insert's) and sorts in memory: on
+            # disk SQLite opened, unlinked and wrote a file in /var/tmp about 60 times a second
+            # in a flood, and a full or read-only /var/tmp would fail webhooks.
+            raw.execute("PRAGMA temp_store=MEMORY")
             return Connection(raw, "sqlite")
         pg = _psycopg().connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
         pg.row_factory = _pg_row_factory
