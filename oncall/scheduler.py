@@ -31,6 +31,8 @@ log = logging.getLogger("oncall.scheduler")
 # A bound on one sleep: it guards against a clock that jumped (suspend, NTP step) without
 # making the idle loop busy.
 MAX_SLEEP = 300.0
+# Events routed in one round at most; a round that routed fewer found no more waiting.
+ROUTE_LIMIT = 200
 # How long before a timer falls due its incidents are read ahead (see `Scheduler._sleep`).
 READ_AHEAD = 0.1
 # How long after the last file event the files are re-read: an editor's save is a few events
@@ -93,7 +95,7 @@ class Scheduler:
         s = self.service
         while True:
             now = self.clock()
-            routed, ahead = await s.route_round(now)
+            routed, ahead = await s.route_round(now, ROUTE_LIMIT)
             fired = 0
             if ahead is None or (ahead.due is not None and ahead.due <= now):
                 while True:  # every due timer before any sending: sends compete for the loop
@@ -105,7 +107,9 @@ class Scheduler:
             if ahead is None or ahead.pages or fired:
                 sent = await s.send_pages(now)
             self.rounds += 1
-            if not (routed or fired or sent):
+            # Fewer routed than the limit: the round found no more waiting, and one more round
+            # would only read that again (events stored since then wake the scheduler).
+            if routed < ROUTE_LIMIT and not (fired or sent):
                 return
 
     async def run(self) -> None:
@@ -196,6 +200,8 @@ class Scheduler:
         the store; a configuration change ends the sleep. Just before a timer falls due, the
         incidents due then are read ahead, so that when it comes only the escalation step
         itself is left to do."""
+        if wake.is_set():  # work arrived during the round (a flood): no store read to sleep 0 s
+            return
         delay, due = await self._next()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay

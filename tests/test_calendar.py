@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oncall.core.calendar import closed_spans, is_open, local_to_utc, next_close, next_open
+from oncall.core.calendar import Hours, closed_spans, is_open, local_to_utc, next_close, next_open
 from oncall.core.models import BusinessHours, Window
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -241,3 +241,60 @@ def test_open_close_and_closed_spans_agree(where: tuple[ZoneInfo, datetime]) -> 
         later = [a for a, _ in spans if a > t]
         if later:
             assert closing == later[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(where=instants(), steps=st.lists(st.integers(0, 3 * 1440), min_size=1, max_size=40))
+def test_what_routing_remembers_is_what_the_functions_say(
+    where: tuple[ZoneInfo, datetime], steps: list[int]
+) -> None:
+    """`Hours` (what routing asks, event after event) answers as the functions do, at later
+    and later instants across window edges, midnights and clock changes."""
+    zone, t = where
+    hours = BusinessHours(
+        week={d: windows("01:30-02:30", "03:00-12:00", "16:00-24:00") for d in range(6)},
+        holidays_country="ES",
+    )
+    remembered = Hours(hours, zone)
+    for minutes in steps:
+        t += timedelta(minutes=minutes)
+        for u in (t, t + timedelta(microseconds=1)):
+            assert remembered.is_open(u) is is_open(hours, zone, u), u
+            assert remembered.next_open(u) == next_open(hours, zone, u), u
+
+
+def test_a_shop_closed_for_over_a_year_opens_once_its_first_day_is_in_sight() -> None:
+    """Open on Wednesdays, every Wednesday closed until 5 January 2028: `next_open` is None
+    until that opening comes within the horizon, and then it is that opening, in zones whose
+    clocks change at midnight too."""
+    wednesdays = frozenset(date(2026, 12, 2) + timedelta(weeks=w) for w in range(57))
+    hours = BusinessHours(week={2: windows("10:00-11:00")}, closed=wednesdays)
+    for name in ("Europe/Madrid", "America/Santiago", "America/Havana"):
+        zone = ZoneInfo(name)
+        remembered = Hours(hours, zone)
+        t = datetime(2027, 1, 1, tzinfo=UTC)
+        seen = set()
+        while t < datetime(2027, 1, 9, tzinfo=UTC):
+            expected = next_open(hours, zone, t)
+            assert remembered.next_open(t) == expected, (name, t)
+            seen.add(expected)
+            t += timedelta(minutes=7)
+        assert None in seen and len(seen) == 2, (name, seen)
+
+
+def test_what_routing_remembers_holds_at_every_window_edge_around_clock_changes() -> None:
+    """Every quarter of an hour (window edges included) for three days around each zone's
+    first two clock changes, `Hours` answers as the functions do."""
+    hours = BusinessHours(
+        week={d: windows("01:30-02:30", "03:00-12:00", "16:00-24:00") for d in range(6)},
+        holidays_country="ES",
+    )
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        remembered = Hours(hours, zone)
+        for change in _changes(zone)[:2]:
+            t = change - timedelta(days=1, minutes=change.minute)
+            for _ in range(3 * 96):
+                assert remembered.is_open(t) is is_open(hours, zone, t), (name, t)
+                assert remembered.next_open(t) == next_open(hours, zone, t), (name, t)
+                t += timedelta(minutes=15)

@@ -58,7 +58,7 @@ class IdleService:
     async def recover(self, now: datetime) -> None:
         return None
 
-    async def route_round(self, now: datetime) -> tuple[int, Ahead]:
+    async def route_round(self, now: datetime, limit: int = 200) -> tuple[int, Ahead]:
         return 0, Ahead(self.due, pages=False)
 
     async def fire_due(self, now: datetime) -> int:
@@ -178,6 +178,45 @@ async def test_a_saved_file_is_in_force_without_waiting_for_a_timer(shop_dir: Pa
         (shop_dir / "rotas" / ".#weekend.toml").write_text("ana@laptop", encoding="utf-8")
         await sleeps.until(lambda: scheduler.idle_runs == 3)
         assert scheduler.rounds == 2 and len(sleeps.spans) == 2
+
+    await running(scheduler, test)
+
+
+class FloodService(IdleService):
+    """A flood: each routing round routes the next count of `batches`; a webhook stored during
+    a round (`during`) wakes the scheduler. Counts the rounds and the sleeps' store reads."""
+
+    def __init__(self, shop_dir: Path, batches: list[int], during: set[int]) -> None:
+        super().__init__(shop_dir, NOW + timedelta(hours=1))
+        self.batches, self.during = batches, during
+        self.routing_rounds = 0
+        self.due_reads = 0
+
+    async def route_round(self, now: datetime, limit: int = 200) -> tuple[int, Ahead]:
+        self.routing_rounds += 1
+        if self.routing_rounds in self.during:
+            self.wake()
+        return (self.batches.pop(0) if self.batches else 0), Ahead(self.due, pages=False)
+
+    async def next_due(self) -> datetime | None:
+        self.due_reads += 1
+        return self.due
+
+
+async def test_a_flood_costs_one_routing_round_per_batch_and_no_idle_reads_between(
+    shop_dir: Path, sleeps: Sleeps
+) -> None:
+    """Three batches of webhooks, each stored while the one before is routed: three routing
+    transactions, then one read of the next due time to sleep on, not an empty routing round
+    and a due-time read after each batch. A full round (200) looks again at once."""
+    service = FloodService(shop_dir, [3, 200, 5, 2], during={1, 3})
+    scheduler = Scheduler(service)  # type: ignore[arg-type]
+
+    async def test() -> None:
+        await sleeps.until(lambda: len(sleeps.spans) >= 1)
+        assert service.routing_rounds == 4  # 3 | 200, then 5 without waiting | 2
+        assert service.due_reads == 1
+        assert sleeps.spans == [pytest.approx(MAX_SLEEP)]
 
     await running(scheduler, test)
 

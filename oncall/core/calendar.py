@@ -179,6 +179,8 @@ class Hours:
         self._days: dict[date, Spans] = {}
         # (t0, valid until (a) or None, answer, last horizon day for a None answer)
         self._next: tuple[datetime, datetime | None, datetime | None, date | None] | None = None
+        # (t0, until, answer): `is_open` is `answer` over [t0, until), within one local day
+        self._open: tuple[datetime, datetime, bool] | None = None
 
     def spans(self, day: date) -> Spans:
         found = self._days.get(day)
@@ -189,7 +191,22 @@ class Hours:
         return found
 
     def is_open(self, t: datetime) -> bool:
-        return any(a <= t < b for a, b in self.spans(t.astimezone(self.tz).date()))
+        memo = self._open  # one read: another thread may replace it meanwhile
+        if memo is not None and memo[0] <= t < memo[1]:
+            return memo[2]
+        day = t.astimezone(self.tz).date()
+        # The answer holds until the span t is in ends, the next one starts, or the day ends.
+        until = _midnight(self.tz, day + timedelta(days=1))
+        answer = False
+        for a, b in self.spans(day):
+            if a <= t < b:
+                answer, until = True, min(until, b)
+                break
+            if t < a:
+                until = min(until, a)
+                break
+        self._open = (t, until, answer)
+        return answer
 
     def next_open(self, t: datetime) -> datetime | None:
         memo = self._next  # one read: another thread may replace it meanwhile
@@ -204,7 +221,17 @@ class Hours:
             answer = max(a, t).astimezone(UTC)
             break
         if answer is None:
-            self._next = (t, None, None, _last_day(self.tz, t))
+            last = _last_day(self.tz, t)
+            # None until the horizon reaches the day after `last`: the instant t + HORIZON
+            # turns to local day `last`, less HORIZON (no `_last_day` to work out till then).
+            self._next = (t, _midnight(self.tz, last) - HORIZON, None, last)
         elif answer > t:
             self._next = (t, answer, answer, None)
         return answer
+
+
+def _midnight(tz: ZoneInfo, day: date) -> datetime:
+    """The first instant of local `day`, in UTC: where the clocks jump over midnight, the jump
+    (fold 0 reads a missing wall time with the offset before it); where midnight happens twice,
+    the first time."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
 
 from oncall.core.effects import (
     Acted,
@@ -407,9 +408,17 @@ def _to(inc: Incident, state: State, now: datetime, what: str, actor: str) -> In
 
 def _hm(t: datetime, world: World | None) -> str:
     """Clock time for timeline texts, in the shop's timezone when known."""
-    if world is not None:
-        t = t.astimezone(world.config.rules.shop.timezone)
+    if world is not None and t.tzinfo is not None:
+        # A flood writes "held until 23:15" for every event: worked out once a minute.
+        return _hm_at(int(t.timestamp()) // 60, world.config.rules.shop.timezone)
     return t.strftime("%H:%M")
+
+
+@lru_cache(maxsize=64)
+def _hm_at(minute: int, tz: tzinfo) -> str:
+    """The clock time in `tz` of the minute since the epoch (the zones' offsets are whole
+    minutes since 1972, so the seconds never change it)."""
+    return datetime.fromtimestamp(minute * 60, tz).strftime("%H:%M")
 
 
 def _n(count: int, word: str) -> str:
