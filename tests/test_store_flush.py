@@ -8,7 +8,7 @@ import asyncio
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,3 +151,52 @@ async def test_a_bug_in_the_flush_fails_those_waiting_and_the_next_commits_still
     assert "flushing the SQLite log failed" in caplog.text
     broken[0] = False
     assert (await db.store_event(event(2), b"{}"))[1] is False  # the flusher is still there
+
+
+async def test_webhooks_arriving_during_a_long_transaction_commit_with_it_in_one_flush(db: Database) -> None:
+    """Routing a flood is one long transaction; the webhooks that arrive meanwhile are stored in
+    it and committed with it (one commit, one fsync), not after it in one of their own. One
+    that fails is rolled back alone; other work waits for the next transaction, in order."""
+    inside, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def routing(conn: Connection) -> str:
+        inside.set()
+        release.wait(10)  # a guard against a hang, not a measurement
+        order.append("routing")
+        return "routed"
+
+    def failing(conn: Connection) -> None:
+        conn.execute("INSERT INTO timers (name, due) VALUES ('x', ?)", (datetime(2026, 12, 5, tzinfo=UTC),))
+        raise ValueError("not this one")
+
+    def later(name: str) -> Callable[[Connection], str]:
+        def fn(conn: Connection) -> str:
+            order.append(name)
+            return name
+
+        return fn
+
+    await db.store_event(event(0), b"{}")  # the writer is up
+    before = db.transactions
+    routed = asyncio.ensure_future(db.transaction(routing))
+    await asyncio.to_thread(inside.wait, 10)
+    stored = asyncio.ensure_future(db.store_events([(event(1), b"{}"), (event(2), b"{}")]))
+    scheduled = asyncio.ensure_future(db.transaction(later("scheduler")))  # not urgent: waits
+    await asyncio.sleep(0)
+    bad = asyncio.ensure_future(db.transaction(failing, urgent=True))
+    one = asyncio.ensure_future(db.store_event(event(3), b"{}"))
+    await asyncio.sleep(0.05)  # all four queued behind the routing (this is not a measurement)
+    release.set()
+    assert await routed == "routed"
+    assert [event_id for event_id, _ in await stored] == [2, 3] and (await one)[0] == 4
+    with pytest.raises(ValueError, match="not this one"):
+        await bad
+    assert await scheduled == "scheduler" and order == ["routing", "scheduler"]
+    # Routing with the three webhooks' units, then the scheduler's: two commits (not routing,
+    # the webhooks, then the scheduler).
+    assert db.transactions - before == 2
+    rows = await db.transaction(lambda conn: conn.fetchall("SELECT name FROM timers"))
+    assert rows == []  # the failing unit's work was rolled back, the others' kept
+    count = await db.transaction(lambda conn: conn.fetchone("SELECT count(*) FROM events"))
+    assert count is not None and count[0] == 4

@@ -18,6 +18,7 @@ of the modules beside it (`events`, `incidents`, …), which take the `Connectio
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -192,6 +193,9 @@ class Writer:
                 f"unsupported database URL scheme {parts.scheme!r} (use sqlite:/// or postgresql://)"
             )
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        # Taken from the queue while looking for webhooks to commit with a transaction (`_absorb`),
+        # not run yet: run before anything still in the queue, in order.
+        self._held: collections.deque[_Job | object] = collections.deque()
         self._conn: Connection | None = None
         self._flusher: _Flusher | None = None  # SQLite on disk: flushes the log after commits
         self._thread: threading.Thread | None = None
@@ -294,10 +298,13 @@ class Writer:
     def _writer(self) -> None:
         _name_os_thread(b"oncall-db")
         while True:
-            first = self._queue.get()
+            first = self._held.popleft() if self._held else self._queue.get()
             if first is _STOP:
                 break
-            jobs, stop = _take_waiting(self._queue, first, _BATCH_MAX)
+            jobs, stop = self._take_held(first)
+            if not stop and len(jobs) < _BATCH_MAX:
+                more, stop = _take_waiting(self._queue, None, _BATCH_MAX - len(jobs) + 1)
+                jobs += more[1:]
             batch: list[_Job] = []
             for job in cast(list[_Job], jobs):
                 if job.raw:  # raw work runs alone, after the batch so far
@@ -320,6 +327,52 @@ class Writer:
         if self._flusher is not None:
             self._flusher.stop()  # every commit answered, on disk, before the connection closes
         self._drop_connection()
+
+    def _take_held(self, first: object) -> tuple[list[Any], bool]:
+        """`first` and the held work behind it, up to `_BATCH_MAX`; and whether `_STOP` was
+        among it (`_take_waiting` for `_held`)."""
+        items = [first]
+        held = self._held
+        while held and len(items) < _BATCH_MAX:
+            nxt = held.popleft()
+            if nxt is _STOP:
+                return items, True
+            items.append(nxt)
+        return items, False
+
+    def _absorb(self, conn: Connection, batch: list[_Job]) -> None:
+        """Runs the webhooks that queued up meanwhile in this transaction, before it commits,
+        each in its own savepoint: they would otherwise wait for this commit and then make one
+        of their own. A flood's routing transaction and the webhooks that arrived during it
+        are thus one commit and one fsync, and a webhook waits for no commit but its own.
+        Other work is held back, in order, for the next transaction; nothing is taken past
+        work that must run alone (a migration) or the end."""
+        raw = conn.raw
+        taken = 0
+        while taken < _BATCH_MAX:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if nxt is _STOP or cast(_Job, nxt).raw:
+                self._held.append(nxt)
+                return
+            job = cast(_Job, nxt)
+            if not job.urgent:
+                self._held.append(job)
+                continue
+            taken += 1
+            batch.append(job)  # answered with the batch (or told of its failure, with it)
+            job.result, job.error = None, None
+            raw.execute("SAVEPOINT job")
+            try:
+                job.result = job.fn(conn)
+            except Exception as exc:
+                if _is_unavailable(exc):
+                    raise
+                raw.execute("ROLLBACK TO SAVEPOINT job")
+                job.error = exc
+            raw.execute("RELEASE SAVEPOINT job")
 
     def _run_raw(self, job: _Job) -> None:
         try:
@@ -367,12 +420,14 @@ class Writer:
                 raw.execute("RELEASE SAVEPOINT job")
             if alone and batch[0].error is not None:
                 raw.execute("ROLLBACK")
-            elif conn.unsynced >= len(batch):
-                _commit_unflushed(conn)
-                self.unflushed += 1
             else:
-                raw.execute("COMMIT")
-                flush = self._flusher
+                self._absorb(conn, batch)
+                if conn.unsynced >= len(batch):
+                    _commit_unflushed(conn)
+                    self.unflushed += 1
+                else:
+                    raw.execute("COMMIT")
+                    flush = self._flusher
             self.transactions += 1
             self.units += len(batch)
             self.last_error = None
@@ -433,8 +488,9 @@ class Writer:
 
     def others_waiting(self) -> bool:
         """Whether work is queued behind the transaction running now: long work (routing a
-        backlog) commits what it did and lets it go first."""
-        return not self._queue.empty()
+        backlog) ends what it does (webhooks are then committed with it, `_absorb`, and other
+        work goes next)."""
+        return bool(self._held) or not self._queue.empty()
 
     def transaction_sync(self, fn: Callable[[Connection], T]) -> T:
         """`transaction` for code outside the event loop (CLI, other threads)."""
